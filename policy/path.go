@@ -86,9 +86,14 @@ func CanonicalPath(escaped string) (canonical, decoded string, err error) {
 		if err := checkDecoded(escaped); err != nil {
 			return "", "", err
 		}
+		if !utf8.ValidString(escaped) {
+			return "", "", errInvalidUTF8
+		}
 		return escaped, escaped, nil
 	}
-	buf := make([]byte, 0, len(escaped))
+	// Most paths fit the stack buffer, so that refusing one costs nothing.
+	var stack [512]byte
+	buf := stack[:0]
 	for i := 0; i < len(escaped); i++ {
 		c := escaped[i]
 		if c == '%' {
@@ -108,28 +113,31 @@ func CanonicalPath(escaped string) (canonical, decoded string, err error) {
 		}
 		buf = append(buf, c)
 	}
-	decoded = string(buf)
-	if err := checkDecoded(decoded); err != nil {
+	if err := checkDecoded(buf); err != nil {
 		return "", "", err
 	}
+	if !utf8.Valid(buf) {
+		return "", "", errInvalidUTF8
+	}
+	decoded = string(buf)
 	return escapePath(decoded, buf[:0]), decoded, nil
 }
 
-// checkDecoded enforces every rule that can be read off the decoded path.
-// d starts with '/'.
-func checkDecoded(d string) error {
+// checkDecoded enforces every rule that can be read off the decoded path
+// but UTF-8 validity. d starts with '/'.
+func checkDecoded[T string | []byte](d T) error {
 	start := 1 // start of the current segment
 	for i := 1; i <= len(d); i++ {
 		if i == len(d) || d[i] == '/' {
-			seg := d[start:i]
+			n := i - start
 			switch {
-			case seg == "":
+			case n == 0:
 				if i != len(d) {
 					return errEmptySegment
 				}
-			case seg == "." || seg == "..":
-				return errDotSegment
-			case seg[len(seg)-1] == '.' || seg[len(seg)-1] == ' ':
+			case n <= 2 && d[start] == '.' && d[i-1] == '.':
+				return errDotSegment // "." or ".."
+			case d[i-1] == '.' || d[i-1] == ' ':
 				return errTrailingDot
 			}
 			start = i + 1
@@ -153,9 +161,6 @@ func checkDecoded(d string) error {
 				return errDoubleEncoded
 			}
 		}
-	}
-	if !utf8.ValidString(d) {
-		return errInvalidUTF8
 	}
 	return nil
 }
