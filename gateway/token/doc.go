@@ -1,0 +1,53 @@
+// Package token verifies OAuth 2.0 JWT access tokens (RFC 9068 and the
+// common pre-9068 shapes) and keeps each trusted issuer's JWKS fresh.
+//
+// # How the parts fit
+//
+// New compiles each IssuerConfig into an issuer (alg allowlist, audiences,
+// clients, a golang-jwt Parser) and gives it a keySource. A keySource runs
+// one background goroutine that discovers the JWKS URI (go-oidc, when
+// JWKSURI is empty), fetches and parses the JWKS, and publishes an immutable
+// keySet through an atomic pointer; it retries failed fetches with jittered
+// exponential backoff (1s..30s) and otherwise refreshes every
+// RefreshInterval. Verify never holds a lock across I/O: it loads the key
+// set atomically. A token naming an unknown kid triggers one refresh through
+// a singleflight group, rate-limited per issuer to one per
+// MinRefreshInterval; callers beyond the limit fail fast with unknown_kid.
+// On reload, Options.Previous hands its key sources to the new Verifier, so
+// keys survive the reload; the old Verifier's Close then leaves them alone.
+//
+// Verify (verify.go) parses the header and the payload itself, strictly
+// (strictjson.go: exact member names, duplicates refused, json.Number), makes
+// every decision about claims from that decoding, and only then asks
+// golang-jwt (jwt.NewParser with WithValidMethods, WithExpirationRequired,
+// WithIssuedAt, WithIssuer, WithAudience, the injected clock and leeway) to
+// check the signature under the one key it selected. A token is accepted
+// only when both agree and golang-jwt returns nil.
+//
+// # What is used from keyfunc and jwkset, and why not more
+//
+// Neither keyfunc nor jwkset is used at run time; jwkset is used only in the
+// tests, as an independent encoder of test keys into JWKs. The reasons
+// (see PITFALLS 1 and 6):
+//   - keyfunc binds a key to the token's alg only when the token has a kid
+//     and the JWK declares an alg, and offers every key to a kid-less token;
+//     here every key is bound to one algorithm family and curve, its own alg,
+//     use=sig and key_ops=verify (jwk.go: fits), for kid-less tokens too.
+//   - keyfunc's refresh-on-unknown-kid is one per five minutes by default
+//     and shares one deadline between the limiter and the fetch; its default
+//     constructors start with zero keys after a failed first fetch and use
+//     http.DefaultClient. Here fetching uses a bounded client (no redirects,
+//     1 MiB bodies, 10s), the first fetch is retried with backoff, and the
+//     state is visible through Ready and Status.
+//   - jwkset can refuse a whole set for one key it cannot parse, and decodes
+//     with encoding/json's case-insensitive names. Here each key is decoded
+//     strictly and parsed on its own (jwk.go); an unusable key (oct, bad
+//     modulus, RSA under 2048 bits, unknown kty or curve, point off the
+//     curve) is logged and skipped, and the rest of the set stays usable.
+//
+// # Errors
+//
+// A refusal is a *Error with a stable Reason (HTTP 401 invalid_token). A
+// technical failure wraps ErrKeysUnavailable (HTTP 503). Neither ever
+// contains the token or any part of it.
+package token

@@ -1,0 +1,239 @@
+package token
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Verify checks raw, a compact JWS access token, and returns its claims.
+//
+// It returns a *Error (a refusal, with a Reason) when the token is bad, or an
+// error wrapping ErrKeysUnavailable when the issuer's keys cannot be had (a
+// technical failure; also when ctx ends while waiting for a key refresh).
+// The only success is a nil error.
+//
+// Order: size; structure; header (alg, key-carrying members, crit, typ);
+// payload decoded strictly; iss; the issuer's alg allowlist; claim types;
+// ID-token markers; times; audience; client; keys; signature. Everything
+// before the keys is cheap and needs no network, so bad tokens never cause a
+// JWKS fetch.
+func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	if len(raw) > v.maxBytes {
+		return nil, refuse(ReasonTooLarge, "the token is too large")
+	}
+	h, p, err := split(raw)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := parseHeader(h)
+	if err != nil {
+		return nil, err
+	}
+	payload, derr := decodeSegment(p)
+	if derr != nil {
+		return nil, refuse(ReasonMalformed, "the token payload is not base64url")
+	}
+	m, derr := decodeObject(payload)
+	switch {
+	case errors.Is(derr, errDuplicate):
+		return nil, refuse(ReasonBadClaim, "the token payload has duplicate claim names")
+	case derr != nil:
+		return nil, refuse(ReasonMalformed, "the token payload is not a JSON object")
+	}
+
+	// iss first: nothing issuer-specific, keys included, is looked at before.
+	issVal, ok := m["iss"]
+	if !ok {
+		return nil, refuse(ReasonUnknownIssuer, "the token has no iss claim")
+	}
+	iss, ok := issVal.(string)
+	if !ok {
+		return nil, refuse(ReasonBadClaim, "claim iss is not a string")
+	}
+	is := v.issuers[iss]
+	if is == nil {
+		return nil, refuse(ReasonUnknownIssuer, "the token's issuer is not trusted")
+	}
+	if !is.algs[hdr.alg] {
+		return nil, refuse(ReasonUnsupportedAlg, "the token's algorithm is not allowed for its issuer")
+	}
+	if is.cfg.RequireATJWT && !hdr.atJWT {
+		return nil, refuse(ReasonTypRequired, "the token's typ header must be at+jwt")
+	}
+
+	c, rerr := readClaims(m)
+	if rerr != nil {
+		return nil, rerr
+	}
+	c.Issuer = iss
+	if rerr := idTokenClaims(m); rerr != nil {
+		return nil, rerr
+	}
+	if rerr := is.checkTimes(c, v.now()); rerr != nil {
+		return nil, rerr
+	}
+	if rerr := is.checkAudience(c, m); rerr != nil {
+		return nil, rerr
+	}
+	if len(is.clients) > 0 && !is.clients[c.ClientID] {
+		return nil, refuse(ReasonClientNotAllowed, "the token's client is not allowed")
+	}
+
+	key, err := v.selectKey(ctx, is, hdr)
+	if err != nil {
+		return nil, err
+	}
+	// golang-jwt checks the signature, and again alg, exp, nbf, iat, iss and
+	// aud, on its own decoding; we accept only when it also says nil.
+	tok, err := is.parser.Parse(raw, func(t *jwt.Token) (any, error) {
+		if t.Method.Alg() != hdr.alg {
+			return nil, errors.New("algorithm changed between parses")
+		}
+		return key, nil
+	})
+	if err != nil || tok == nil || !tok.Valid {
+		return nil, jwtRefusal(err)
+	}
+	return c, nil
+}
+
+// split checks the compact serialization: exactly three non-empty segments of
+// unpadded base64url characters.
+func split(raw string) (h, p string, err error) {
+	switch strings.Count(raw, ".") {
+	case 2:
+	case 4:
+		return "", "", refuse(ReasonMalformed, "encrypted tokens (JWE) are not accepted")
+	default:
+		return "", "", refuse(ReasonMalformed, "the token is not a compact JWS")
+	}
+	h, rest, _ := strings.Cut(raw, ".")
+	p, s, _ := strings.Cut(rest, ".")
+	for _, seg := range [3]string{h, p, s} {
+		if seg == "" || !isB64URL(seg) {
+			return "", "", refuse(ReasonMalformed, "the token is not three base64url segments")
+		}
+	}
+	return h, p, nil
+}
+
+func isB64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !('A' <= b && b <= 'Z' || 'a' <= b && b <= 'z' || '0' <= b && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func decodeSegment(seg string) ([]byte, error) {
+	return base64.RawURLEncoding.Strict().DecodeString(seg)
+}
+
+func (is *issuer) checkAudience(c *Claims, m map[string]any) *Error {
+	for _, a := range c.Audience {
+		if is.auds[a] {
+			return nil
+		}
+	}
+	if c.ClientID != "" {
+		for _, a := range c.Audience {
+			if a == c.ClientID {
+				return refuse(ReasonIDTokenAudience, "the token's audience is its own client: an ID token is not an access token")
+			}
+		}
+	}
+	if _, ok := m["aud"]; !ok {
+		return refuse(ReasonBadAudience, "the token has no aud claim")
+	}
+	return refuse(ReasonBadAudience, "the token is not meant for this audience")
+}
+
+// selectKey returns the key (or keys) that may verify this token: for a kid,
+// that kid's keys only, refreshing once (rate-limited) when it is unknown;
+// without a kid, the keys bound to the token's alg.
+func (v *Verifier) selectKey(ctx context.Context, is *issuer, hdr header) (any, error) {
+	ks := is.keys(v.now())
+	if ks == nil {
+		return nil, fmt.Errorf("token: issuer keys never fetched or stale: %w", ErrKeysUnavailable)
+	}
+	keys, known := ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
+	if !known {
+		err := is.src.refreshForKID(ctx)
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("%w: waiting for key refresh: %w", ErrKeysUnavailable, ctxErr)
+		}
+		if err != nil && !errors.Is(err, errRateLimited) {
+			return nil, &Error{Reason: ReasonUnknownKID, Detail: "the token's key is not known to its issuer", Err: errors.New("key refresh failed")}
+		}
+		if ks = is.keys(v.now()); ks == nil {
+			return nil, fmt.Errorf("token: issuer keys stale: %w", ErrKeysUnavailable)
+		}
+		keys, known = ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
+		if !known {
+			return nil, refuse(ReasonUnknownKID, "the token's key is not known to its issuer")
+		}
+	}
+	switch len(keys) {
+	case 0:
+		return nil, refuse(ReasonAlgKeyMismatch, "no key of the issuer fits the token's algorithm")
+	case 1:
+		return keys[0].public, nil
+	}
+	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
+	for i, k := range keys {
+		set.Keys[i] = k.public
+	}
+	return set, nil
+}
+
+// jwtRefusal maps a golang-jwt error to a refusal. Our own checks run first,
+// so claim errors here mean the two decoders disagree: still a refusal.
+func jwtRefusal(err error) *Error {
+	// Err is the library's sentinel, not its full error, whose text may quote
+	// the token (e.g. a JSON syntax error).
+	for _, m := range jwtReasons {
+		if errors.Is(err, m.sentinel) {
+			return &Error{Reason: m.reason, Detail: m.detail, Err: m.sentinel}
+		}
+	}
+	return &Error{Reason: ReasonBadSignature, Detail: "the token's signature is invalid", Err: jwt.ErrTokenUnverifiable}
+}
+
+var jwtReasons = []struct {
+	sentinel error
+	reason   Reason
+	detail   string
+}{
+	{jwt.ErrTokenSignatureInvalid, ReasonBadSignature, "the token's signature is invalid"},
+	{jwt.ErrTokenExpired, ReasonExpired, "the token has expired"},
+	{jwt.ErrTokenNotValidYet, ReasonNotYetValid, "the token is not valid yet"},
+	{jwt.ErrTokenUsedBeforeIssued, ReasonIssuedInFuture, "the token is issued in the future"},
+	{jwt.ErrTokenInvalidAudience, ReasonBadAudience, "the token is not meant for this audience"},
+	{jwt.ErrTokenInvalidIssuer, ReasonUnknownIssuer, "the token's issuer is not trusted"},
+	{jwt.ErrTokenRequiredClaimMissing, ReasonMissingExp, "the token lacks a required claim"},
+	{jwt.ErrTokenMalformed, ReasonMalformed, "the token is malformed"},
+	{jwt.ErrTokenInvalidClaims, ReasonBadClaim, "the token's claims are invalid"},
+}
+
+// checkTimes applies exp, nbf and iat with the issuer's leeway.
+func (is *issuer) checkTimes(c *Claims, now time.Time) *Error {
+	l := is.cfg.Leeway
+	if !c.ExpiresAt.After(now.Add(-l)) {
+		return refuse(ReasonExpired, "the token has expired")
+	}
+	if !c.NotBefore.IsZero() && c.NotBefore.After(now.Add(l)) {
+		return refuse(ReasonNotYetValid, "the token is not valid yet")
+	}
+	if !c.IssuedAt.IsZero() && c.IssuedAt.After(now.Add(l)) {
+		return refuse(ReasonIssuedInFuture, "the token is issued in the future")
+	}
+	return nil
+}
