@@ -274,3 +274,12 @@ func reasonOf(err error) Reason {
 	}
 	return ""
 }
+
+func must(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,549 @@
+package token
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// refreshLog records OnRefresh calls.
+type refreshLog struct {
+	mu    sync.Mutex
+	calls []refreshCall
+}
+
+type refreshCall struct {
+	issuer     string
+	unknownKID bool
+	err        error
+}
+
+func (l *refreshLog) hook(issuer string, unknownKID bool, err error) {
+	l.mu.Lock()
+	l.calls = append(l.calls, refreshCall{issuer, unknownKID, err})
+	l.mu.Unlock()
+}
+
+func (l *refreshLog) last() (refreshCall, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.calls) == 0 {
+		return refreshCall{}, 0
+	}
+	return l.calls[len(l.calls)-1], len(l.calls)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newVerifier(t *testing.T, opts Options) *Verifier {
+	t.Helper()
+	v, err := New(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
+func TestColdStartThenRecovery(t *testing.T) {
+	k := newKey(t, "rsa2048", "rsa1", "RS256", "RS256")
+	srv := newJWKSServer(t, k)
+	srv.setStatus(http.StatusServiceUnavailable)
+	clock := newClock()
+	var log refreshLog
+	v := newVerifier(t, Options{
+		Issuers:   []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
+		Now:       clock.Now,
+		OnRefresh: log.hook,
+	})
+	waitFor(t, "a failed fetch", func() bool { _, n := log.last(); return n >= 1 })
+	if v.Ready() {
+		t.Fatal("Ready() = true with the JWKS down")
+	}
+	tok := mint(t, k, nil, claimsAt(clock.Now()))
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) || reasonOf(err) != "" {
+		t.Fatalf("Verify = %v; want ErrKeysUnavailable, not a refusal", err)
+	}
+	// The iss check comes first: an unknown issuer is still a refusal.
+	bad := mint(t, k, nil, with(clock.Now(), map[string]any{"iss": "https://evil.example"}))
+	if _, err := v.Verify(context.Background(), bad); reasonOf(err) != ReasonUnknownIssuer {
+		t.Fatalf("Verify(unknown iss) = %v; want unknown_issuer", err)
+	}
+	st := v.Status()
+	if len(st) != 1 || st[0].Ready || st[0].RefreshFailures == 0 || st[0].Keys != 0 {
+		t.Fatalf("Status = %+v", st)
+	}
+
+	srv.setStatus(http.StatusOK)
+	start := time.Now()
+	waitReady(t, v)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("recovery took %v; want the backoff measured in seconds", d)
+	}
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("after recovery: %v", err)
+	}
+	st = v.Status()
+	if !st[0].Ready || st[0].Keys != 1 || !st[0].LastRefresh.Equal(clock.Now()) {
+		t.Fatalf("Status = %+v", st)
+	}
+}
+
+func TestRotationByUnknownKID(t *testing.T) {
+	a := newKey(t, "rsa2048", "a", "RS256", "RS256")
+	b := newKey(t, "p256", "b", "ES256", "ES256")
+	var log refreshLog
+	srv := newJWKSServer(t, a)
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers:   []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
+		Now:       clock.Now,
+		OnRefresh: log.hook,
+	})
+	waitReady(t, v)
+	before := srv.fetches.Load()
+	srv.setKeys(a, b) // the IdP rotates in b
+	if _, err := v.Verify(context.Background(), mint(t, b, nil, claimsAt(clock.Now()))); err != nil {
+		t.Fatalf("token under the new kid: %v", err)
+	}
+	if got := srv.fetches.Load() - before; got != 1 {
+		t.Errorf("fetches = %d; want 1", got)
+	}
+	if c, _ := log.last(); !c.unknownKID || c.err != nil || c.issuer != issuerURL {
+		t.Errorf("last OnRefresh = %+v; want an unknown-kid success", c)
+	}
+	if st := v.Status(); st[0].Keys != 2 {
+		t.Errorf("Keys = %d; want 2", st[0].Keys)
+	}
+}
+
+func TestUnknownKIDFlood(t *testing.T) {
+	k := newKey(t, "ed25519", "ed1", "EdDSA", "EdDSA")
+	srv := newJWKSServer(t, k)
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: time.Hour}},
+		Now:     clock.Now,
+	})
+	waitReady(t, v)
+	srv.mu.Lock()
+	srv.delay = 50 * time.Millisecond
+	srv.mu.Unlock()
+	before := srv.fetches.Load()
+
+	const n = 1000
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = mint(t, k, map[string]any{"kid": fmt.Sprintf("kid-%d", i)}, claimsAt(clock.Now()))
+	}
+	var wg sync.WaitGroup
+	var wrong atomic.Int64
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			if _, err := v.Verify(context.Background(), toks[i]); reasonOf(err) != ReasonUnknownKID {
+				wrong.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if w := wrong.Load(); w != 0 {
+		t.Errorf("%d tokens not refused as unknown_kid", w)
+	}
+	if got := srv.fetches.Load() - before; got < 1 || got > 3 {
+		t.Errorf("a flood of %d unknown kids caused %d fetches; want 1..3", n, got)
+	}
+	// Rate-limited now: fail fast without a fetch.
+	before = srv.fetches.Load()
+	t0 := time.Now()
+	if _, err := v.Verify(context.Background(), toks[0]); reasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("err = %v; want unknown_kid", err)
+	}
+	if d := time.Since(t0); d > 40*time.Millisecond {
+		t.Errorf("rate-limited refusal took %v; want fail-fast", d)
+	}
+	if got := srv.fetches.Load() - before; got != 0 {
+		t.Errorf("rate-limited unknown kid caused %d fetches", got)
+	}
+}
+
+func TestRemovedKeyRefused(t *testing.T) {
+	a := newKey(t, "rsa2048", "a", "RS256", "RS256")
+	b := newKey(t, "p256", "b", "ES256", "ES256")
+	srv := newJWKSServer(t, a, b)
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: time.Millisecond}},
+		Now:     clock.Now,
+	})
+	waitReady(t, v)
+	tokB := mint(t, b, nil, claimsAt(clock.Now()))
+	if _, err := v.Verify(context.Background(), tokB); err != nil {
+		t.Fatal(err)
+	}
+	srv.setKeys(a) // b is retired
+	// Any unknown kid triggers the refresh that drops b.
+	if _, err := v.Verify(context.Background(), mint(t, a, map[string]any{"kid": "c"}, claimsAt(clock.Now()))); reasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("err = %v; want unknown_kid", err)
+	}
+	time.Sleep(2 * time.Millisecond)
+	if _, err := v.Verify(context.Background(), tokB); reasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("token under removed key: %v; want unknown_kid", err)
+	}
+	if _, err := v.Verify(context.Background(), mint(t, a, nil, claimsAt(clock.Now()))); err != nil {
+		t.Fatalf("token under kept key: %v", err)
+	}
+}
+
+func TestOneBadKeyDoesNotSpoilTheSet(t *testing.T) {
+	good := newKey(t, "p256", "good", "ES256", "ES256")
+	small := newKey(t, "rsa1024", "small", "RS256", "RS256")
+	enc := newKey(t, "rsa2048", "enc", "", "RS256")
+	enc.jwk["use"] = "enc"
+	ops := newKey(t, "rsa2048", "signonly", "", "RS256")
+	ops.jwk["key_ops"] = []string{"sign"}
+	badAlg := newKey(t, "rsa2048", "oaep", "", "RS256")
+	badAlg.jwk["alg"] = "RSA-OAEP"
+	offCurve := newKey(t, "p256b", "offcurve", "ES256", "ES256")
+	offCurve.jwk["y"] = offCurve.jwk["x"]
+	body := `{"keys":[` +
+		`{"kty":"oct","kid":"hmac","k":"c2VjcmV0"},` +
+		`{"kty":"RSA","kid":"tiny","n":"AQAB","e":"AQAB"},` +
+		`{"kty":"RSA","kid":"badb64","n":"!!!","e":"AQAB"},` +
+		`{"kty":"foo","kid":"foo"},` +
+		`{"kty":"OKP","crv":"X25519","kid":"x","x":"AAAA"},` +
+		`{"kty":"EC","crv":"P-256","kid":"dup","kid":"dup"},` +
+		`"not an object",` +
+		mustJSON(t, small.jwk) + "," + mustJSON(t, enc.jwk) + "," + mustJSON(t, ops.jwk) + "," +
+		mustJSON(t, badAlg.jwk) + "," + mustJSON(t, offCurve.jwk) + "," + mustJSON(t, good.jwk) + `]}`
+	srv := newJWKSServer(t)
+	srv.setBody([]byte(body))
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
+		Now:     clock.Now,
+	})
+	waitReady(t, v)
+	if _, err := v.Verify(context.Background(), mint(t, good, nil, claimsAt(clock.Now()))); err != nil {
+		t.Fatalf("good key: %v", err)
+	}
+	if st := v.Status(); st[0].Keys != 1 {
+		t.Errorf("usable keys = %d; want 1", st[0].Keys)
+	}
+	for _, kk := range []*testKey{small, enc, ops, badAlg, offCurve} {
+		_, err := v.Verify(context.Background(), mint(t, kk, nil, claimsAt(clock.Now())))
+		if reasonOf(err) != ReasonAlgKeyMismatch {
+			t.Errorf("token under unusable key %q: %v; want alg_key_mismatch", kk.kid, err)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v map[string]any) string {
+	t.Helper()
+	return fmt.Sprint(string(must(t, v)))
+}
+
+func TestFailedRefreshKeepsKeysUntilStale(t *testing.T) {
+	k := newKey(t, "rsa2048", "rsa1", "RS256", "RS256")
+	srv := newJWKSServer(t, k)
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud},
+			MinRefreshInterval: time.Millisecond, MaxStaleness: time.Hour, Leeway: time.Second}},
+		Now: clock.Now,
+	})
+	waitReady(t, v)
+	// A set with no usable key is a failed fetch: the old keys stay.
+	srv.setBody([]byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`))
+	if _, err := v.Verify(context.Background(), mint(t, k, map[string]any{"kid": "x"}, claimsAt(clock.Now()))); reasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("err = %v; want unknown_kid", err)
+	}
+	if st := v.Status(); st[0].RefreshFailures == 0 || st[0].Keys != 1 {
+		t.Fatalf("Status = %+v; want a failure and the old key", st)
+	}
+	srv.setStatus(http.StatusInternalServerError)
+	clock.Add(59 * time.Minute)
+	tok := mint(t, k, nil, claimsAt(clock.Now()))
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("within MaxStaleness: %v", err)
+	}
+	clock.Add(2 * time.Minute)
+	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) {
+		t.Fatalf("beyond MaxStaleness: %v; want ErrKeysUnavailable", err)
+	}
+	if v.Ready() {
+		t.Error("Ready() = true with stale keys")
+	}
+}
+
+func TestBodyLimitsAndRedirects(t *testing.T) {
+	k := newKey(t, "p256", "ec1", "ES256", "ES256")
+	huge := []byte(`{"keys":[` + mustJSON(t, k.jwk) + `],"pad":"` + strings.Repeat("a", maxBodyBytes) + `"}`)
+	chunked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(huge[:10]) // no Content-Length: the limit applies while reading
+		w.(http.Flusher).Flush()
+		w.Write(huge[10:])
+	})
+	sized := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(huge) })
+	redirect := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	})
+	for _, tt := range []struct {
+		name    string
+		h       http.Handler
+		custom  bool
+		wantErr error
+	}{
+		{"huge body, own client", sized, false, errBodyTooLarge},
+		{"huge chunked body, own client", chunked, false, errBodyTooLarge},
+		{"huge body, caller's client", sized, true, errBodyTooLarge},
+		{"huge chunked body, caller's client", chunked, true, errBodyTooLarge},
+		{"redirect, own client", redirect, false, nil},
+		{"redirect, caller's client", redirect, true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			mux.Handle("/jwks", tt.h)
+			mux.HandleFunc("/elsewhere", func(w http.ResponseWriter, r *http.Request) { w.Write(must(t, map[string]any{"keys": []any{k.jwk}})) })
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			var log refreshLog
+			opts := Options{
+				Issuers:   []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL + "/jwks", Audiences: []string{testAud}}},
+				OnRefresh: log.hook,
+			}
+			if tt.custom {
+				opts.Client = srv.Client()
+			}
+			v, err := New(context.Background(), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			waitFor(t, "a fetch attempt", func() bool { _, n := log.last(); return n >= 1 })
+			c, _ := log.last()
+			if c.err == nil || v.Ready() {
+				t.Fatalf("fetch succeeded; want a failure")
+			}
+			if tt.wantErr != nil && !errors.Is(c.err, tt.wantErr) {
+				t.Fatalf("fetch error = %v; want %v", c.err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// discoveryServer serves an OpenID configuration naming issuer (the
+// server's own URL when ""), and a JWKS.
+func discoveryServer(t *testing.T, issuer string, k *testKey) (*httptest.Server, *atomic.Int64) {
+	var down atomic.Int64 // > 0: answer 503 that many more times
+	mux := http.NewServeMux()
+	var srv *httptest.Server
+	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		if down.Add(-1) >= 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		iss := issuer
+		if iss == "" {
+			iss = srv.URL
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(must(t, map[string]any{"issuer": iss, "jwks_uri": srv.URL + "/keys"}))
+	})
+	mux.HandleFunc("/keys", func(w http.ResponseWriter, r *http.Request) {
+		w.Write(must(t, map[string]any{"keys": []any{k.jwk}}))
+	})
+	srv = httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv, &down
+}
+
+func TestDiscovery(t *testing.T) {
+	k := newKey(t, "ed25519", "ed1", "EdDSA", "EdDSA")
+	t.Run("ok after IdP outage", func(t *testing.T) {
+		srv, down := discoveryServer(t, "", k)
+		down.Store(1)
+		clock := newClock()
+		v := newVerifier(t, Options{Issuers: []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAud}}}, Now: clock.Now})
+		waitReady(t, v)
+		if v.Status()[0].RefreshFailures == 0 {
+			t.Error("want a failure recorded for the outage")
+		}
+		tok := mint(t, k, nil, with(clock.Now(), map[string]any{"iss": srv.URL}))
+		if _, err := v.Verify(context.Background(), tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("issuer mismatch", func(t *testing.T) {
+		srv, _ := discoveryServer(t, "https://other.example", k)
+		var log refreshLog
+		v := newVerifier(t, Options{Issuers: []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAud}}}, OnRefresh: log.hook})
+		waitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
+		if c, _ := log.last(); c.err == nil || v.Ready() {
+			t.Fatalf("discovery with a foreign issuer succeeded")
+		}
+	})
+	t.Run("insecure discovered jwks_uri", func(t *testing.T) {
+		mux := http.NewServeMux()
+		var srv *httptest.Server
+		mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+			w.Write(must(t, map[string]any{"issuer": srv.URL, "jwks_uri": "http://keys.example.com/jwks"}))
+		})
+		srv = httptest.NewServer(mux)
+		defer srv.Close()
+		var log refreshLog
+		v := newVerifier(t, Options{Issuers: []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAud}}}, OnRefresh: log.hook})
+		waitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
+		if c, _ := log.last(); c.err == nil || !strings.Contains(c.err.Error(), "jwks_uri") {
+			t.Fatalf("err = %v; want the insecure jwks_uri refused", c.err)
+		}
+		v.Close()
+	})
+}
+
+func TestPreviousTakeover(t *testing.T) {
+	k := newKey(t, "rsa2048", "rsa1", "RS256", "RS256")
+	srv := newJWKSServer(t, k)
+	other := newJWKSServer(t, k)
+	clock := newClock()
+	ic := IssuerConfig{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: time.Millisecond}
+	v1, err := New(context.Background(), Options{Issuers: []IssuerConfig{ic}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v1.Close()
+	waitReady(t, v1)
+	before := srv.fetches.Load()
+
+	ic2 := ic
+	ic2.Audiences = []string{"https://new.example"} // not part of the identity
+	ic3 := IssuerConfig{Issuer: "http://127.0.0.1/second", JWKSURI: other.URL, Audiences: []string{testAud}}
+	v2, err := New(context.Background(), Options{Issuers: []IssuerConfig{ic2, ic3}, Now: clock.Now, Previous: v1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v2.Close()
+	if st := v2.Status(); !st[0].Ready {
+		t.Fatalf("taken-over issuer not ready at once: %+v", st)
+	}
+	if got := srv.fetches.Load() - before; got != 0 {
+		t.Errorf("takeover fetched %d times; want 0", got)
+	}
+	v1.Close()
+	tok := mint(t, k, nil, with(clock.Now(), map[string]any{"aud": "https://new.example"}))
+	if _, err := v2.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("after Previous.Close: %v", err)
+	}
+	// The taken-over source still fetches: an unknown kid refreshes it.
+	before = srv.fetches.Load()
+	v2.Verify(context.Background(), mint(t, k, map[string]any{"kid": "new"}, with(clock.Now(), map[string]any{"aud": "https://new.example"})))
+	if got := srv.fetches.Load() - before; got != 1 {
+		t.Errorf("refresh after Previous.Close fetched %d times; want 1", got)
+	}
+	waitReady(t, v2)
+
+	// A changed JWKSURI is a new identity: no takeover.
+	ic4 := ic
+	ic4.JWKSURI = other.URL
+	other.setStatus(http.StatusInternalServerError)
+	v3, err := New(context.Background(), Options{Issuers: []IssuerConfig{ic4}, Now: clock.Now, Previous: v2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v3.Close()
+	if v3.Ready() {
+		t.Error("issuer with a new JWKS URI was taken over")
+	}
+}
+
+func TestCloseAndCancelStopGoroutines(t *testing.T) {
+	k := newKey(t, "p256", "ec1", "ES256", "ES256")
+	srv := newJWKSServer(t, k)
+	srv.setStatus(http.StatusInternalServerError) // keep the retry loop busy
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := New(ctx, Options{Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	waitFor(t, "ctx cancel to close the verifier", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return v.closed })
+	v.Close() // idempotent; waits for the sources
+	srv.Close()
+	goleak.VerifyNone(t)
+}
+
+func TestOptionsValidation(t *testing.T) {
+	ok := IssuerConfig{Issuer: "https://idp.example", Audiences: []string{"a"}}
+	for _, tt := range []struct {
+		name   string
+		mutate func(*Options)
+		want   string // "" = valid
+	}{
+		{"valid", func(*Options) {}, ""},
+		{"loopback http", func(o *Options) { o.Issuers[0].Issuer = "http://localhost:8080" }, ""},
+		{"ipv6 loopback http", func(o *Options) { o.Issuers[0].JWKSURI = "http://[::1]:8080/jwks" }, ""},
+		{"insecure allowed", func(o *Options) { o.Issuers[0].Issuer = "http://idp.internal"; o.Issuers[0].AllowInsecureHTTP = true }, ""},
+		{"no issuers", func(o *Options) { o.Issuers = nil }, "issuers"},
+		{"http issuer", func(o *Options) { o.Issuers[0].Issuer = "http://idp.example" }, "issuers[0].issuer"},
+		{"http jwks", func(o *Options) { o.Issuers[0].JWKSURI = "http://idp.example/jwks" }, "issuers[0].jwks_uri"},
+		{"ftp jwks", func(o *Options) { o.Issuers[0].JWKSURI = "ftp://idp.example/jwks" }, "issuers[0].jwks_uri"},
+		{"relative issuer", func(o *Options) { o.Issuers[0].Issuer = "idp.example" }, "issuers[0].issuer"},
+		{"no audiences", func(o *Options) { o.Issuers[0].Audiences = nil }, "issuers[0].audiences"},
+		{"alg none", func(o *Options) { o.Issuers[0].Algorithms = []string{"none"} }, "issuers[0].algorithms"},
+		{"alg HS256", func(o *Options) { o.Issuers[0].Algorithms = []string{"RS256", "HS256"} }, "issuers[0].algorithms"},
+		{"alg unknown", func(o *Options) { o.Issuers[0].Algorithms = []string{"rs256"} }, "issuers[0].algorithms"},
+		{"negative leeway", func(o *Options) { o.Issuers[0].Leeway = -time.Second }, "issuers[0].leeway"},
+		{"negative staleness", func(o *Options) { o.Issuers[0].MaxStaleness = -1 }, "issuers[0].max_staleness"},
+		{"duplicate issuer", func(o *Options) { o.Issuers = append(o.Issuers, o.Issuers[0]) }, "issuers[1].issuer"},
+		{"negative max bytes", func(o *Options) { o.MaxTokenBytes = -1 }, "max_token_bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{Issuers: []IssuerConfig{ok}}
+			o.Issuers[0].Audiences = []string{"a"}
+			tt.mutate(&o)
+			err := o.validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
+				t.Fatalf("validate = %v; want a problem naming %q", err, tt.want)
+			}
+			if _, err := New(context.Background(), o); err == nil {
+				t.Fatal("New accepted the bad config")
+			}
+		})
+	}
+	t.Run("all problems at once", func(t *testing.T) {
+		o := Options{Issuers: []IssuerConfig{{Issuer: "http://idp.example", Algorithms: []string{"none"}}}}
+		err := o.validate()
+		for _, want := range []string{"issuers[0].issuer", "issuers[0].audiences", "issuers[0].algorithms"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("validate = %v; want %q in it", err, want)
+			}
+		}
+	})
+}
