@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // refreshLog records OnRefresh calls.
@@ -546,4 +548,44 @@ func TestOptionsValidation(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCancelWhileWaitingForRefresh(t *testing.T) {
+	k := newKey(t, "p256", "ec1", "ES256", "ES256")
+	srv := newJWKSServer(t, k)
+	clock := newClock()
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
+		Now:     clock.Now,
+	})
+	waitReady(t, v)
+	srv.mu.Lock()
+	srv.delay = 300 * time.Millisecond
+	srv.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := v.Verify(ctx, mint(t, k, map[string]any{"kid": "rotated"}, claimsAt(clock.Now())))
+	if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v; want ErrKeysUnavailable wrapping the deadline", err)
+	}
+}
+
+func TestLoggerNamesSkippedKeys(t *testing.T) {
+	good := newKey(t, "p256", "good", "ES256", "ES256")
+	srv := newJWKSServer(t)
+	srv.setBody([]byte(`{"keys":[{"kty":"oct","kid":"hmac","k":"c2VjcmV0"},` + mustJSON(t, good.jwk) + `]}`))
+	core, logs := observer.New(zap.WarnLevel)
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
+		Logger:  zap.New(core),
+	})
+	waitReady(t, v)
+	entries := logs.FilterMessage("jwks key skipped").All()
+	if len(entries) != 1 {
+		t.Fatalf("got %d skip logs; want 1", len(entries))
+	}
+	f := entries[0].ContextMap()
+	if f["kid"] != "hmac" || f["issuer"] != issuerURL {
+		t.Fatalf("log fields = %v", f)
+	}
 }

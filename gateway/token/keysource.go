@@ -161,8 +161,7 @@ func (s *keySource) fetch(unknownKID bool) (err error) {
 		s.mu.Unlock()
 		if err != nil {
 			s.failures.Add(1)
-			cfg.logger.Warn("jwks refresh failed", zap.String("issuer", s.id.issuer),
-				zap.Bool("unknown_kid", unknownKID), zap.Error(err))
+			cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))
 		}
 		if cfg.onRefresh != nil {
 			cfg.onRefresh(s.id.issuer, unknownKID, err)
@@ -172,7 +171,7 @@ func (s *keySource) fetch(unknownKID bool) (err error) {
 	if err != nil {
 		return err
 	}
-	set, err := fetchJWKS(s.ctx, cfg, uri, s.id.issuer)
+	set, err := fetchJWKS(s.ctx, cfg, uri)
 	if err != nil {
 		return err
 	}
@@ -215,7 +214,8 @@ func (s *keySource) jwksURI(cfg *sourceConfig) (string, error) {
 	return meta.JWKSURI, nil
 }
 
-func fetchJWKS(ctx context.Context, cfg *sourceConfig, uri, issuer string) (*keySet, error) {
+// fetchJWKS downloads and parses one JWKS. cfg.logger names the issuer.
+func fetchJWKS(ctx context.Context, cfg *sourceConfig, uri string) (*keySet, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetching jwks: %w", err)
@@ -239,6 +239,6 @@ func fetchJWKS(ctx context.Context, cfg *sourceConfig, uri, issuer string) (*key
 		return nil, fmt.Errorf("fetching jwks: %w", errBodyTooLarge)
 	}
 	return parseJWKS(body, func(kid string, err error) {
-		cfg.logger.Warn("jwks key skipped", zap.String("issuer", issuer), zap.String("kid", kid), zap.Error(err))
+		cfg.logger.Warn("jwks key skipped", zap.String("kid", kid), zap.Error(err))
 	})
 }
