@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 )
@@ -56,7 +57,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 	if len(routes) == 0 {
 		report("routes", "no routes: every request would be refused; add at least one route")
 	}
-	t := &Table{}
+	t := &Table{seed: maphash.MakeSeed()}
 	names := map[string]int{}
 	for i, rc := range routes {
 		at := fmt.Sprintf("routes[%d]", i)
@@ -131,7 +132,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			for _, msg := range conflicts(&t.root, r) {
 				report(at+".path", "%s", msg)
 			}
-			t.root.insert(r)
+			t.root.insert(r, t.seed)
 		}
 	}
 	if len(errs) > 0 {

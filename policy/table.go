@@ -1,12 +1,16 @@
 package policy
 
-import "strings"
+import (
+	"hash/maphash"
+	"strings"
+)
 
 // Table is a compiled route table. It is immutable and safe for concurrent
 // use.
 type Table struct {
 	routes []*Route
 	root   node
+	seed   maphash.Seed // for the trie's literal tables
 }
 
 // Routes returns the routes in configuration order.
@@ -38,7 +42,7 @@ func (t *Table) Match(method, decodedPath string) (*Route, Params) {
 // node is a node of the segment trie. A route ends at the node reached by
 // its pattern's segments.
 type node struct {
-	lits  map[string]*node
+	lits  litTable
 	wild  *node
 	multi *node // a leaf
 	end   *node // a leaf
@@ -71,7 +75,7 @@ func (n *node) accept(method string) *Route {
 func (n *node) lookup(method, path string, i int) *Route {
 	if j := strings.IndexByte(path[i:], '/'); j >= 0 {
 		seg := path[i : i+j]
-		if c := n.lits[seg]; c != nil {
+		if c := n.lits.get(seg); c != nil {
 			if r := c.lookup(method, path, i+j+1); r != nil {
 				return r
 			}
@@ -88,7 +92,7 @@ func (n *node) lookup(method, path string, i int) *Route {
 			}
 		}
 	} else {
-		if c := n.lits[seg]; c != nil {
+		if c := n.lits.get(seg); c != nil {
 			if r := c.accept(method); r != nil {
 				return r
 			}
@@ -106,20 +110,12 @@ func (n *node) lookup(method, path string, i int) *Route {
 }
 
 // insert adds r under its pattern, creating nodes as needed.
-func (n *node) insert(r *Route) {
+func (n *node) insert(r *Route, seed maphash.Seed) {
 	for _, s := range r.segs {
 		var next **node
 		switch s.kind {
 		case segLit:
-			if n.lits == nil {
-				n.lits = map[string]*node{}
-			}
-			c := n.lits[s.lit]
-			if c == nil {
-				c = &node{}
-				n.lits[s.lit] = c
-			}
-			n = c
+			n = n.lits.getOrAdd(s.lit, seed)
 			continue
 		case segWild:
 			next = &n.wild
@@ -167,16 +163,14 @@ func (n *node) overlapping(segs []segment, k int, visit func(*Route)) {
 		}
 		return
 	case segLit:
-		if c := n.lits[s.lit]; c != nil {
+		if c := n.lits.get(s.lit); c != nil {
 			c.overlapping(segs, k+1, visit)
 		}
 		if n.wild != nil {
 			n.wild.overlapping(segs, k+1, visit)
 		}
 	case segWild:
-		for _, c := range n.lits {
-			c.overlapping(segs, k+1, visit)
-		}
+		n.lits.all(func(c *node) { c.overlapping(segs, k+1, visit) })
 		if n.wild != nil {
 			n.wild.overlapping(segs, k+1, visit)
 		}
@@ -192,9 +186,7 @@ func (n *node) overlapping(segs []segment, k int, visit func(*Route)) {
 
 func (n *node) children() []*node {
 	var cs []*node
-	for _, c := range n.lits {
-		cs = append(cs, c)
-	}
+	n.lits.all(func(c *node) { cs = append(cs, c) })
 	for _, c := range []*node{n.wild, n.multi, n.end} {
 		if c != nil {
 			cs = append(cs, c)
