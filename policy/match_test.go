@@ -151,3 +151,22 @@ func TestMatchAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestMatchConcurrent(t *testing.T) {
+	tab := invariantTable(t)
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for range 1000 {
+				if r, p := tab.Match("GET", "/v1/models/x"); r == nil || p.Get("id") != "x" {
+					t.Error("concurrent Match failed")
+					return
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+}
