@@ -1,0 +1,183 @@
+// Command scopegate is a reverse proxy that lets a request through to a
+// model API only when it carries a valid OAuth 2.0 access token with the
+// scopes its route requires.
+//
+//	scopegate serve  --config PATH
+//	scopegate check  --config PATH
+//	scopegate demo
+//	scopegate version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scopegate/scopegate/gateway"
+	"github.com/scopegate/scopegate/internal/demo"
+)
+
+// Set by the linker: -X main.version=... -X main.commit=...
+var (
+	version = "dev"
+	commit  = "none"
+)
+
+const usage = `scopegate: an OAuth 2.0 scope-checking reverse proxy for model APIs
+
+Usage:
+  scopegate serve   --config PATH   run the gateway (default PATH: ./config.yaml)
+  scopegate check   --config PATH   validate the config and print the compiled route table
+  scopegate demo                    run a local issuer, a mock model API and the gateway
+  scopegate version                 print version, commit and Go version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(args[1:], stdout, stderr)
+	case "check":
+		return cmdCheck(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "scopegate %s (commit %s, %s)\n", version, commit, runtime.Version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "scopegate: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "config.yaml", "path of the YAML config")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "scopegate %s: unexpected argument %q\n", name, fs.Arg(0))
+		return "", false
+	}
+	return *path, true
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := gateway.LoadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: OK\n\n", path)
+	gateway.PrintRoutes(stdout, cfg)
+	return 0
+}
+
+func newLogger(w io.Writer) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zap.InfoLevel)
+	return zap.New(core)
+}
+
+func cmdServe(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("serve", args, stderr)
+	if !ok {
+		return 2
+	}
+	logger := newLogger(stdout)
+	defer func() { _ = logger.Sync() }()
+	cfg, err := gateway.LoadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		logger.Error("config invalid", zap.String("path", path), zap.Error(err))
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	reg := prometheus.NewRegistry()
+	if err := gateway.RegisterRuntime(reg); err != nil {
+		logger.Error("metrics", zap.Error(err))
+		return 1
+	}
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg, Version: version, Commit: commit})
+	if err != nil {
+		logger.Error("starting", zap.Error(err))
+		return 1
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reload(gw, path, logger)
+			}
+		}
+	}()
+	if err := gw.Run(ctx, nil); err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("serving", zap.Error(err))
+		return 1
+	}
+	logger.Info("stopped")
+	return 0
+}
+
+func reload(gw *gateway.Gateway, path string, logger *zap.Logger) {
+	cfg, err := gateway.LoadFile(path)
+	if err == nil {
+		err = gw.Reload(cfg)
+	}
+	if err != nil {
+		logger.Error("config reload failed; the running config stays", zap.String("path", path), zap.Error(err))
+		return
+	}
+	logger.Info("config reloaded", zap.String("path", path))
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "proxy listener")
+	admin := fs.String("admin", "127.0.0.1:9090", "admin listener")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := demo.Run(ctx, demo.Options{Listen: *listen, AdminListen: *admin, Out: stdout, Log: stderr}); err != nil {
+		fmt.Fprintf(stderr, "scopegate demo: %v\n", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/scopegate/scopegate/policy"
+)
+
+// Config is scopegate's whole configuration, as read from YAML. Zero values
+// are replaced by the defaults documented on each field by ApplyDefaults;
+// Validate reports every problem at once.
+type Config struct {
+	Server    ServerConfig              `yaml:"server"`
+	Issuers   []IssuerConfig            `yaml:"issuers"`
+	Upstreams map[string]UpstreamConfig `yaml:"upstreams"`
+	Routes    []policy.RouteConfig      `yaml:"routes"`
+
+	// lines maps a field path such as "routes[2].upstream" to its line in
+	// the YAML source, so that problems name where to look. Nil for a Config
+	// built in code.
+	lines map[string]int
+	// source is the file the config was read from, for messages.
+	source string
+}
+
+// ServerConfig configures the listeners and the limits applied to every
+// request.
+type ServerConfig struct {
+	// Listen is the proxy listener. Default "0.0.0.0:8080".
+	Listen string `yaml:"listen"`
+	// AdminListen serves /metrics, /healthz and /readyz; never the proxy.
+	// Default "127.0.0.1:9090".
+	AdminListen string `yaml:"admin_listen"`
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (slowloris). Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxHeaderBytes caps the request line and headers. Default 32768.
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps a request body; larger bodies get 413 and are not
+	// forwarded whole. Routes may lower or raise it. Default 64 MiB.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// DrainTimeout is how long SIGTERM waits for in-flight requests
+	// (streams included) before closing them. Default 30s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+	// TrustedProxies lists the CIDRs (or single addresses) whose
+	// X-Forwarded-For, Forwarded and X-Real-IP are kept and appended to.
+	// Default none: those headers are replaced by the TCP peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// IdentityHeaders names the headers the upstream receives with the
+	// token's identity.
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+	// MaxTokenBytes refuses longer bearer tokens before parsing them.
+	// Default 16384.
+	MaxTokenBytes int `yaml:"max_token_bytes"`
+	// Realm is the realm of WWW-Authenticate challenges. Default "scopegate".
+	Realm string `yaml:"realm"`
+}
+
+// IdentityHeaders are the names of the headers the gateway sets upstream.
+// Client-sent copies of them (in any spelling) never reach the upstream.
+type IdentityHeaders struct {
+	// Subject carries the token's sub. Default "X-Auth-Subject".
+	Subject string `yaml:"subject"`
+	// ClientID carries client_id, or azp. Default "X-Auth-Client-Id".
+	ClientID string `yaml:"client_id"`
+	// Scopes carries the granted scopes, space-separated. Default
+	// "X-Auth-Scopes".
+	Scopes string `yaml:"scopes"`
+}
+
+// IssuerConfig is one trusted token issuer.
+type IssuerConfig struct {
+	// Issuer must equal the token's iss exactly. Required.
+	Issuer string `yaml:"issuer"`
+	// JWKSURI is where the keys are. Default: jwks_uri of
+	// {issuer}/.well-known/openid-configuration.
+	JWKSURI string `yaml:"jwks_uri"`
+	// Audiences: the token's aud must contain one of them. Required.
+	Audiences []string `yaml:"audiences"`
+	// Algorithms allowed for signatures. Default: RS256, RS384, RS512,
+	// PS256, PS384, PS512, ES256, ES384, ES512, EdDSA. Never none or HS*.
+	Algorithms []string `yaml:"algorithms"`
+	// AllowInsecureHTTP permits http:// issuer and JWKS URLs that are not
+	// loopback. Default false.
+	AllowInsecureHTTP bool `yaml:"allow_insecure_http"`
+	// RequireATJWT refuses tokens whose typ header is not at+jwt
+	// (RFC 9068). Default false: absent and JWT are accepted too.
+	RequireATJWT bool `yaml:"require_at_jwt"`
+	// AllowedClients, when set, refuses tokens whose client_id (or azp) is
+	// not listed. Default: any client.
+	AllowedClients []string `yaml:"allowed_clients"`
+	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
+	Leeway Duration `yaml:"leeway"`
+	// RefreshInterval is how often keys are refetched. Default 15m.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MinRefreshInterval is the least time between two refreshes caused
+	// by an unknown kid. Default 5s.
+	MinRefreshInterval Duration `yaml:"min_refresh_interval"`
+	// MaxStaleness is how long keys stay usable while refreshes fail.
+	// Default 24h.
+	MaxStaleness Duration `yaml:"max_staleness"`
+}
+
+// UpstreamConfig is one model backend.
+type UpstreamConfig struct {
+	// URL of the backend; its path, if any, prefixes every forwarded path.
+	// Required.
+	URL string `yaml:"url"`
+	// ForwardAuthorization passes the client's Authorization header on.
+	// Default false: it is dropped.
+	ForwardAuthorization bool `yaml:"forward_authorization"`
+	// Headers are set on every forwarded request, after the client's
+	// Authorization was dropped: e.g. the provider's API key, from
+	// ${ENV}. Default none.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds the wait for the response headers (a model may think
+	// for a while before answering). Default 300s.
+	Timeout Duration `yaml:"timeout"`
+	// DialTimeout bounds connecting. Default 5s.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// MaxIdleConns is how many idle connections are kept to this upstream.
+	// Default 256.
+	MaxIdleConns int `yaml:"max_idle_conns"`
+}
+
+// Duration is a time.Duration written in YAML as "30s", "5m" or "1h30m".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	// A *yaml.TypeError lets the decoder go on and report every problem.
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: a duration must be a string such as \"30s\"", n.Line)}}
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot parse duration %q: write it as \"500ms\", \"30s\" or \"5m\"", n.Line, n.Value)}}
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a Go duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// LoadFile reads, parses, expands and validates the config at path.
+func LoadFile(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	cfg, err := Parse(b, os.LookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	cfg.source = path
+	return cfg, nil
+}
+
+// Parse decodes YAML strictly: unknown keys and duplicate keys are errors
+// naming their line. Every string value may use ${NAME} to take an
+// environment variable (looked up with lookup); "$$" writes a "$". The
+// result has its defaults applied and has been validated.
+func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("config is empty")
+		}
+		return nil, fmt.Errorf("parsing config: %w", err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("config holds more than one YAML document")
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	var problems Problems
+	problems = append(problems, checkKnownKeys(root, "", configType)...)
+	problems = append(problems, expandEnv(root, "", lookup)...)
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	cfg := &Config{}
+	if err := root.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, fmt.Errorf("decoding config: %w", err)
+		}
+		for _, msg := range te.Errors {
+			problems = append(problems, typeProblem(msg))
+		}
+	}
+	cfg.lines = map[string]int{}
+	recordLines(root, "", cfg.lines)
+	cfg.ApplyDefaults()
+	var vps Problems
+	if err := cfg.Validate(); err != nil && !errors.As(err, &vps) {
+		return nil, err
+	}
+	problems = append(problems, vps...)
+	if len(problems) > 0 {
+		sortProblems(problems)
+		return nil, problems
+	}
+	return cfg, nil
+}
+
+// ApplyDefaults fills every zero field that has a documented default.
+func (c *Config) ApplyDefaults() {
+	s := &c.Server
+	setDefault(&s.Listen, "0.0.0.0:8080")
+	setDefault(&s.AdminListen, "127.0.0.1:9090")
+	setDefault(&s.ReadHeaderTimeout, Duration(10*time.Second))
+	setDefault(&s.IdleTimeout, Duration(120*time.Second))
+	setDefault(&s.MaxHeaderBytes, 32<<10)
+	setDefault(&s.MaxBodyBytes, 64<<20)
+	setDefault(&s.DrainTimeout, Duration(30*time.Second))
+	setDefault(&s.MaxTokenBytes, 16<<10)
+	setDefault(&s.Realm, "scopegate")
+	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
+	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
+	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
+	for i := range c.Issuers {
+		is := &c.Issuers[i]
+		setDefault(&is.Leeway, Duration(30*time.Second))
+		setDefault(&is.RefreshInterval, Duration(15*time.Minute))
+		setDefault(&is.MinRefreshInterval, Duration(5*time.Second))
+		setDefault(&is.MaxStaleness, Duration(24*time.Hour))
+	}
+	for name, u := range c.Upstreams {
+		setDefault(&u.Timeout, Duration(300*time.Second))
+		setDefault(&u.DialTimeout, Duration(5*time.Second))
+		setDefault(&u.MaxIdleConns, 256)
+		c.Upstreams[name] = u
+	}
+}
+
+func setDefault[T comparable](p *T, v T) {
+	var zero T
+	if *p == zero {
+		*p = v
+	}
+}
+
+// Source returns the file the config was loaded from, or "".
+func (c *Config) Source() string { return c.source }
+
+// typeProblem turns one of yaml.v3's "line N: ..." messages into a Problem.
+func typeProblem(msg string) Problem {
+	var line int
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, after, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				line, msg = l, after
+			}
+		}
+	}
+	return Problem{Line: line, Message: msg}
+}

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Reason is a stable code saying why a request was decided as it was. It is
+// the audit record's reason and the refusal metric's label; token refusals
+// use the token package's reason codes.
+type Reason = string
+
+// Reasons the gateway itself decides (token refusals add their own).
+const (
+	ReasonAllowed           Reason = "allowed"
+	ReasonPublic            Reason = "public"
+	ReasonNoRoute           Reason = "no_route"
+	ReasonBadPath           Reason = "bad_path"
+	ReasonBadRequest        Reason = "invalid_request"
+	ReasonMissingToken      Reason = "missing_token"
+	ReasonDuplicateAuth     Reason = "duplicate_authorization"
+	ReasonTokenInQuery      Reason = "token_in_query"
+	ReasonInsufficientScope Reason = "insufficient_scope"
+	ReasonKeysUnavailable   Reason = "keys_unavailable"
+	ReasonBodyTooLarge      Reason = "body_too_large"
+	ReasonUpstreamError     Reason = "upstream_error"
+	ReasonUpstreamTimeout   Reason = "upstream_timeout"
+	ReasonClientClosed      Reason = "client_closed"
+	ReasonInternal          Reason = "internal_error"
+	ReasonBadIdentityClaim  Reason = "bad_identity_claim"
+)
+
+// apiError is a response the gateway makes itself: a status, an optional
+// RFC 6750 challenge, and the OpenAI-compatible JSON body
+// {"error":{"message":...,"type":...,"code":...}}.
+type apiError struct {
+	status  int
+	typ     string // OpenAI error type
+	code    string // OpenAI error code; also the RFC 6750 error, when challenge is set
+	message string
+	// challenge adds WWW-Authenticate: Bearer realm=..., error=code,
+	// error_description=message; bare adds it without error attributes.
+	challenge, bare bool
+	scope           string // for insufficient_scope
+	retryAfter      int    // seconds; for 503
+}
+
+func writeError(w http.ResponseWriter, realm string, e apiError) {
+	h := w.Header()
+	if e.challenge || e.bare {
+		var b strings.Builder
+		b.WriteString(`Bearer realm="`)
+		b.WriteString(realm)
+		b.WriteByte('"')
+		if e.challenge {
+			b.WriteString(`, error="`)
+			b.WriteString(e.code)
+			b.WriteString(`", error_description="`)
+			b.WriteString(challengeText(e.message))
+			b.WriteByte('"')
+			if e.scope != "" {
+				b.WriteString(`, scope="`)
+				b.WriteString(challengeText(e.scope))
+				b.WriteByte('"')
+			}
+		}
+		h.Set("WWW-Authenticate", b.String())
+	}
+	if e.retryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(e.status)
+	var b strings.Builder
+	b.WriteString(`{"error":{"message":`)
+	b.WriteString(strconv.Quote(e.message))
+	b.WriteString(`,"type":`)
+	b.WriteString(strconv.Quote(e.typ))
+	b.WriteString(`,"code":`)
+	b.WriteString(strconv.Quote(e.code))
+	b.WriteString("}}\n")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+// challengeText keeps only the characters RFC 6750 allows inside
+// error_description and scope (%x20-21 / %x23-5B / %x5D-7E).
+func challengeText(s string) string {
+	ok := true
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := []byte(s)
+	out := b[:0]
+	for _, c := range b {
+		if c >= 0x20 && c <= 0x7e && c != '"' && c != '\\' {
+			out = append(out, c)
+		} else if c == '"' {
+			out = append(out, '\'')
+		}
+	}
+	return string(out)
+}
+
+func errNoCredentials() apiError {
+	return apiError{status: http.StatusUnauthorized, typ: "authentication_error", code: "missing_token",
+		message: "this route requires a bearer access token in the Authorization header", bare: true}
+}
+
+func errInvalidRequest(msg string) apiError {
+	return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request", message: msg, challenge: true}
+}
+
+func errInvalidToken(msg string) apiError {
+	return apiError{status: http.StatusUnauthorized, typ: "authentication_error", code: "invalid_token", message: msg, challenge: true}
+}
+
+func errInsufficientScope(required []string, missing []string) apiError {
+	return apiError{status: http.StatusForbidden, typ: "permission_error", code: "insufficient_scope",
+		message:   "the access token lacks the scope(s) this route requires: " + strings.Join(missing, " "),
+		challenge: true, scope: strings.Join(required, " ")}
+}
+
+func errKeysUnavailable() apiError {
+	return apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: "keys_unavailable",
+		message: "the token issuer's signing keys are not available yet; retry shortly", retryAfter: 5}
+}
+
+func errNoRoute() apiError {
+	return apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "route_not_found",
+		message: "no route matches this method and path"}
+}
+
+func errBodyTooLarge(limit int64) apiError {
+	return apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "body_too_large",
+		message: "the request body is larger than the " + strconv.FormatInt(limit, 10) + " bytes this route accepts"}
+}
+
+func errUpstream(status int, msg string) apiError {
+	code := "upstream_error"
+	if status == http.StatusGatewayTimeout {
+		code = "upstream_timeout"
+	}
+	return apiError{status: status, typ: "api_error", code: code, message: msg}
+}
+
+func errInternal() apiError {
+	return apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
+		message: "the gateway failed to handle this request"}
+}

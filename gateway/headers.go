@@ -1,0 +1,277 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+)
+
+// normHeader folds a header name so that spellings an upstream may treat
+// as one header compare equal: case, and '_' for '-' (Go keeps
+// X_Auth_Subject apart from X-Auth-Subject; many upstreams do not).
+func normHeader(name string) string {
+	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+// reservedHeaders are managed by the gateway: client-sent copies in any
+// spelling never reach the upstream, and config may not set them (except
+// Authorization, for an upstream's own credential).
+var reservedHeaders = map[string]bool{
+	"authorization":          true,
+	"x-forwarded-for":        true,
+	"x-forwarded-host":       true,
+	"x-forwarded-proto":      true,
+	"forwarded":              true,
+	"x-real-ip":              true,
+	"x-http-method-override": true,
+	"x-http-method":          true,
+	"x-method-override":      true,
+	"x-request-id":           true,
+	"connection":             true,
+	"upgrade":                true,
+	"host":                   true,
+	"content-length":         true,
+	"transfer-encoding":      true,
+	"te":                     true,
+	"trailer":                true,
+	"keep-alive":             true,
+	"proxy-connection":       true,
+	"proxy-authorization":    true,
+}
+
+// methodOverrideHeaders change what some upstream frameworks do with a
+// request; the policy decided on the request's real method, so they go.
+var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// errBearer* are the ways an Authorization header can be malformed.
+var (
+	errNoBearer       = errors.New("no bearer token")
+	errTwoAuthHeaders = errors.New("more than one Authorization header")
+	errEmptyBearer    = errors.New("the Bearer scheme carries no token")
+	errBadBearer      = errors.New("the bearer token is not a valid b64token (RFC 6750 section 2.1)")
+)
+
+// bearerToken extracts the token from the request's Authorization header
+// (RFC 6750 section 2.1). errNoBearer means no credentials at all (or
+// those of another scheme); the others are malformed requests.
+func bearerToken(h http.Header) (string, error) {
+	vals := h["Authorization"]
+	switch len(vals) {
+	case 0:
+		return "", errNoBearer
+	case 1:
+	default:
+		return "", errTwoAuthHeaders
+	}
+	return parseBearer(vals[0])
+}
+
+// parseBearer parses one Authorization header value.
+func parseBearer(v string) (string, error) {
+	v = strings.TrimLeft(v, " \t")
+	if len(v) < 6 || !strings.EqualFold(v[:6], "bearer") {
+		return "", errNoBearer
+	}
+	rest := v[6:]
+	if rest == "" {
+		return "", errEmptyBearer
+	}
+	if rest[0] != ' ' {
+		return "", errNoBearer // e.g. "BearerX": another scheme
+	}
+	tok := strings.Trim(rest, " \t")
+	if tok == "" {
+		return "", errEmptyBearer
+	}
+	if strings.Contains(tok, ",") {
+		return "", errTwoAuthHeaders // several credentials folded into one header
+	}
+	if !isB64Token(tok) {
+		return "", errBadBearer
+	}
+	return tok, nil
+}
+
+// isB64Token reports whether s is 1*( ALPHA / DIGIT / "-" / "." / "_" /
+// "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	i := 0
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
+			continue
+		}
+		break
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(s); i++ {
+		if s[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// queryHasToken reports whether the raw query carries an access_token
+// parameter (RFC 6750 section 2.3), in any percent-encoding of its name.
+func queryHasToken(raw string) bool {
+	if raw == "" || !strings.Contains(strings.ToLower(raw), "access") && !strings.Contains(raw, "%") {
+		return false
+	}
+	for part := range strings.SplitSeq(raw, "&") {
+		if isTokenParam(part) {
+			return true
+		}
+	}
+	return false
+}
+
+// stripQueryToken removes every access_token parameter from the raw query
+// and keeps the other parameters byte for byte, in order.
+func stripQueryToken(raw string) string {
+	if !queryHasToken(raw) {
+		return raw
+	}
+	var b strings.Builder
+	for part := range strings.SplitSeq(raw, "&") {
+		if isTokenParam(part) {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(part)
+	}
+	return b.String()
+}
+
+func isTokenParam(part string) bool {
+	name, _, _ := strings.Cut(part, "=")
+	if n, err := url.QueryUnescape(name); err == nil {
+		name = n
+	}
+	return strings.EqualFold(strings.TrimSpace(name), "access_token")
+}
+
+// cleanInbound removes what must never reach the upstream from the
+// client's headers, in every spelling: copies of the gateway-managed and
+// identity headers, and protocol upgrade requests. It runs on the inbound
+// request before the proxy, so that httputil.ReverseProxy does not see an
+// upgrade to relay.
+func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
+	for k := range h {
+		n := normHeader(k)
+		if identity[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
+			delete(h, k)
+		}
+	}
+	for _, k := range methodOverrideHeaders {
+		delete(h, k)
+	}
+	if !allowUpgrade {
+		delete(h, "Upgrade")
+		delete(h, "Http2-Settings")
+	}
+}
+
+// trustedPeer reports whether the TCP peer is a configured trusted proxy.
+func trustedPeer(remoteAddr string, trusted []netip.Prefix) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	a := ap.Addr().Unmap()
+	for _, p := range trusted {
+		if p.Contains(a) {
+			return a, true
+		}
+	}
+	return a, false
+}
+
+// setForwarded writes the forwarding headers on the outbound request.
+// Client-sent values survive only when the peer is trusted; otherwise the
+// TCP peer replaces them.
+func setForwarded(out, in *http.Request, trusted []netip.Prefix) {
+	peer, ok := trustedPeer(in.RemoteAddr, trusted)
+	if !peer.IsValid() {
+		return
+	}
+	ip := peer.String()
+	proto := "http"
+	if in.TLS != nil {
+		proto = "https"
+	}
+	forIP := ip
+	if peer.Is6() {
+		forIP = `"[` + ip + `]"`
+	}
+	fwd := "for=" + forIP + ";proto=" + proto
+	if in.Host != "" && isToken(in.Host) {
+		fwd += ";host=" + in.Host
+	} else if in.Host != "" {
+		fwd += `;host="` + strings.ReplaceAll(in.Host, `"`, "") + `"`
+	}
+	h := out.Header
+	if ok {
+		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+			h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+		} else {
+			h.Set("X-Forwarded-For", ip)
+		}
+		if prior := in.Header.Values("Forwarded"); len(prior) > 0 {
+			h.Set("Forwarded", strings.Join(prior, ", ")+", "+fwd)
+		} else {
+			h.Set("Forwarded", fwd)
+		}
+		if real := in.Header.Get("X-Real-Ip"); real != "" {
+			h.Set("X-Real-Ip", real)
+		} else {
+			h.Set("X-Real-Ip", ip)
+		}
+		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
+			h.Set("X-Forwarded-Host", fh)
+		} else {
+			h.Set("X-Forwarded-Host", in.Host)
+		}
+		if fp := in.Header.Get("X-Forwarded-Proto"); fp != "" {
+			h.Set("X-Forwarded-Proto", fp)
+		} else {
+			h.Set("X-Forwarded-Proto", proto)
+		}
+		return
+	}
+	h.Set("X-Forwarded-For", ip)
+	h.Set("Forwarded", fwd)
+	h.Set("X-Real-Ip", ip)
+	h.Set("X-Forwarded-Host", in.Host)
+	h.Set("X-Forwarded-Proto", proto)
+}
+
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return s != ""
+}
+
+// validHeaderValue reports whether a claim can be sent as a header value
+// unchanged: no control characters (a CR/LF in a claim would otherwise make
+// the transport fail with a 502, or worse).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are registered on the injected registerer; label values are
+// route names, methods, status codes, decisions, reasons and issuer URLs
+// from the config: never raw paths, subjects or kids.
+type metrics struct {
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	refusals  *prometheus.CounterVec
+	inFlight  prometheus.Gauge
+	upstream  *prometheus.CounterVec
+	refreshes *prometheus.CounterVec
+	reloads   *prometheus.CounterVec
+	config    *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_requests_total",
+			Help: "Requests decided, by route, method, status code and decision (allow, deny, error).",
+		}, []string{"route", "method", "code", "decision"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scopegate_request_duration_seconds",
+			Help:    "Time from request to the end of the response (streams included), by route and decision.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"route", "decision"}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_refusals_total",
+			Help: "Requests refused or failed, by route and reason code.",
+		}, []string{"route", "reason"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "scopegate_in_flight_requests",
+			Help: "Requests being served now.",
+		}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_upstream_errors_total",
+			Help: "Upstream failures by upstream and kind (error, timeout).",
+		}, []string{"upstream", "kind"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_jwks_refresh_total",
+			Help: "JWKS fetch attempts by issuer, trigger (scheduled, unknown_kid) and result (success, failure).",
+		}, []string{"issuer", "trigger", "result"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_config_reloads_total",
+			Help: "Config reloads by result (success, failure).",
+		}, []string{"result"}),
+		config: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "scopegate_config_info",
+			Help: "The loaded config's hash (value 1).",
+		}, []string{"hash"}),
+	}
+	version, commit := g.deps.Version, g.deps.Commit
+	if version == "" {
+		version = "dev"
+	}
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "scopegate_build_info",
+		Help: "Build information (value 1).",
+	}, []string{"version", "commit", "goversion"})
+	build.WithLabelValues(version, commit, goVersion).Set(1)
+	cs := []prometheus.Collector{m.requests, m.duration, m.refusals, m.inFlight, m.upstream,
+		m.refreshes, m.reloads, m.config, build, &keyCollector{g: g}}
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	m.reloads.WithLabelValues("success")
+	m.reloads.WithLabelValues("failure")
+	return m, nil
+}
+
+// RegisterRuntime adds the Go runtime and process collectors to reg.
+func RegisterRuntime(reg prometheus.Registerer) error {
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return err
+	}
+	return reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+}
+
+var knownMethods = map[string]string{"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "PATCH": "PATCH",
+	"DELETE": "DELETE", "OPTIONS": "OPTIONS", "CONNECT": "CONNECT", "TRACE": "TRACE"}
+
+func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
+	route := "none"
+	if st.route != nil {
+		route = st.route.Name
+	}
+	lm, ok := knownMethods[method]
+	if !ok {
+		lm = "OTHER"
+	}
+	m.requests.WithLabelValues(route, lm, strconv.Itoa(st.status), st.decision).Inc()
+	m.duration.WithLabelValues(route, st.decision).Observe(dur.Seconds())
+	if st.decision != decisionAllow || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
+		m.refusals.WithLabelValues(route, st.reason).Inc()
+	}
+	if st.route != nil {
+		switch st.reason {
+		case ReasonUpstreamError:
+			m.upstream.WithLabelValues(st.route.Upstream, "error").Inc()
+		case ReasonUpstreamTimeout:
+			m.upstream.WithLabelValues(st.route.Upstream, "timeout").Inc()
+		}
+	}
+}
+
+// keyRefresh is the token package's hook after every JWKS fetch.
+func (m *metrics) keyRefresh(issuer string, unknownKID bool, err error) {
+	trigger, result := "scheduled", "success"
+	if unknownKID {
+		trigger = "unknown_kid"
+	}
+	if err != nil {
+		result = "failure"
+	}
+	m.refreshes.WithLabelValues(issuer, trigger, result).Inc()
+}
+
+func (m *metrics) configLoaded(hash string) {
+	m.config.Reset()
+	m.config.WithLabelValues(hash).Set(1)
+}
+
+// keyCollector reads each issuer's key state at scrape time.
+type keyCollector struct{ g *Gateway }
+
+var (
+	descKeys = prometheus.NewDesc("scopegate_jwks_keys", "Usable signing keys held, by issuer.", []string{"issuer"}, nil)
+	descLast = prometheus.NewDesc("scopegate_jwks_last_success_timestamp_seconds",
+		"Unix time of the last successful JWKS fetch, by issuer (0: never).", []string{"issuer"}, nil)
+	descReady = prometheus.NewDesc("scopegate_issuer_ready", "1 when the issuer's keys are in hand.", []string{"issuer"}, nil)
+)
+
+func (k *keyCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descKeys
+	ch <- descLast
+	ch <- descReady
+}
+
+func (k *keyCollector) Collect(ch chan<- prometheus.Metric) {
+	rt := k.g.runtime.Load()
+	if rt == nil {
+		return
+	}
+	for _, s := range rt.verifierStatus() {
+		ch <- prometheus.MustNewConstMetric(descKeys, prometheus.GaugeValue, float64(s.Keys), s.Issuer)
+		last := 0.0
+		if !s.LastRefresh.IsZero() {
+			last = float64(s.LastRefresh.UnixNano()) / 1e9
+		}
+		ch <- prometheus.MustNewConstMetric(descLast, prometheus.GaugeValue, last, s.Issuer)
+		ready := 0.0
+		if s.Ready {
+			ready = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, ready, s.Issuer)
+	}
+}

@@ -1,0 +1,143 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// upstream is one backend: its own ReverseProxy and transport.
+type upstream struct {
+	name      string
+	target    *url.URL
+	prefix    string // decoded path prefix from the URL ("" or "/api")
+	rawPrefix string // its escaped form
+	cfg       UpstreamConfig
+	proxy     *httputil.ReverseProxy
+	transport *http.Transport
+}
+
+// proxyDeps is what the proxies share with the gateway.
+type proxyDeps struct {
+	logger   *zap.Logger
+	trusted  []netip.Prefix
+	identity IdentityHeaders
+	base     *http.Transport // cloned per upstream; nil = http.DefaultTransport
+	pool     httputil.BufferPool
+}
+
+func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error) {
+	target, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", name, err)
+	}
+	u := &upstream{name: name, target: target, cfg: cfg}
+	u.prefix = strings.TrimRight(target.Path, "/")
+	u.rawPrefix = strings.TrimRight(target.EscapedPath(), "/")
+
+	base := d.base
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	t := base.Clone()
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout.D(), KeepAlive: 30 * time.Second}
+	t.DialContext = dialer.DialContext
+	t.ResponseHeaderTimeout = cfg.Timeout.D()
+	t.MaxIdleConns = 0 // no global cap; the per-host cap below rules
+	t.MaxIdleConnsPerHost = cfg.MaxIdleConns
+	t.IdleConnTimeout = 90 * time.Second
+	t.DisableCompression = true // pass encodings through untouched
+	t.Proxy = nil               // never send model traffic through an environment proxy
+	t.ForceAttemptHTTP2 = target.Scheme == "https"
+	u.transport = t
+
+	u.proxy = &httputil.ReverseProxy{
+		Rewrite:      func(pr *httputil.ProxyRequest) { u.rewrite(pr, d) },
+		Transport:    t,
+		BufferPool:   d.pool,
+		ErrorHandler: u.errorHandler,
+		ErrorLog:     zap.NewStdLog(d.logger.Named("proxy")),
+	}
+	return u, nil
+}
+
+// rewrite builds the outbound request. httputil.ReverseProxy has already
+// removed hop-by-hop headers (including those the client named in
+// Connection) and X-Forwarded-*, so what is set here survives.
+func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
+	st := stateOf(pr.In.Context())
+	out := pr.Out
+	out.URL.Scheme = u.target.Scheme
+	out.URL.Host = u.target.Host
+	out.URL.Path = u.prefix + st.decodedPath
+	out.URL.RawPath = u.rawPrefix + st.canonicalPath
+	out.URL.RawQuery = stripQueryToken(pr.In.URL.RawQuery)
+	out.URL.Fragment, out.URL.RawFragment = "", ""
+	out.Host = ""
+
+	h := out.Header
+	if !u.cfg.ForwardAuthorization {
+		h.Del("Authorization")
+	}
+	h.Del("Proxy-Authorization")
+	setForwarded(out, pr.In, d.trusted)
+	h.Set("X-Request-Id", st.requestID)
+	if c := st.claims; c != nil {
+		h.Set(d.identity.Subject, c.Subject)
+		h.Set(d.identity.ClientID, c.ClientID)
+		h.Set(d.identity.Scopes, strings.Join(c.Scopes, " "))
+	}
+	for k, v := range u.cfg.Headers {
+		h.Set(k, v)
+	}
+}
+
+// errorHandler answers for an upstream that failed: 504 on a timeout, 502
+// otherwise, 413 for a body over the cap, nothing for a client that left.
+func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r.Context())
+	st.upstreamErr = err
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		st.reason = ReasonBodyTooLarge
+		writeError(w, st.realm, errBodyTooLarge(mbe.Limit))
+	case r.Context().Err() != nil && errors.Is(r.Context().Err(), context.Canceled):
+		st.reason = ReasonClientClosed
+		st.status = 499 // nginx's "client closed request"; nothing reaches the client
+	case isTimeout(err):
+		st.reason = ReasonUpstreamTimeout
+		writeError(w, st.realm, errUpstream(http.StatusGatewayTimeout, "the model backend did not answer in time"))
+	default:
+		st.reason = ReasonUpstreamError
+		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the model backend is unavailable"))
+	}
+}
+
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// bufferPool lends 32 KiB copy buffers to every proxy.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+}
+
+func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
+func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }

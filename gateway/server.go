@@ -1,0 +1,294 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"gopkg.in/yaml.v3"
+
+	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/policy"
+)
+
+// Deps are the gateway's collaborators; zero values are documented per
+// field. Nothing is global: tests inject their own.
+type Deps struct {
+	// Logger writes operational logs. Default: zap.NewNop().
+	Logger *zap.Logger
+	// Audit writes one record per request decision. Default: Logger.
+	Audit *zap.Logger
+	// Registerer takes the gateway's metrics. Default: a new registry.
+	Registerer prometheus.Registerer
+	// Gatherer serves /metrics. Default: Registerer, if it is a Gatherer.
+	Gatherer prometheus.Gatherer
+	// KeyClient fetches discovery documents and JWKS. Default:
+	// token.NewHTTPClient().
+	KeyClient *http.Client
+	// Transport is cloned for each upstream. Default: http.DefaultTransport.
+	Transport *http.Transport
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// BuildInfo labels scopegate_build_info.
+	Version, Commit string
+}
+
+// Gateway is scopegate's HTTP handler and servers. The configuration in
+// force is swapped atomically on Reload; each request keeps the one it
+// started with.
+type Gateway struct {
+	deps    Deps
+	logger  *zap.Logger
+	audit   *auditor
+	metrics *metrics
+	now     func() time.Time
+	ctx     context.Context // lives as long as the gateway's key fetching
+
+	mu       sync.Mutex // serializes Reload
+	draining atomic.Bool
+	runtime  atomic.Pointer[runtime]
+}
+
+var _ http.Handler = (*Gateway)(nil)
+
+// runtime is one loaded configuration, immutable once built.
+type runtime struct {
+	cfg       *Config
+	hash      string
+	table     *policy.Table
+	verifier  *token.Verifier
+	upstreams map[string]*upstream
+	trusted   []netip.Prefix
+	identity  map[string]bool // normalized identity header names
+}
+
+// New builds a gateway for cfg (which must have passed Validate) and
+// starts fetching every issuer's keys in the background. ctx bounds the
+// key fetching; cancel it, or call Close, to stop it.
+func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
+	if deps.Logger == nil {
+		deps.Logger = zap.NewNop()
+	}
+	if deps.Audit == nil {
+		deps.Audit = deps.Logger
+	}
+	if deps.Registerer == nil {
+		deps.Registerer = prometheus.NewRegistry()
+	}
+	if deps.Gatherer == nil {
+		if gth, ok := deps.Registerer.(prometheus.Gatherer); ok {
+			deps.Gatherer = gth
+		}
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx}
+	g.audit = newAuditor(deps.Audit)
+	m, err := newMetrics(deps.Registerer, g)
+	if err != nil {
+		return nil, err
+	}
+	g.metrics = m
+	rt, err := g.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.runtime.Store(rt)
+	g.metrics.configLoaded(rt.hash)
+	return g, nil
+}
+
+// build turns a config into a runtime; prev, if any, lends its key sets.
+func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
+	table, err := policy.Compile(cfg.Routes, func(n string) bool { _, ok := cfg.Upstreams[n]; return ok })
+	if err != nil {
+		return nil, fmt.Errorf("compiling routes: %w", err)
+	}
+	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}}
+	for _, p := range cfg.Server.TrustedProxies {
+		pfx, err := parsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", p, err)
+		}
+		rt.trusted = append(rt.trusted, pfx)
+	}
+	ih := cfg.Server.IdentityHeaders
+	for _, n := range []string{ih.Subject, ih.ClientID, ih.Scopes} {
+		rt.identity[normHeader(n)] = true
+	}
+	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool}
+	for name, uc := range cfg.Upstreams {
+		u, err := newUpstream(name, uc, pd)
+		if err != nil {
+			return nil, err
+		}
+		rt.upstreams[name] = u
+	}
+	opts := token.Options{
+		Client:        g.deps.KeyClient,
+		Now:           g.now,
+		Logger:        g.logger.Named("keys"),
+		MaxTokenBytes: cfg.Server.MaxTokenBytes,
+		OnRefresh:     g.metrics.keyRefresh,
+	}
+	if prev != nil && prev.verifier != nil {
+		opts.Previous = prev.verifier
+	}
+	for _, is := range cfg.Issuers {
+		opts.Issuers = append(opts.Issuers, token.IssuerConfig{
+			Issuer:             is.Issuer,
+			JWKSURI:            is.JWKSURI,
+			Audiences:          is.Audiences,
+			Algorithms:         is.Algorithms,
+			RequireATJWT:       is.RequireATJWT,
+			AllowedClients:     is.AllowedClients,
+			Leeway:             is.Leeway.D(),
+			RefreshInterval:    is.RefreshInterval.D(),
+			MinRefreshInterval: is.MinRefreshInterval.D(),
+			MaxStaleness:       is.MaxStaleness.D(),
+			AllowInsecureHTTP:  is.AllowInsecureHTTP,
+		})
+	}
+	if len(opts.Issuers) > 0 { // a config of public routes only needs none
+		v, err := token.New(g.ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("starting token verification: %w", err)
+		}
+		rt.verifier = v
+	}
+	b, _ := yaml.Marshal(cfg)
+	sum := sha256.Sum256(b)
+	rt.hash = hex.EncodeToString(sum[:8])
+	return rt, nil
+}
+
+var sharedPool = newBufferPool()
+
+// Reload puts cfg in force for new requests. In-flight requests finish
+// under the config they started with. Issuers whose key source is
+// unchanged keep their keys, so a reload never causes a cold start.
+func (g *Gateway) Reload(cfg *Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.runtime.Load()
+	rt, err := g.build(cfg, old)
+	if err != nil {
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	g.runtime.Store(rt)
+	g.metrics.reloads.WithLabelValues("success").Inc()
+	g.metrics.configLoaded(rt.hash)
+	if old.verifier != nil {
+		old.verifier.Close()
+	}
+	go func() {
+		// Idle connections of the old transports are closed once the
+		// requests that started under them had time to finish.
+		time.Sleep(time.Minute)
+		for _, u := range old.upstreams {
+			u.transport.CloseIdleConnections()
+		}
+	}()
+	return nil
+}
+
+// Ready reports whether the config is loaded and every issuer's keys are
+// in hand.
+func (g *Gateway) Ready() bool {
+	rt := g.runtime.Load()
+	return rt != nil && (rt.verifier == nil || rt.verifier.Ready())
+}
+
+// Close stops key fetching.
+func (g *Gateway) Close() {
+	if rt := g.runtime.Load(); rt != nil && rt.verifier != nil {
+		rt.verifier.Close()
+	}
+}
+
+// Config returns the configuration in force.
+func (g *Gateway) Config() *Config { return g.runtime.Load().cfg }
+
+// Run serves the proxy and admin listeners until ctx is done, then stops
+// accepting, lets in-flight requests (streams included) finish within the
+// drain timeout, and returns nil. ready, if not nil, is called with the
+// bound addresses once both listen.
+func (g *Gateway) Run(ctx context.Context, ready func(proxyAddr, adminAddr net.Addr)) error {
+	cfg := g.Config()
+	pl, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("proxy listener: %w", err)
+	}
+	al, err := net.Listen("tcp", cfg.Server.AdminListen)
+	if err != nil {
+		pl.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	return g.Serve(ctx, pl, al, ready)
+}
+
+// Serve is Run on listeners the caller made.
+func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(proxyAddr, adminAddr net.Addr)) error {
+	cfg := g.Config()
+	errLog := zap.NewStdLog(g.logger.Named("http"))
+	proxySrv := &http.Server{
+		Handler:           g,
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
+		ErrorLog:          errLog,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	adminSrv := &http.Server{
+		Handler:           g.AdminHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          errLog,
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- proxySrv.Serve(pl) }()
+	go func() { errc <- adminSrv.Serve(al) }()
+	g.logger.Info("listening", zap.String("proxy", pl.Addr().String()), zap.String("admin", al.Addr().String()))
+	if ready != nil {
+		ready(pl.Addr(), al.Addr())
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.draining.Store(true)
+	drain := g.Config().Server.DrainTimeout.D()
+	g.logger.Info("draining", zap.Duration("timeout", drain))
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	if err := proxySrv.Shutdown(dctx); err != nil {
+		g.logger.Warn("drain timeout: closing remaining connections", zap.Error(err))
+		proxySrv.Close()
+	}
+	adminSrv.Close()
+	g.Close()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+func (rt *runtime) verifierStatus() []token.IssuerStatus {
+	if rt.verifier == nil {
+		return nil
+	}
+	return rt.verifier.Status()
+}

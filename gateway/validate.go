@@ -1,0 +1,259 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/policy"
+)
+
+// Validate checks the whole config and reports every problem at once, each
+// naming its key, its line when known, and how to fix it. It expects
+// ApplyDefaults to have run.
+func (c *Config) Validate() error {
+	v := &validator{cfg: c}
+	c.validateServer(v)
+	c.validateIssuers(v)
+	c.validateUpstreams(v)
+	c.validateRoutes(v)
+	if len(v.ps) == 0 {
+		return nil
+	}
+	sortProblems(v.ps)
+	return v.ps
+}
+
+type validator struct {
+	cfg *Config
+	ps  Problems
+}
+
+func (v *validator) add(field, format string, args ...any) {
+	v.ps = append(v.ps, Problem{Field: field, Line: v.cfg.lineOf(field), Message: fmt.Sprintf(format, args...)})
+}
+
+func (c *Config) validateServer(v *validator) {
+	s := c.Server
+	checkAddr(v, "server.listen", s.Listen)
+	checkAddr(v, "server.admin_listen", s.AdminListen)
+	if s.Listen == s.AdminListen {
+		v.add("server.admin_listen", "must differ from server.listen: the admin endpoints never share the proxy listener")
+	}
+	for _, f := range []struct {
+		name string
+		d    Duration
+	}{{"server.read_header_timeout", s.ReadHeaderTimeout}, {"server.idle_timeout", s.IdleTimeout}, {"server.drain_timeout", s.DrainTimeout}} {
+		if f.d < 0 {
+			v.add(f.name, "must not be negative")
+		}
+	}
+	if s.MaxHeaderBytes < 1024 {
+		v.add("server.max_header_bytes", "must be at least 1024")
+	}
+	if s.MaxBodyBytes < 0 {
+		v.add("server.max_body_bytes", "must not be negative")
+	}
+	if s.MaxTokenBytes < 256 {
+		v.add("server.max_token_bytes", "must be at least 256")
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := parsePrefix(p); err != nil {
+			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR such as 10.0.0.0/8", p)
+		}
+	}
+	if strings.ContainsAny(s.Realm, "\"\\") || !validHeaderValue(s.Realm) {
+		v.add("server.realm", "must not contain quotes, backslashes or control characters")
+	}
+	seen := map[string]string{}
+	for _, h := range []struct{ field, name string }{
+		{"server.identity_headers.subject", s.IdentityHeaders.Subject},
+		{"server.identity_headers.client_id", s.IdentityHeaders.ClientID},
+		{"server.identity_headers.scopes", s.IdentityHeaders.Scopes},
+	} {
+		if !isToken(h.name) || strings.Contains(h.name, "_") {
+			v.add(h.field, "%q is not a valid header name (letters, digits and dashes)", h.name)
+			continue
+		}
+		key := normHeader(h.name)
+		if other, ok := seen[key]; ok {
+			v.add(h.field, "%q is already used by %s", h.name, other)
+		}
+		if reservedHeaders[key] {
+			v.add(h.field, "%q is a header the gateway manages itself; choose another name", h.name)
+		}
+		seen[key] = h.field
+	}
+}
+
+func checkAddr(v *validator, field, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
+		v.add(field, "%q is not a host:port address such as \"127.0.0.1:8080\"", addr)
+		return
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.add(field, "host %q must be an IP address or localhost", host)
+		}
+	}
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (c *Config) validateIssuers(v *validator) {
+	seen := map[string]int{}
+	for i, is := range c.Issuers {
+		f := fmt.Sprintf("issuers[%d]", i)
+		if is.Issuer == "" {
+			v.add(f+".issuer", "is required: the exact iss of the tokens, e.g. \"https://idp.example.com\"")
+		} else {
+			if j, ok := seen[is.Issuer]; ok {
+				v.add(f+".issuer", "%q is already configured as issuers[%d]", is.Issuer, j)
+			}
+			seen[is.Issuer] = i
+			if err := token.CheckURL(is.Issuer, is.AllowInsecureHTTP); err != nil {
+				v.add(f+".issuer", "%v", err)
+			}
+		}
+		if is.JWKSURI != "" {
+			if err := token.CheckURL(is.JWKSURI, is.AllowInsecureHTTP); err != nil {
+				v.add(f+".jwks_uri", "%v", err)
+			}
+		}
+		if len(is.Audiences) == 0 {
+			v.add(f+".audiences", "at least one audience is required: the token's aud must contain one (e.g. \"https://models.example.com\")")
+		}
+		for j, a := range is.Audiences {
+			if strings.TrimSpace(a) == "" {
+				v.add(fmt.Sprintf("%s.audiences[%d]", f, j), "must not be empty")
+			}
+		}
+		for j, a := range is.Algorithms {
+			if !token.SupportedAlgorithm(a) {
+				v.add(fmt.Sprintf("%s.algorithms[%d]", f, j), "%q is not allowed; use asymmetric JWS algorithms: %s", a, strings.Join(token.DefaultAlgorithms, ", "))
+			}
+		}
+		for _, d := range []struct {
+			name string
+			d    Duration
+		}{{"leeway", is.Leeway}, {"refresh_interval", is.RefreshInterval}, {"min_refresh_interval", is.MinRefreshInterval}, {"max_staleness", is.MaxStaleness}} {
+			if d.d < 0 {
+				v.add(f+"."+d.name, "must not be negative")
+			}
+		}
+		if is.Leeway.D() > 5*60e9 {
+			v.add(f+".leeway", "%s is more than 5m; clock skew should be seconds", is.Leeway.D())
+		}
+	}
+}
+
+func (c *Config) validateUpstreams(v *validator) {
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		u := c.Upstreams[name]
+		f := "upstreams." + name
+		if u.URL == "" {
+			v.add(f+".url", "is required, e.g. \"http://127.0.0.1:8000\"")
+		} else if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			v.add(f+".url", "%q is not an http:// or https:// URL with a host", u.URL)
+		} else if pu.RawQuery != "" || pu.Fragment != "" || pu.User != nil {
+			v.add(f+".url", "must not carry a query, fragment or user info")
+		}
+		for h, val := range u.Headers {
+			hf := f + ".headers." + h
+			if !isToken(h) || strings.Contains(h, "_") {
+				v.add(hf, "%q is not a valid header name", h)
+			} else if k := normHeader(h); reservedHeaders[k] && k != "authorization" {
+				v.add(hf, "%q is managed by the gateway and cannot be set here", h)
+			}
+			if !validHeaderValue(val) {
+				v.add(hf, "the value contains control characters")
+			}
+		}
+		if u.Timeout < 0 || u.DialTimeout < 0 {
+			v.add(f, "timeouts must not be negative")
+		}
+		if u.MaxIdleConns < 0 {
+			v.add(f+".max_idle_conns", "must not be negative")
+		}
+	}
+}
+
+func (c *Config) validateRoutes(v *validator) {
+	if len(c.Routes) == 0 {
+		v.add("routes", "no routes: every request would be refused; add at least one route")
+		return
+	}
+	_, err := policy.Compile(c.Routes, func(name string) bool { _, ok := c.Upstreams[name]; return ok })
+	var ce *policy.ConfigError
+	for _, e := range unjoin(err) {
+		if errors.As(e, &ce) {
+			msg := ce.Message
+			if strings.HasSuffix(ce.Field, ".upstream") {
+				msg += " (defined: " + strings.Join(c.upstreamNames(), ", ") + ")"
+			}
+			v.add(ce.Field, "%s", msg)
+		} else {
+			v.add("routes", "%v", e)
+		}
+	}
+	protected := false
+	for _, r := range c.Routes {
+		protected = protected || !r.Public
+	}
+	if protected && len(c.Issuers) == 0 {
+		v.add("issuers", "protected routes need at least one issuer to verify tokens")
+	}
+}
+
+func (c *Config) upstreamNames() []string {
+	names := make([]string, 0, len(c.Upstreams))
+	for n := range c.Upstreams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, unjoin(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}
+
+func sortProblems(ps Problems) {
+	sort.SliceStable(ps, func(i, j int) bool {
+		if ps[i].Line != ps[j].Line {
+			return ps[i].Line < ps[j].Line
+		}
+		return ps[i].Field < ps[j].Field
+	})
+}

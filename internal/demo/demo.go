@@ -1,0 +1,166 @@
+// Package demo runs scopegate's embedded default: a local OpenID Connect
+// issuer, a mock OpenAI-compatible model API and the gateway in front of
+// it, and prints curl commands that show each decision.
+package demo
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scopegate/scopegate/gateway"
+	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/mockapi"
+)
+
+//go:embed demo.yaml
+var configYAML []byte
+
+// Audience is the demo's resource identifier: every demo token's aud.
+const Audience = "https://models.scopegate.demo"
+
+// Options are the demo's listeners and outputs.
+type Options struct {
+	Listen, AdminListen string    // defaults 127.0.0.1:8080, 127.0.0.1:9090
+	Out                 io.Writer // the welcome text and curl commands
+	Log                 io.Writer // JSON logs and audit records
+	// Ready, if set, is called once the gateway serves, with the demo.
+	Ready func(*Demo)
+}
+
+// Demo is a running demo: its issuer (to mint tokens) and addresses.
+type Demo struct {
+	Issuer   *issuer.Issuer
+	API      *mockapi.API
+	ProxyURL string
+	AdminURL string
+	Gateway  *gateway.Gateway
+}
+
+// Run starts the demo and blocks until ctx is done.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:8080"
+	}
+	if opts.AdminListen == "" {
+		opts.AdminListen = "127.0.0.1:9090"
+	}
+	if opts.Out == nil {
+		opts.Out = io.Discard
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	iss, err := issuer.New(issuer.Options{})
+	if err != nil {
+		return err
+	}
+	issLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	iss.SetURL("http://" + issLn.Addr().String())
+	api := mockapi.New(mockapi.Options{})
+	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		issLn.Close()
+		return err
+	}
+	issSrv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	apiSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = issSrv.Serve(issLn) }()
+	go func() { _ = apiSrv.Serve(apiLn) }()
+	defer issSrv.Close()
+	defer apiSrv.Close()
+
+	env := map[string]string{
+		"DEMO_ISSUER":   iss.URL(),
+		"DEMO_UPSTREAM": "http://" + apiLn.Addr().String(),
+		"DEMO_LISTEN":   opts.Listen,
+		"DEMO_ADMIN":    opts.AdminListen,
+	}
+	cfg, err := gateway.Parse(configYAML, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		return fmt.Errorf("embedded config: %w", err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "ts"
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(opts.Log)), zap.InfoLevel))
+	reg := prometheus.NewRegistry()
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	d := &Demo{Issuer: iss, API: api, Gateway: gw}
+	return gw.Run(ctx, func(p, a net.Addr) {
+		d.ProxyURL, d.AdminURL = "http://"+p.String(), "http://"+a.String()
+		// Wait (briefly) for the keys, so the printed commands work at once.
+		for i := 0; i < 100 && !gw.Ready(); i++ {
+			time.Sleep(20 * time.Millisecond)
+		}
+		printWelcome(opts.Out, d)
+		if opts.Ready != nil {
+			opts.Ready(d)
+		}
+	})
+}
+
+// Token mints a demo access token with the given scopes.
+func (d *Demo) Token(scopes ...string) string {
+	return d.Issuer.AccessToken(issuer.AccessTokenSpec{
+		Subject: "demo-user", ClientID: "demo-app", Audience: []string{Audience},
+		Scopes: scopes, TTL: 12 * time.Hour,
+	})
+}
+
+func printWelcome(w io.Writer, d *Demo) {
+	chat := d.Token("models:read", "chat:completions")
+	idt := d.Issuer.IDToken("demo-user", "demo-app")
+	p := d.ProxyURL
+	var b strings.Builder
+	fmt.Fprintf(&b, `
+scopegate demo is running.
+
+  gateway    %s   (routes: GET /v1/models, POST /v1/chat/completions,
+                                      POST /v1/images/generations, POST /v1/embeddings)
+  admin      %s   (/metrics, /healthz, /readyz)
+  issuer     %s   (a local OpenID Connect provider)
+  model API  a mock OpenAI-compatible backend behind the gateway
+
+The token below carries the scopes "models:read chat:completions" and is valid
+for 12 hours. Paste these commands in another terminal:
+
+# 1. Allowed: a streaming chat completion (200, server-sent events)
+TOKEN=%s
+curl -N %s/v1/chat/completions -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' \
+  -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+
+# 2. Refused, 403 insufficient_scope: the token lacks generate:images
+curl -i %s/v1/images/generations -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' -d '{"model":"dall-e-3","prompt":"a lighthouse"}'
+
+# 3. Refused, 401 invalid_token: an OpenID Connect ID token is no access token
+curl -i %s/v1/models -H "Authorization: Bearer %s"
+
+# 4. Refused, 401: no token at all
+curl -i %s/v1/models
+
+# Metrics and the audit trail
+curl -s %s/metrics | grep scopegate_requests_total
+(audit records are the JSON lines this process writes to stderr)
+
+Stop with Ctrl-C.
+`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, idt, p, d.AdminURL)
+	_, _ = io.WriteString(w, b.String())
+}
