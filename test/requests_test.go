@@ -1,0 +1,517 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httptrace"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNoRoute404(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("models:read", "chat:completions", "generate:images", "echo")
+	for _, tc := range []struct{ method, path string }{
+		{"GET", "/v1/unknown"},
+		{"GET", "/v1/models/gpt-4o"},       // only /v1/models is routed
+		{"GET", "/admin"},                  // nothing else is routed
+		{"GET", "/metrics"},                // admin endpoints never on the proxy
+		{"GET", "/readyz"},                 // idem
+		{"GET", "/v1/echo"},                // /v1/echo/{rest...} does not match it (net/http patterns)
+		{"DELETE", "/v1/chat/completions"}, // method not routed
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			r := p.do(tc.method, tc.path, tok, nil)
+			if tc.method == "DELETE" && r.StatusCode == 405 {
+				wantError(t, r, 405, "")
+				return
+			}
+			wantError(t, r, 404, "")
+			if w := r.Header.Get("Www-Authenticate"); w != "" {
+				t.Errorf("WWW-Authenticate %q on 404; want none", w)
+			}
+			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 404.0 {
+				t.Errorf("audit %v; want deny 404", a)
+			}
+		})
+	}
+	e.noneRecorded("unrouted requests")
+}
+
+func TestMalformedRequests400(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("models:read", "echo")
+
+	t.Run("two Authorization headers", func(t *testing.T) {
+		r := raw(t, p.proxy, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+
+			"\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+		wantError(t, r, 400, "")
+		if w := r.Header.Get("Www-Authenticate"); !strings.Contains(w, `error="invalid_request"`) {
+			t.Errorf("WWW-Authenticate %q; want error=\"invalid_request\"", w)
+		}
+		if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 400.0 {
+			t.Errorf("audit %v; want deny 400", a)
+		}
+	})
+	t.Run("second Authorization header empty", func(t *testing.T) {
+		r := raw(t, p.proxy, "GET /v1/models HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+
+			"\r\nAuthorization: \r\nConnection: close\r\n\r\n")
+		if r.StatusCode != 400 && r.StatusCode != 401 {
+			t.Errorf("status %d; want 400 (or 401), never a pass", r.StatusCode)
+		}
+	})
+
+	for _, path := range []string{
+		"/v1/../admin",
+		"/v1/../v1/models",
+		"/v1/%2e%2e/v1/models",
+		"/v1/%2E%2E/x",
+		"/v1/./models",
+		"/v1/%2e/models",
+		"//v1/models",
+		"/v1//models",
+		"/v1/models%2F..",
+		"/v1/echo/a%2Fb",
+		"/v1/echo/a%5Cb",
+		"/v1/echo/a\\b",
+		"/v1/models;x=1",
+		"/v1/echo/%00",
+		"/v1/echo/%zz",
+		"/v1/echo/x.",
+	} {
+		t.Run("path "+path, func(t *testing.T) {
+			r := raw(t, p.proxy, "GET "+path+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+			if loc := r.Header.Get("Location"); loc != "" {
+				t.Errorf("Location %q; want no redirect", loc)
+			}
+			if r.id() == "" && r.StatusCode == 400 {
+				return // refused by net/http before the gateway's handler
+			}
+			wantError(t, r, 400, "")
+			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 400.0 {
+				t.Errorf("audit %v; want deny 400", a)
+			}
+		})
+	}
+	e.noneRecorded("malformed requests")
+
+	// The canonical form of a percent-encoded path is forwarded as decided.
+	r := raw(t, p.proxy, "GET /v1/echo/caf%C3%A9 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+	if r.StatusCode != 200 {
+		t.Fatalf("GET /v1/echo/caf%%C3%%A9: status %d body %s; want 200", r.StatusCode, r.body)
+	}
+	if rec := e.lastRecorded(); rec.Path != "/v1/echo/café" {
+		t.Errorf("upstream path %q (raw %q); want /v1/echo/café", rec.Path, rec.RawPath)
+	}
+}
+
+func TestLargeBody(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("echo")
+	body := make([]byte, 8<<20)
+	if _, err := rand.Read(body); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	want := hex.EncodeToString(sum[:])
+
+	// One client with one connection: the second request must reuse it.
+	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	send := func(n int, rd io.Reader, length int64) bool {
+		req, _ := http.NewRequest("POST", p.url(fmt.Sprintf("/v1/echo/upload/%d", n)), rd)
+		req.ContentLength = length
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/octet-stream")
+		reused := false
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GotConn: func(ci httptrace.GotConnInfo) { reused = ci.Reused },
+		}))
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", n, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d body %.300s", n, resp.StatusCode, b)
+		}
+		return reused
+	}
+	check := func(n int, wantLen int64) {
+		t.Helper()
+		var found bool
+		for _, rec := range e.api.Requests() {
+			if rec.Path == fmt.Sprintf("/v1/echo/upload/%d", n) {
+				found = true
+				if rec.BodyLen != int64(len(body)) || rec.BodySHA256 != want {
+					t.Errorf("request %d: upstream got %d bytes sha256 %s; want %d bytes %s", n, rec.BodyLen, rec.BodySHA256, len(body), want)
+				}
+				if rec.ContentLength != wantLen {
+					t.Errorf("request %d: upstream Content-Length %d; want %d", n, rec.ContentLength, wantLen)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("request %d never reached the upstream", n)
+		}
+	}
+	send(1, bytes.NewReader(body), int64(len(body)))
+	check(1, int64(len(body)))
+	// The second on the same keep-alive connection, chunked this time.
+	if reused := send(2, io.MultiReader(bytes.NewReader(body)), -1); !reused {
+		t.Errorf("the second request did not reuse the keep-alive connection")
+	}
+	check(2, -1)
+	// And a third, small, still on the same connection.
+	if reused := send(3, bytes.NewReader(body), int64(len(body))); !reused {
+		t.Errorf("the third request did not reuse the keep-alive connection")
+	}
+	check(3, int64(len(body)))
+}
+
+func TestSpoofedHeaders(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("echo")
+	req := "POST /v1/echo/spoof HTTP/1.1\r\n" +
+		"Host: gateway.test\r\n" +
+		"Authorization: Bearer " + tok + "\r\n" +
+		"X-Auth-Subject: mallory\r\n" +
+		"X-Auth-Client-Id: evil-client\r\n" +
+		"X-Auth-Scopes: admin\r\n" +
+		"x_auth_subject: mallory\r\n" +
+		"X_Auth_Client_Id: evil-client\r\n" +
+		"x-auth_scopes: admin\r\n" +
+		"Connection: keep-alive, X-Auth-Subject, X-Auth-Scopes\r\n" +
+		"X-Forwarded-For: 203.0.113.9\r\n" +
+		"X-Forwarded-Host: evil.example\r\n" +
+		"X-Forwarded-Proto: https\r\n" +
+		"Forwarded: for=203.0.113.9;host=evil.example\r\n" +
+		"X-Real-IP: 203.0.113.9\r\n" +
+		"X-HTTP-Method-Override: DELETE\r\n" +
+		"X-HTTP-Method: DELETE\r\n" +
+		"X-Method-Override: DELETE\r\n" +
+		"X-Keep-Me: yes\r\n" +
+		"Content-Length: 2\r\n\r\n{}"
+	r := raw(t, p.proxy, req)
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d body %s; want 200", r.StatusCode, r.body)
+	}
+	rec := e.lastRecorded()
+	h := rec.Header
+	if rec.Method != "POST" {
+		t.Errorf("upstream method %s; want POST", rec.Method)
+	}
+	want := map[string]string{"x-auth-subject": "alice", "x-auth-client-id": "cli", "x-auth-scopes": "echo"}
+	for k, vs := range h {
+		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		if w, ok := want[n]; ok {
+			if k != http.CanonicalHeaderKey(n) || len(vs) != 1 || vs[0] != w {
+				t.Errorf("upstream header %q = %q; want only %s: %s set by the gateway", k, vs, http.CanonicalHeaderKey(n), w)
+			}
+		}
+		switch n {
+		case "x-http-method-override", "x-http-method", "x-method-override":
+			t.Errorf("upstream got method-override header %s: %q", k, vs)
+		}
+		for _, v := range vs {
+			if strings.Contains(v, "203.0.113.9") || strings.Contains(v, "evil") || strings.Contains(v, "mallory") {
+				t.Errorf("upstream header %s = %q carries a spoofed value", k, v)
+			}
+		}
+	}
+	for n, w := range want {
+		if h.Get(n) != w {
+			t.Errorf("upstream %s %q; want %q (set by the gateway despite Connection)", n, h.Get(n), w)
+		}
+	}
+	if got := h.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q; want [127.0.0.1] (the TCP peer)", got)
+	}
+	if got := h.Values("X-Real-Ip"); len(got) > 1 || len(got) == 1 && got[0] != "127.0.0.1" {
+		t.Errorf("X-Real-Ip %q; want the TCP peer or nothing", got)
+	}
+	if h.Get("X-Keep-Me") != "yes" {
+		t.Errorf("X-Keep-Me %q; ordinary headers must pass", h.Get("X-Keep-Me"))
+	}
+}
+
+func TestQueryToken(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("models:read")
+	// The token only in the query: refused, never forwarded.
+	r := p.do("GET", "/v1/models?access_token="+tok, "", nil)
+	if r.StatusCode != 400 && r.StatusCode != 401 {
+		t.Errorf("token in query only: status %d; want 400 or 401", r.StatusCode)
+	}
+	// Header and query: the query copy never reaches the upstream.
+	for _, q := range []string{"access_token=" + tok + "&x=1", "x=1&ACCESS_TOKEN=" + tok, "x=1&access%5Ftoken=" + tok} {
+		r = p.do("GET", "/v1/models?"+q, tok, nil)
+		if r.StatusCode == 200 {
+			if rq := e.lastRecorded().RawQuery; rq != "x=1" {
+				t.Errorf("%s: upstream query %q; want x=1", q, rq)
+			}
+		} else if r.StatusCode != 400 {
+			t.Errorf("%s: status %d; want 400 or a forward without the token", q, r.StatusCode)
+		}
+	}
+	// A public route: forwarded without the query token.
+	r = p.do("GET", "/public/status?a=1&access_token="+tok+"&b=2", "", nil)
+	if r.StatusCode == 200 {
+		if rq := e.lastRecorded().RawQuery; rq != "a=1&b=2" {
+			t.Errorf("public: upstream query %q; want a=1&b=2", rq)
+		}
+	} else if r.StatusCode != 400 {
+		t.Errorf("public with query token: status %d; want 200 without it or 400", r.StatusCode)
+	}
+	for _, rec := range e.api.Requests() {
+		if strings.Contains(rec.RawQuery, tok) || strings.Contains(strings.ToLower(rec.RawQuery), "access") {
+			t.Errorf("upstream got query %q; want no access_token", rec.RawQuery)
+		}
+	}
+}
+
+func TestUpgradeNotRelayed(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("models:read", "echo")
+	for _, tc := range []struct{ name, hdrs string }{
+		{"h2c", "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"},
+		{"websocket", "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.api.Reset()
+			r := raw(t, p.proxy, "GET /v1/echo/up HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\n"+tc.hdrs+"\r\n")
+			if r.StatusCode == http.StatusSwitchingProtocols {
+				t.Fatalf("status 101: the upgrade was relayed")
+			}
+			if r.StatusCode != 200 && r.StatusCode != 400 {
+				t.Errorf("status %d; want 200 (upgrade dropped) or 400", r.StatusCode)
+			}
+			for _, rec := range e.api.Requests() {
+				for k, vs := range rec.Header {
+					switch strings.ToLower(k) {
+					case "upgrade", "http2-settings":
+						t.Errorf("upstream got %s: %q", k, vs)
+					case "connection":
+						for _, v := range vs {
+							if strings.Contains(strings.ToLower(v), "upgrade") {
+								t.Errorf("upstream got Connection: %s", v)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// sseEvent is one data line of a stream and when it arrived.
+type sseEvent struct {
+	data string
+	at   time.Duration
+}
+
+// readSSE reads data: lines until EOF; onFirst, if set, runs after the
+// first event.
+func readSSE(body io.Reader, start time.Time, onFirst func()) ([]sseEvent, error) {
+	br := bufio.NewReader(body)
+	var evs []sseEvent
+	for {
+		line, err := br.ReadString('\n')
+		if line = strings.TrimRight(line, "\r\n"); line != "" {
+			if d, ok := strings.CutPrefix(line, "data: "); ok {
+				evs = append(evs, sseEvent{d, time.Since(start)})
+				if len(evs) == 1 && onFirst != nil {
+					onFirst()
+				}
+			}
+		}
+		if err == io.EOF {
+			return evs, nil
+		}
+		if err != nil {
+			return evs, fmt.Errorf("reading stream after %d events: %w", len(evs), err)
+		}
+	}
+}
+
+const streamBody = `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"one two three four five six"}]}`
+
+func TestSSEUnbuffered(t *testing.T) {
+	t.Parallel()
+	const delay = 100 * time.Millisecond
+	e, p := serve(t, envOptions{streamDelay: delay}, cfg{})
+	tok := e.token("chat:completions")
+	// Twice on the same connection, with a request body: keep-alive
+	// streaming must work both times.
+	for round := range 2 {
+		req, _ := http.NewRequest("POST", p.url("/v1/chat/completions"), strings.NewReader(streamBody))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
+			resp.Body.Close()
+			t.Fatalf("round %d: status %d Content-Type %q; want 200 text/event-stream", round, resp.StatusCode, ct)
+		}
+		evs, err := readSSE(resp.Body, start, nil)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if len(evs) < 6 || evs[len(evs)-1].data != "[DONE]" {
+			t.Fatalf("round %d: %d events, last %v; want several ending in [DONE]", round, len(evs), evs[len(evs)-1:])
+		}
+		first, total := evs[0].at, evs[len(evs)-1].at
+		if min := time.Duration(len(evs)-2) * delay; total < min {
+			t.Errorf("round %d: the stream took %v; want at least %v", round, total, min)
+		}
+		if first > total/3 {
+			t.Errorf("round %d: first event after %v of %v: the stream was buffered", round, first, total)
+		}
+		// Events arrive spread out, not in one burst at the end.
+		if spread := evs[len(evs)-2].at - evs[1].at; spread < time.Duration(len(evs)-4)*delay/2 {
+			t.Errorf("round %d: events 1..n-1 arrived within %v; want them spread by ~%v each", round, spread, delay)
+		}
+		a := p.audit(resp.Header.Get("X-Request-Id"))
+		if a["decision"] != "allow" || a["status"] != 200.0 || a["route"] != "chat" {
+			t.Errorf("audit %v; want allow 200 on chat", a)
+		}
+	}
+}
+
+// dialRefused reports whether a new TCP connection to addr is refused.
+func dialRefused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return true
+	}
+	c.Close()
+	return false
+}
+
+func TestUpstreamErrors(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	// A closed port, and a backend that answers too late.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	l.Close()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) })
+	routes := defaultRoutes + `
+  - name: down
+    path: /v1/down
+    upstream: down
+    public: true
+  - name: slow
+    path: /v1/slow
+    upstream: slow
+    public: true
+`
+	text := e.config(cfg{routes: routes})
+	text = strings.Replace(text, "routes:", fmt.Sprintf("  down:\n    url: %q\n  slow:\n    url: %q\n    timeout: 300ms\nroutes:", closed, slow.URL), 1)
+	p := start(t, e, writeConfig(t, text))
+
+	r := p.do("GET", "/v1/down", "", nil)
+	wantError(t, r, 502, "")
+	if a := p.audit(r.id()); a["status"] != 502.0 || a["route"] != "down" {
+		t.Errorf("audit %v; want 502 on route down", a)
+	}
+	start := time.Now()
+	r = p.do("GET", "/v1/slow", "", nil)
+	wantError(t, r, 504, "")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("504 after %v; want about the 300ms timeout", d)
+	}
+	if a := p.audit(r.id()); a["status"] != 504.0 || a["route"] != "slow" {
+		t.Errorf("audit %v; want 504 on route slow", a)
+	}
+}
+
+func TestBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{serverExtra: "  max_body_bytes: 1048576"})
+	tok := e.token("echo")
+	big := make([]byte, 2<<20)
+	for _, chunked := range []bool{false, true} {
+		t.Run(fmt.Sprintf("chunked=%v", chunked), func(t *testing.T) {
+			var rd io.Reader = bytes.NewReader(big)
+			if chunked {
+				rd = io.MultiReader(rd)
+			}
+			req, _ := http.NewRequest("POST", p.url("/v1/echo/big"), rd)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := p.client.Do(req)
+			if err != nil {
+				// The gateway may close the connection while the client
+				// is still sending: acceptable for an oversized body.
+				t.Logf("oversized body: %v", err)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			wantError(t, response{resp, b}, 413, "")
+		})
+	}
+	for _, rec := range e.api.Requests() {
+		if rec.BodyLen >= int64(len(big)) {
+			t.Errorf("the upstream received the whole %d-byte body over max_body_bytes", rec.BodyLen)
+		}
+	}
+	// A body at the limit passes.
+	ok := make([]byte, 1<<20)
+	if r := p.do("POST", "/v1/echo/ok", tok, ok); r.StatusCode != 200 {
+		t.Errorf("a body of exactly max_body_bytes: status %d; want 200", r.StatusCode)
+	}
+}
+
+func TestUpstreamPathPrefix(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	text := strings.Replace(e.config(cfg{}), fmt.Sprintf("url: %q", e.apiSrv.URL), fmt.Sprintf("url: %q", e.apiSrv.URL+"/api/base"), 1)
+	p := start(t, e, writeConfig(t, text))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	r := p.do("GET", "/v1/echo/a%20b?q=1", e.token("echo"), nil)
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d body %s; want 200", r.StatusCode, r.body)
+	}
+	rec := e.lastRecorded()
+	if rec.Path != "/api/base/v1/echo/a b" || rec.RawQuery != "q=1" {
+		t.Errorf("upstream got path %q (raw %q) query %q; want /api/base/v1/echo/a b, q=1", rec.Path, rec.RawPath, rec.RawQuery)
+	}
+	if host, _, _ := strings.Cut(strings.TrimPrefix(e.apiSrv.URL, "http://"), "/"); rec.Host != host {
+		t.Errorf("upstream Host %q; want the upstream's own %q", rec.Host, host)
+	}
+}
