@@ -104,6 +104,14 @@ func TestMalformedRequests400(t *testing.T) {
 			}
 		})
 	}
+	for _, target := range []string{"http://evil.example/v1/models", "*"} {
+		t.Run("target "+target, func(t *testing.T) {
+			r := raw(t, p.proxy, "GET "+target+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+			if r.StatusCode != 400 {
+				t.Errorf("status %d; want 400", r.StatusCode)
+			}
+		})
+	}
 	e.noneRecorded("malformed requests")
 
 	// The canonical form of a percent-encoded path is forwarded as decided.
@@ -513,5 +521,54 @@ func TestUpstreamPathPrefix(t *testing.T) {
 	}
 	if host, _, _ := strings.Cut(strings.TrimPrefix(e.apiSrv.URL, "http://"), "/"); rec.Host != host {
 		t.Errorf("upstream Host %q; want the upstream's own %q", rec.Host, host)
+	}
+}
+
+func TestEarlyResponseWithRequestBody(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	// A model that starts answering before it has read the request body.
+	early := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = http.NewResponseController(w).EnableFullDuplex()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		fmt.Fprint(w, "data: started\n\n")
+		_ = http.NewResponseController(w).Flush()
+		n, err := io.Copy(io.Discard, r.Body)
+		fmt.Fprintf(w, "data: read %d %v\n\n", n, err)
+	}))
+	t.Cleanup(early.Close)
+	routes := defaultRoutes + `
+  - name: early
+    methods: [POST]
+    path: /v1/early
+    upstream: early
+    scopes: ["echo"]
+`
+	text := strings.Replace(e.config(cfg{routes: routes}), "routes:", fmt.Sprintf("  early:\n    url: %q\nroutes:", early.URL), 1)
+	p := start(t, e, writeConfig(t, text))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	tok := e.token("echo")
+	body := make([]byte, 4<<20)
+	tr := &http.Transport{MaxConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	for round := range 2 {
+		req, _ := http.NewRequest("POST", p.url("/v1/early"), bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("round %d: status %d err %v body %q", round, resp.StatusCode, err, b)
+		}
+		if want := fmt.Sprintf("data: started\n\ndata: read %d <nil>\n\n", len(body)); string(b) != want {
+			t.Errorf("round %d: body %q; want %q (the whole request body read by the upstream)", round, b, want)
+		}
 	}
 }
