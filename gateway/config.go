@@ -199,17 +199,19 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 		return nil, problems
 	}
 	cfg := &Config{}
+	var typeErrs []string
 	if err := root.Decode(cfg); err != nil {
 		var te *yaml.TypeError
 		if !errors.As(err, &te) {
 			return nil, fmt.Errorf("decoding config: %w", err)
 		}
-		for _, msg := range te.Errors {
-			problems = append(problems, typeProblem(msg))
-		}
+		typeErrs = te.Errors
 	}
 	cfg.lines = map[string]int{}
 	recordLines(root, "", cfg.lines)
+	for _, msg := range typeErrs {
+		problems = append(problems, cfg.typeProblem(msg))
+	}
 	cfg.ApplyDefaults()
 	var vps Problems
 	if err := cfg.Validate(); err != nil && !errors.As(err, &vps) {
@@ -263,8 +265,9 @@ func setDefault[T comparable](p *T, v T) {
 // Source returns the file the config was loaded from, or "".
 func (c *Config) Source() string { return c.source }
 
-// typeProblem turns one of yaml.v3's "line N: ..." messages into a Problem.
-func typeProblem(msg string) Problem {
+// typeProblem turns one of yaml.v3's "line N: ..." messages into a
+// Problem, naming the key found on that line.
+func (c *Config) typeProblem(msg string) Problem {
 	var line int
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		if n, after, ok := strings.Cut(rest, ": "); ok {
@@ -273,5 +276,11 @@ func typeProblem(msg string) Problem {
 			}
 		}
 	}
-	return Problem{Line: line, Message: msg}
+	field := ""
+	for path, l := range c.lines {
+		if l == line && len(path) > len(field) {
+			field = path
+		}
+	}
+	return Problem{Field: field, Line: line, Message: msg}
 }

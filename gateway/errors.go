@@ -67,6 +67,10 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 		}
 		h.Set("WWW-Authenticate", b.String())
 	}
+	if e.status == http.StatusRequestEntityTooLarge {
+		// The rest of the body is not read: the connection cannot be reused.
+		h.Set("Connection", "close")
+	}
 	if e.retryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}

@@ -42,7 +42,7 @@ func (c *Config) validateServer(v *validator) {
 	s := c.Server
 	checkAddr(v, "server.listen", s.Listen)
 	checkAddr(v, "server.admin_listen", s.AdminListen)
-	if s.Listen == s.AdminListen {
+	if _, port, _ := net.SplitHostPort(s.Listen); s.Listen == s.AdminListen && port != "0" {
 		v.add("server.admin_listen", "must differ from server.listen: the admin endpoints never share the proxy listener")
 	}
 	for _, f := range []struct {

@@ -61,19 +61,8 @@ func testMain(m *testing.M) int {
 // audience is the audience every test config accepts.
 const audience = "https://models.scopegate.test"
 
-// adminListen is the admin listener of test configs. It should be
-// "127.0.0.1:0" like the proxy's, but the gateway refuses two equal
-// ":0" addresses (see TestBothListenersOnEphemeralPorts).
-const adminListen = "localhost:0"
-
-// knownBug skips a test that fails because of a reported gateway bug,
-// unless SCOPEGATE_E2E_BUGS=1 asks to run it anyway.
-func knownBug(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv("SCOPEGATE_E2E_BUGS") != "1" {
-		t.Skip("BUG: " + msg + " (SCOPEGATE_E2E_BUGS=1 runs it)")
-	}
-}
+// adminListen is the admin listener of test configs.
+const adminListen = "127.0.0.1:0"
 
 // upstreamSecret is the credential the gateway sets for the upstream.
 const upstreamSecret = "Bearer upstream-provider-key"

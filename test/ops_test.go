@@ -237,10 +237,8 @@ func TestCheckCommand(t *testing.T) {
 			strings.Replace(good, "upstream: models\n    scopes: [\"chat:completions\"]", "upstream: nowhere\n    scopes: [\"chat:completions\"]", 1),
 			"upstream", "upstream: nowhere", ""},
 		{"issuer without audiences", strings.Replace(good, "    audiences: [\""+audience+"\"]\n", "", 1), "audiences", "", ""},
-		{"bad duration", e.config(cfg{issuerExtra: "    refresh_interval: 5 minutes"}), "refresh_interval", "    refresh_interval: 5 minutes",
-			"an unparsable duration is reported as `decoding config: line N: cannot parse duration` without naming the key (issuers[0].refresh_interval)"},
-		{"bad server duration", e.config(cfg{serverExtra: "  idle_timeout: forever"}), "idle_timeout", "idle_timeout: forever",
-			"an unparsable duration is reported without naming the key (server.idle_timeout)"},
+		{"bad duration", e.config(cfg{issuerExtra: "    refresh_interval: 5 minutes"}), "issuers[0].refresh_interval", "    refresh_interval: 5 minutes", ""},
+		{"bad server duration", e.config(cfg{serverExtra: "  idle_timeout: forever"}), "server.idle_timeout", "idle_timeout: forever", ""},
 		{"duplicate route", e.config(cfg{routes: defaultRoutes + "  - name: models\n    path: /v1/other\n    upstream: models\n"}), "name", "", ""},
 		{"http issuer not loopback", strings.Replace(good, "issuer: \""+e.iss.URL()+"\"", "issuer: \"http://idp.example.com\"", 1), "issuer", "http://idp.example.com", ""},
 		{"YAML syntax error", good + "\nroutes: [unclosed\n", "", "", ""},
@@ -248,9 +246,6 @@ func TestCheckCommand(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.text == good {
 				t.Fatal("test case did not change the config")
-			}
-			if tc.bug != "" {
-				knownBug(t, tc.bug)
 			}
 			code, out, errOut := runCheck(t, writeConfig(t, tc.text))
 			all := out + errOut
@@ -471,7 +466,6 @@ func TestAuditTrail(t *testing.T) {
 
 func TestBothListenersOnEphemeralPorts(t *testing.T) {
 	t.Parallel()
-	knownBug(t, `config validation refuses listen: "127.0.0.1:0" with admin_listen: "127.0.0.1:0" ("must differ from server.listen"), though port 0 gives two distinct ports`)
 	e := newEnv(t, envOptions{})
 	text := strings.Replace(e.config(cfg{}), "admin_listen: \""+adminListen+"\"", "admin_listen: \"127.0.0.1:0\"", 1)
 	p := start(t, e, writeConfig(t, text))

@@ -1,0 +1,98 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"os/exec"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for the demo's writer goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPrintedCommandsBehaveAsPrinted runs the demo, then pastes each
+// printed curl command into bash, as a newcomer would, and checks the
+// status line each one promises.
+func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	out, logs := &syncBuffer{}, &syncBuffer{}
+	ready := make(chan *Demo, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Out: out, Log: logs,
+			Ready: func(d *Demo) { ready <- d }})
+	}()
+	var d *Demo
+	select {
+	case d = <-ready:
+	case err := <-done:
+		t.Fatalf("demo stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("demo did not become ready")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("demo Run: %v", err)
+		}
+	}()
+	if !d.Gateway.Ready() {
+		t.Fatal("the demo printed its commands before the gateway was ready")
+	}
+
+	text := out.String()
+	tokenLine := regexp.MustCompile(`(?m)^TOKEN=\S+$`).FindString(text)
+	if tokenLine == "" {
+		t.Fatalf("no TOKEN= line in:\n%s", text)
+	}
+	// Each numbered block: "# N. ..." followed by the command lines.
+	blocks := regexp.MustCompile(`(?ms)^# (\d)\. ([^\n]*)\n(.*?)\n\n`).FindAllStringSubmatch(text, -1)
+	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 401", "4": "HTTP/1.1 401"}
+	if len(blocks) != len(want) {
+		t.Fatalf("found %d numbered commands; want %d in:\n%s", len(blocks), len(want), text)
+	}
+	for _, b := range blocks {
+		num, title, cmd := b[1], b[2], b[3]
+		t.Run(num+" "+title, func(t *testing.T) {
+			script := tokenLine + "\n" + strings.Replace(cmd, "curl ", "curl -s -S -i --max-time 20 ", 1)
+			got, err := exec.Command("bash", "-c", script).CombinedOutput()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, got)
+			}
+			if !strings.HasPrefix(string(got), want[num]) {
+				t.Errorf("got:\n%s\nwant a response starting %q", got, want[num])
+			}
+			if num == "1" && !strings.Contains(string(got), "data: [DONE]") {
+				t.Errorf("the streaming chat completion did not end with data: [DONE]:\n%s", got)
+			}
+			if num == "3" && !strings.Contains(string(got), "invalid_token") {
+				t.Errorf("the ID token was not refused as invalid_token:\n%s", got)
+			}
+		})
+	}
+	if strings.Contains(logs.String(), strings.TrimPrefix(tokenLine, "TOKEN=")) {
+		t.Error("the demo's logs contain the access token")
+	}
+}
