@@ -182,6 +182,9 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 
 	up := rt.upstreams[route.Upstream]
 	limit := rt.cfg.Server.MaxBodyBytes
+	if route.MaxBody > 0 {
+		limit = route.MaxBody
+	}
 	if limit > 0 && r.ContentLength > limit {
 		deny(ReasonBodyTooLarge, errBodyTooLarge(limit))
 		return

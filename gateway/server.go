@@ -249,7 +249,10 @@ func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(pro
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
 		ErrorLog:          errLog,
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// "OPTIONS *" would otherwise be answered 200 by net/http itself,
+		// unaudited; the handler refuses it like any non-origin-form target.
+		DisableGeneralOptionsHandler: true,
+		BaseContext:                  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	adminSrv := &http.Server{
 		Handler:           g.AdminHandler(),

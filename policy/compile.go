@@ -30,6 +30,11 @@ type RouteConfig struct {
 	Scopes []string `yaml:"scopes"`
 	// Public routes need no token. Default false.
 	Public bool `yaml:"public"`
+	// MaxBodyBytes caps this route's request bodies in bytes, overriding
+	// server.max_body_bytes (lower or higher): a larger body gets 413 and
+	// is not forwarded whole. Default 0: the server's cap. Must not be
+	// negative.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
 }
 
 // ConfigError is one problem found in a route table.
@@ -67,6 +72,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			Upstream: rc.Upstream,
 			Public:   rc.Public,
 			Index:    i,
+			MaxBody:  rc.MaxBodyBytes,
 			Scopes:   slices.Clone(rc.Scopes),
 		}
 		if r.Scopes == nil {
@@ -118,6 +124,9 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			report(at+".scopes", "a public route cannot require scopes: remove scopes, or remove public: true")
 		case !rc.Public && rc.Scopes == nil:
 			report(at+".scopes", "missing scopes: list the scopes a token needs, write scopes: [] to accept any valid token, or set public: true")
+		}
+		if rc.MaxBodyBytes < 0 {
+			report(at+".max_body_bytes", "must not be negative: write the largest body in bytes, or leave it out to use server.max_body_bytes")
 		}
 		for k, s := range rc.Scopes {
 			field := fmt.Sprintf("%s.scopes[%d]", at, k)

@@ -19,7 +19,10 @@ type Route struct {
 	Scopes []string
 	Public bool // no token needed
 	Index  int  // position in the configuration, from 0
-	segs   []segment
+	// MaxBody is the route's body cap in bytes; 0 means the caller's
+	// default (server.max_body_bytes).
+	MaxBody int64
+	segs    []segment
 }
 
 // Decision is the outcome of Route.Decide.
