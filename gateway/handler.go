@@ -193,7 +193,10 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	if r.Body != nil && r.Body != http.NoBody {
 		body := r.Body
 		if limit > 0 {
-			body = http.MaxBytesReader(w, body, limit)
+			// The server's own writer: through it MaxBytesReader makes
+			// net/http close the connection after the 413, rather than
+			// keep it for a next request behind an unread body.
+			body = http.MaxBytesReader(serverWriter(w), body, limit)
 		}
 		cr := &countingReader{r: body}
 		r.Body = cr

@@ -186,6 +186,14 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	return r
 }
 
+// in returns the rig bound to a subtest's t, so that its helpers fail
+// the subtest and not its parent.
+func (r *rig) in(t *testing.T) *rig {
+	c := *r
+	c.t = t
+	return &c
+}
+
 // waitReady polls until the gateway has its keys.
 func (r *rig) waitReady() {
 	r.t.Helper()
@@ -343,3 +351,14 @@ func wantStatus(t *testing.T, resp *http.Response, status int) {
 }
 
 type mockapiRecorded = mockapi.Recorded
+
+// byID keeps the records of one request id.
+func byID(recs []mockapi.Recorded, id string) []mockapi.Recorded {
+	var out []mockapi.Recorded
+	for _, rec := range recs {
+		if rec.Header.Get("X-Request-Id") == id {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
