@@ -65,11 +65,22 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	sw := &statusWriter{ResponseWriter: w}
 	g.metrics.inFlight.Inc()
 	defer func() {
+		// abort cuts the connection once the request is recorded: a
+		// response already under way must not look complete to the client.
+		abort := false
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
+			abort = sw.wroteHeader
+			switch {
+			case p == http.ErrAbortHandler && st.upstreamErr != nil && r.Context().Err() == nil:
+				// The upstream failed mid-response (reset, cut stream).
+				st.reason, st.decision = ReasonUpstreamError, decisionError
+			case p == http.ErrAbortHandler:
 				st.reason, st.decision, st.status = ReasonClientClosed, decisionError, 499
-			} else {
-				g.logger.Error("panic serving request", zap.String("request_id", st.requestID), zap.String("panic", fmt.Sprint(p)))
+			default:
+				// The stack goes to the operator log only; the client gets
+				// the JSON error and never a trace.
+				g.logger.Error("panic serving request", zap.String("request_id", st.requestID),
+					zap.String("panic", fmt.Sprint(p)), zap.Stack("stack"))
 				st.reason, st.decision = ReasonInternal, decisionError
 				if !sw.wroteHeader {
 					writeError(sw, st.realm, errInternal())
@@ -83,7 +94,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.bytesOut = sw.written
 		g.finish(rt, st, r)
 		statePool.Put(st)
+		if abort {
+			panic(http.ErrAbortHandler)
+		}
 	}()
+	if hook := g.testHook.Load(); hook != nil {
+		(*hook)(r)
+	}
 	g.handle(rt, st, sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -66,7 +67,11 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 		Transport:    t,
 		BufferPool:   d.pool,
 		ErrorHandler: u.errorHandler,
-		ErrorLog:     zap.NewStdLog(d.logger.Named("proxy")),
+		ModifyResponse: func(resp *http.Response) error {
+			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: stateOf(resp.Request.Context())}
+			return nil
+		},
+		ErrorLog: zap.NewStdLog(d.logger.Named("proxy")),
 	}
 	return u, nil
 }
@@ -122,6 +127,22 @@ func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 		st.reason = ReasonUpstreamError
 		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the model backend is unavailable"))
 	}
+}
+
+// upstreamBody notes a failure reading the upstream's response body (a
+// reset or a cut stream), so that the audit record blames the upstream
+// and not the client when ReverseProxy aborts the response.
+type upstreamBody struct {
+	io.ReadCloser
+	st *reqState
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && !errors.Is(err, context.Canceled) && b.st.upstreamErr == nil {
+		b.st.upstreamErr = err
+	}
+	return n, err
 }
 
 func isTimeout(err error) bool {

@@ -35,7 +35,8 @@ var allScopes = []string{"models:read", "chat:completions", "generate:images", "
 
 // rigConfig is the gateway config of the rig. %[1]s is the issuer URL,
 // %[2]s the upstream URL, %[3]s extra server keys, %[4]s extra issuer keys,
-// %[5]s extra upstream keys.
+// %[5]s extra upstream keys, %[6]s the key refresh interval, %[7]s the
+// upstream timeout.
 const rigConfig = `
 server:
   listen: "127.0.0.1:0"
@@ -46,13 +47,13 @@ server:
 issuers:
   - issuer: "%[1]s"
     audiences: ["https://models.example.com"]
-    refresh_interval: 1h
+    refresh_interval: %[6]s
     min_refresh_interval: 10ms
 %[4]s
 upstreams:
   models:
     url: "%[2]s"
-    timeout: 2s
+    timeout: %[7]s
     dial_timeout: 2s
 %[5]s
 routes:
@@ -97,6 +98,10 @@ type rigOptions struct {
 	now func() time.Time
 	// noWait skips waiting for readiness.
 	noWait bool
+	// refresh is the issuer's refresh_interval; default 1h.
+	refresh string
+	// upstreamTimeout is the upstream's timeout; default 2s.
+	upstreamTimeout string
 }
 
 type rig struct {
@@ -136,7 +141,13 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.upstreamURL != "" {
 		up = o.upstreamURL
 	}
-	y := fmt.Sprintf(rigConfig, r.issSrv.URL, up, o.server, o.issuer, o.upstream)
+	if o.refresh == "" {
+		o.refresh = "1h"
+	}
+	if o.upstreamTimeout == "" {
+		o.upstreamTimeout = "2s"
+	}
+	y := fmt.Sprintf(rigConfig, r.issSrv.URL, up, o.server, o.issuer, o.upstream, o.refresh, o.upstreamTimeout)
 	cfg, err := Parse([]byte(y), noEnv)
 	if err != nil {
 		t.Fatalf("rig config: %v", err)
@@ -357,6 +368,33 @@ func byID(recs []mockapi.Recorded, id string) []mockapi.Recorded {
 	var out []mockapi.Recorded
 	for _, rec := range recs {
 		if rec.Header.Get("X-Request-Id") == id {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// readyz fetches /readyz from the admin listener.
+func (r *rig) readyz() (int, string) {
+	r.t.Helper()
+	resp, err := r.client.Get("http://" + r.admin + "/readyz")
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	readBody(resp)
+	return resp.StatusCode, bodyOf(resp)
+}
+
+// refreshFailures is the issuer's count of failed key fetches.
+func (r *rig) refreshFailures() uint64 {
+	return r.gw.runtime.Load().verifierStatus()[0].RefreshFailures
+}
+
+// byPath keeps the records of one path.
+func byPath(recs []mockapi.Recorded, path string) []mockapi.Recorded {
+	var out []mockapi.Recorded
+	for _, rec := range recs {
+		if rec.RawPath == path {
 			out = append(out, rec)
 		}
 	}

@@ -57,6 +57,9 @@ type Gateway struct {
 	mu       sync.Mutex // serializes Reload
 	draining atomic.Bool
 	runtime  atomic.Pointer[runtime]
+	// testHook, when set by a test, runs first in ServeHTTP (e.g. to
+	// inject a panic). Always nil outside tests.
+	testHook atomic.Pointer[func(*http.Request)]
 }
 
 var _ http.Handler = (*Gateway)(nil)
