@@ -65,7 +65,27 @@ type ServerConfig struct {
 	MaxTokenBytes int `yaml:"max_token_bytes"`
 	// Realm is the realm of WWW-Authenticate challenges. Default "scopegate".
 	Realm string `yaml:"realm"`
+	// TLS, when cert_file and key_file are set, makes the proxy listener
+	// terminate TLS itself. Default: plain HTTP (TLS terminated in front).
+	TLS TLSConfig `yaml:"tls"`
 }
+
+// TLSConfig is the proxy listener's TLS. The admin listener stays plain
+// HTTP: keep it on loopback or a private network.
+type TLSConfig struct {
+	// CertFile is the PEM certificate chain, leaf first. Default "" (no
+	// TLS); set together with KeyFile.
+	CertFile string `yaml:"cert_file"`
+	// KeyFile is the PEM private key of the leaf certificate. Default "".
+	KeyFile string `yaml:"key_file"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3".
+	// Default "1.2". TLS 1.2 is limited to ECDHE key exchange with AEAD
+	// ciphers (AES-GCM, ChaCha20-Poly1305).
+	MinVersion string `yaml:"min_version"`
+}
+
+// Enabled reports whether the proxy listener terminates TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
 
 // IdentityHeaders are the names of the headers the gateway sets upstream.
 // Client-sent copies of them (in any spelling) never reach the upstream.
@@ -237,6 +257,9 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))
 	setDefault(&s.MaxTokenBytes, 16<<10)
 	setDefault(&s.Realm, "scopegate")
+	if s.TLS.Enabled() {
+		setDefault(&s.TLS.MinVersion, "1.2")
+	}
 	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
 	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")

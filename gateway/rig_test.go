@@ -102,6 +102,10 @@ type rigOptions struct {
 	refresh string
 	// upstreamTimeout is the upstream's timeout; default 2s.
 	upstreamTimeout string
+	// client replaces the rig's client (e.g. one that trusts a test CA);
+	// scheme is then its URL scheme.
+	client *http.Client
+	scheme string
 }
 
 type rig struct {
@@ -115,6 +119,7 @@ type rig struct {
 	proxy  string // host:port of the proxy listener
 	admin  string // host:port of the admin listener
 	client *http.Client
+	scheme string
 	logs   *observer.ObservedLogs
 }
 
@@ -174,13 +179,17 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	done := make(chan error, 1)
 	go func() { done <- gw.Serve(ctx, pl, al, nil) }()
 	tr := &http.Transport{DisableCompression: true}
-	r.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	r.client, r.scheme = &http.Client{Transport: tr, Timeout: 30 * time.Second}, "http"
+	if o.client != nil {
+		r.client, r.scheme = o.client, o.scheme
+	}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 		tr.CloseIdleConnections()
+		r.client.CloseIdleConnections()
 		for _, u := range gw.runtime.Load().upstreams {
 			u.transport.CloseIdleConnections()
 		}
@@ -232,7 +241,7 @@ func (r *rig) token(scopes ...string) string {
 // do sends a request through the client library.
 func (r *rig) do(method, path, tok string, body io.Reader, hdr ...string) *http.Response {
 	r.t.Helper()
-	req, err := http.NewRequest(method, "http://"+r.proxy+path, body)
+	req, err := http.NewRequest(method, r.scheme+"://"+r.proxy+path, body)
 	if err != nil {
 		r.t.Fatal(err)
 	}

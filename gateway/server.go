@@ -245,6 +245,12 @@ func (g *Gateway) Run(ctx context.Context, ready func(proxyAddr, adminAddr net.A
 // Serve is Run on listeners the caller made.
 func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(proxyAddr, adminAddr net.Addr)) error {
 	cfg := g.Config()
+	tlsCfg, err := serverTLS(cfg.Server.TLS)
+	if err != nil {
+		pl.Close()
+		al.Close()
+		return fmt.Errorf("proxy listener tls: %w", err)
+	}
 	errLog := zap.NewStdLog(g.logger.Named("http"))
 	proxySrv := &http.Server{
 		Handler:           g,
@@ -256,7 +262,12 @@ func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(pro
 		// unaudited; the handler refuses it like any non-origin-form target.
 		DisableGeneralOptionsHandler: true,
 		BaseContext:                  func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		TLSConfig:                    tlsCfg,
 	}
+	// HTTP/1.1 only, over TLS too: the request-target rules and the hostile
+	// request tests are written for it.
+	proxySrv.Protocols = new(http.Protocols)
+	proxySrv.Protocols.SetHTTP1(true)
 	adminSrv := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -264,7 +275,13 @@ func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(pro
 		ErrorLog:          errLog,
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(pl) }()
+	go func() {
+		if tlsCfg != nil {
+			errc <- proxySrv.ServeTLS(pl, "", "")
+			return
+		}
+		errc <- proxySrv.Serve(pl)
+	}()
 	go func() { errc <- adminSrv.Serve(al) }()
 	g.logger.Info("listening", zap.String("proxy", pl.Addr().String()), zap.String("admin", al.Addr().String()))
 	if ready != nil {

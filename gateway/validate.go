@@ -70,6 +70,7 @@ func (c *Config) validateServer(v *validator) {
 	if strings.ContainsAny(s.Realm, "\"\\") || !validHeaderValue(s.Realm) {
 		v.add("server.realm", "must not contain quotes, backslashes or control characters")
 	}
+	validateTLS(v, s.TLS)
 	seen := map[string]string{}
 	for _, h := range []struct{ field, name string }{
 		{"server.identity_headers.subject", s.IdentityHeaders.Subject},
