@@ -222,7 +222,7 @@ func (r *rig) waitReady() {
 
 // waitUntil polls cond for up to 30 seconds: generous, since the machine
 // is shared; never a timing assertion.
-func waitUntil(t *testing.T, what string, cond func() bool) {
+func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
