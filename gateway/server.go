@@ -196,14 +196,14 @@ func (g *Gateway) Reload(cfg *Config) error {
 	if old.verifier != nil {
 		old.verifier.Close()
 	}
-	go func() {
-		// Idle connections of the old transports are closed once the
-		// requests that started under them had time to finish.
-		time.Sleep(time.Minute)
+	// Idle connections of the old transports are closed once the requests
+	// that started under them had time to finish. A timer, not a sleeping
+	// goroutine: nothing lingers if the process stops first.
+	time.AfterFunc(time.Minute, func() {
 		for _, u := range old.upstreams {
 			u.transport.CloseIdleConnections()
 		}
-	}()
+	})
 	return nil
 }
 
