@@ -18,10 +18,17 @@ type metrics struct {
 	refusals  *prometheus.CounterVec
 	inFlight  prometheus.Gauge
 	upstream  *prometheus.CounterVec
+	upLatency *prometheus.HistogramVec
+	wouldDeny *prometheus.CounterVec
 	refreshes *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
 	config    *prometheus.GaugeVec
+
+	auditDropped *prometheus.CounterVec
 }
+
+// latencyBuckets span a cached answer to a long model generation.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	m := &metrics{
@@ -32,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scopegate_request_duration_seconds",
 			Help:    "Time from request to the end of the response (streams included), by route and decision.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+			Buckets: latencyBuckets,
 		}, []string{"route", "decision"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_refusals_total",
@@ -46,6 +53,19 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 			Name: "scopegate_upstream_errors_total",
 			Help: "Upstream failures by upstream and kind (error, timeout).",
 		}, []string{"upstream", "kind"}),
+		upLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scopegate_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to its response headers, by upstream (failed requests are in scopegate_upstream_errors_total).",
+			Buckets: latencyBuckets,
+		}, []string{"upstream"}),
+		wouldDeny: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_would_deny_total",
+			Help: "Requests a shadow route let through that it would have refused, by route and reason code.",
+		}, []string{"route", "reason"}),
+		auditDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_audit_dropped_total",
+			Help: "Audit records of refused requests dropped by the audit rate cap, by decision (deny, error).",
+		}, []string{"decision"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_jwks_refresh_total",
 			Help: "JWKS fetch attempts by issuer, trigger (scheduled, unknown_kid) and result (success, failure).",
@@ -72,8 +92,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		Help: "Build information (value 1).",
 	}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(version, commit, goVersion).Set(1)
-	cs := []prometheus.Collector{m.requests, m.duration, m.refusals, m.inFlight, m.upstream,
-		m.refreshes, m.reloads, m.config, build, &keyCollector{g: g}}
+	cs := []prometheus.Collector{m.requests, m.duration, m.refusals, m.inFlight, m.upstream, m.upLatency,
+		m.wouldDeny, m.auditDropped, m.refreshes, m.reloads, m.config, build, &keyCollector{g: g}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -81,6 +101,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.auditDropped.WithLabelValues(decisionDeny)
+	m.auditDropped.WithLabelValues(decisionError)
 	return m, nil
 }
 
@@ -106,8 +128,14 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 	}
 	m.requests.WithLabelValues(route, lm, strconv.Itoa(st.status), st.decision).Inc()
 	m.duration.WithLabelValues(route, st.decision).Observe(dur.Seconds())
-	if st.decision != decisionAllow || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
+	switch {
+	case st.decision == decisionWouldDeny:
+		m.wouldDeny.WithLabelValues(route, st.reason).Inc()
+	case st.decision != decisionAllow || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout:
 		m.refusals.WithLabelValues(route, st.reason).Inc()
+	}
+	if st.route != nil && st.upstreamTimed {
+		m.upLatency.WithLabelValues(st.route.Upstream).Observe(st.upstreamDur.Seconds())
 	}
 	if st.route != nil {
 		switch st.reason {

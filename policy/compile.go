@@ -30,7 +30,18 @@ type RouteConfig struct {
 	Scopes []string `yaml:"scopes"`
 	// Public routes need no token. Default false.
 	Public bool `yaml:"public"`
+	// Mode is "enforce" (the default, also when empty) or "shadow". A
+	// shadow route lets through the requests its token and scope checks
+	// would refuse, so that a new rule can be rolled out while its would-be
+	// refusals are watched; a public route cannot be a shadow route.
+	Mode string `yaml:"mode"`
 }
+
+// Route modes.
+const (
+	ModeEnforce = "enforce"
+	ModeShadow  = "shadow"
+)
 
 // ConfigError is one problem found in a route table.
 type ConfigError struct {
@@ -66,6 +77,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			Pattern:  rc.Path,
 			Upstream: rc.Upstream,
 			Public:   rc.Public,
+			Shadow:   rc.Mode == ModeShadow,
 			Index:    i,
 			Scopes:   slices.Clone(rc.Scopes),
 		}
@@ -118,6 +130,12 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			report(at+".scopes", "a public route cannot require scopes: remove scopes, or remove public: true")
 		case !rc.Public && rc.Scopes == nil:
 			report(at+".scopes", "missing scopes: list the scopes a token needs, write scopes: [] to accept any valid token, or set public: true")
+		}
+		switch {
+		case rc.Mode != "" && rc.Mode != ModeEnforce && rc.Mode != ModeShadow:
+			report(at+".mode", "unknown mode %q: write enforce (the default) or shadow", rc.Mode)
+		case rc.Mode == ModeShadow && rc.Public:
+			report(at+".mode", "a public route refuses nothing, so it has nothing to shadow: remove mode: shadow, or remove public: true")
 		}
 		for k, s := range rc.Scopes {
 			field := fmt.Sprintf("%s.scopes[%d]", at, k)
