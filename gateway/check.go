@@ -32,6 +32,9 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 				req = "scopes: " + strings.Join(r.Scopes, " ")
 			}
 		}
+		if r.Shadow {
+			req += " (shadow: refusals are forwarded, recorded as would_deny)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, methods, r.Pattern, r.Upstream, req)
 	}
 	fmt.Fprintln(tw, "(any other request: 404, never forwarded)")

@@ -32,6 +32,8 @@ type ExplainRequest struct {
 	// KeysTimeout bounds the wait for the token issuer's signing keys.
 	// Default 10s.
 	KeysTimeout time.Duration
+	// Now is the clock tokens are judged by. Default time.Now.
+	Now func() time.Time
 }
 
 // Explanation says how the gateway would decide a request and why.
@@ -113,7 +115,7 @@ func Explain(ctx context.Context, cfg *Config, req ExplainRequest) (*Explanation
 		return nil, fmt.Errorf("method %q is not an HTTP method token", req.Method)
 	}
 	if !strings.HasPrefix(req.Target, "/") {
-		return nil, fmt.Errorf("target %q is not a path: write it as /v1/...", req.Target)
+		return nil, fmt.Errorf("target %q is not a path: write it starting with \"/\"", req.Target)
 	}
 	u, err := url.ParseRequestURI(req.Target)
 	if err != nil {
@@ -125,7 +127,7 @@ func Explain(ctx context.Context, cfg *Config, req ExplainRequest) (*Explanation
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, err := New(ctx, cfg, Deps{Audit: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: io.Discard, Stderr: io.Discard})
+	g, err := New(ctx, cfg, Deps{Audit: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: io.Discard, Stderr: io.Discard, Now: req.Now})
 	if err != nil {
 		return nil, err
 	}

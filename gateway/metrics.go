@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_requests_total",
-			Help: "Requests decided, by route, method, status code and decision (allow, deny, error).",
+			Help: "Requests decided, by route, method, status code and decision (allow, deny, would_deny, error).",
 		}, []string{"route", "method", "code", "decision"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scopegate_request_duration_seconds",
@@ -157,6 +157,16 @@ func (m *metrics) keyRefresh(issuer string, unknownKID bool, err error) {
 		result = "failure"
 	}
 	m.refreshes.WithLabelValues(issuer, trigger, result).Inc()
+}
+
+// initIssuer creates the refresh series of an issuer at zero, so that
+// rate() and increase() see its first failure.
+func (m *metrics) initIssuer(issuer string) {
+	for _, trigger := range []string{"scheduled", "unknown_kid"} {
+		for _, result := range []string{"success", "failure"} {
+			m.refreshes.WithLabelValues(issuer, trigger, result)
+		}
+	}
 }
 
 func (m *metrics) configLoaded(hash string) {

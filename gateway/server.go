@@ -174,6 +174,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		opts.Previous = prev.verifier
 	}
 	for _, is := range cfg.Issuers {
+		g.metrics.initIssuer(is.Issuer)
 		opts.Issuers = append(opts.Issuers, token.IssuerConfig{
 			Issuer:             is.Issuer,
 			JWKSURI:            is.JWKSURI,
