@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -129,14 +131,24 @@ func TestAuditPathTemplateNotRawPath(t *testing.T) {
 func TestAuditFlood(t *testing.T) {
 	w := newWorld(t, "audit:\n  max_records_per_second: 5\n  burst: 5\n")
 	good := w.token("chat:completions")
-	const flood = 200
-	for i := range flood {
-		if rec := w.do("POST", "/v1/chat/completions", ""); rec.Code != 401 {
-			t.Fatalf("request %d: status %d; want 401", i, rec.Code)
-		}
-		if i%50 == 0 {
-			w.do("POST", "/v1/chat/completions", good, "X-Request-Id", fmt.Sprintf("allowed-%d", i))
-		}
+	const flood, workers = 200, 4
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for k := range workers {
+		wg.Go(func() {
+			for i := range flood / workers {
+				if rec := w.do("POST", "/v1/chat/completions", ""); rec.Code != 401 {
+					bad.Add(1)
+				}
+				if i == 0 {
+					w.do("POST", "/v1/chat/completions", good, "X-Request-Id", fmt.Sprintf("allowed-%d", k))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := bad.Load(); n > 0 {
+		t.Fatalf("%d flood requests were not answered 401", n)
 	}
 	count := func(msg, decision string) int {
 		n := 0

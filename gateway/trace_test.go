@@ -130,3 +130,25 @@ func TestRequestID(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseTraceparent: whatever the input, a trace id returned is the
+// input's own 32 lower-case hex digits, never all zeros.
+func FuzzParseTraceparent(f *testing.F) {
+	f.Add(validTraceparent)                                              // valid version 00
+	f.Add("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-ext") // later version with more fields
+	f.Add("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")     // forbidden version
+	f.Add("00-00000000000000000000000000000000-00f067aa0ba902b7-01")     // zero trace id
+	f.Add("")
+	f.Fuzz(func(t *testing.T, in string) {
+		got := parseTraceparent(in)
+		if got == "" {
+			return
+		}
+		if len(got) != 32 || !lowerHex(got) || allZeros(got) || in[3:35] != got {
+			t.Errorf("parseTraceparent(%q) = %q", in, got)
+		}
+		if strings.HasPrefix(in, "00-") && len(in) != 55 {
+			t.Errorf("version 00 of length %d accepted", len(in))
+		}
+	})
+}
