@@ -249,4 +249,5 @@ func (g *Gateway) finish(rt *runtime, st *reqState, r *http.Request) {
 	}
 	g.audit.record(st, r, dur)
 	g.metrics.observe(st, r.Method, dur)
+	g.metrics.observeForwarded(st)
 }

@@ -133,7 +133,14 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	st.decision, st.reason = decisionAllow, ReasonPublic
 	if !route.Public {
 		st.reason = ReasonAllowed
-		if ref := g.authorize(rt, st, r, route); ref != nil {
+		var ref *refusal
+		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
+		if g.authenticate(rt, st, r, refuse) {
+			if d := route.Decide(st.claims.Scopes); !d.Allowed {
+				refuse(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
+			}
+		}
+		if ref != nil {
 			if !route.Shadow {
 				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.message
 				writeError(w, st.realm, ref.err)

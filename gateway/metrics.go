@@ -128,14 +128,8 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 	}
 	m.requests.WithLabelValues(route, lm, strconv.Itoa(st.status), st.decision).Inc()
 	m.duration.WithLabelValues(route, st.decision).Observe(dur.Seconds())
-	switch {
-	case st.decision == decisionWouldDeny:
-		m.wouldDeny.WithLabelValues(route, st.reason).Inc()
-	case st.decision != decisionAllow || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout:
+	if st.decision != decisionAllow && st.decision != decisionWouldDeny || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
 		m.refusals.WithLabelValues(route, st.reason).Inc()
-	}
-	if st.route != nil && st.upstreamTimed {
-		m.upLatency.WithLabelValues(st.route.Upstream).Observe(st.upstreamDur.Seconds())
 	}
 	if st.route != nil {
 		switch st.reason {
@@ -144,6 +138,20 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 		case ReasonUpstreamTimeout:
 			m.upstream.WithLabelValues(st.route.Upstream, "timeout").Inc()
 		}
+	}
+}
+
+// observeForwarded counts what only forwarded requests have: the
+// upstream's latency, and a shadow route's would_deny.
+func (m *metrics) observeForwarded(st *reqState) {
+	if st.route == nil || !st.forwarded {
+		return
+	}
+	if st.upstreamTimed {
+		m.upLatency.WithLabelValues(st.route.Upstream).Observe(st.upstreamDur.Seconds())
+	}
+	if st.decision == decisionWouldDeny {
+		m.wouldDeny.WithLabelValues(st.route.Name, st.reason).Inc()
 	}
 }
 
