@@ -32,6 +32,9 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 				req = "scopes: " + strings.Join(r.Scopes, " ")
 			}
 		}
+		if r.Shadow {
+			req += " (shadow: refusals are forwarded, recorded as would_deny)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, methods, r.Pattern, r.Upstream, req)
 	}
 	fmt.Fprintln(tw, "(any other request: 404, never forwarded)")
@@ -45,6 +48,12 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 		}
 		fmt.Fprintf(w, "  %s  audiences=%s  jwks=%s\n", is.Issuer, strings.Join(is.Audiences, ","), jwks)
 	}
+	a := cfg.Audit
+	limit := fmt.Sprintf("max_records_per_second=%d burst=%d (refusal records over it are dropped and counted)", a.MaxRecordsPerSecond, a.Burst)
+	if a.MaxRecordsPerSecond < 0 {
+		limit = "no rate cap"
+	}
+	fmt.Fprintf(w, "\nAUDIT\n  output=%s  %s\n", a.Output, limit)
 	fmt.Fprintln(w, "\nUPSTREAMS")
 	names := make([]string, 0, len(cfg.Upstreams))
 	for n := range cfg.Upstreams {

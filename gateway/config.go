@@ -23,6 +23,7 @@ type Config struct {
 	Issuers   []IssuerConfig            `yaml:"issuers"`
 	Upstreams map[string]UpstreamConfig `yaml:"upstreams"`
 	Routes    []policy.RouteConfig      `yaml:"routes"`
+	Audit     AuditConfig               `yaml:"audit"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config
@@ -130,6 +131,27 @@ type IssuerConfig struct {
 	// MaxStaleness is how long keys stay usable while refreshes fail.
 	// Default 24h.
 	MaxStaleness Duration `yaml:"max_staleness"`
+}
+
+// AuditConfig configures the audit trail: one JSON record per request
+// decision (docs/audit.md), apart from the operational log.
+type AuditConfig struct {
+	// Output is where records go: "stdout", "stderr", or the absolute path
+	// of a file, opened for appending (created 0600) and reopened on every
+	// reload, so that a rotated file is followed after SIGHUP. The output
+	// itself is chosen at start; a reload that names another output is
+	// refused. Default "stdout".
+	Output string `yaml:"output"`
+	// MaxRecordsPerSecond caps the records of refused requests (a token
+	// bucket refilled at this rate), so that a flood of refusals costs
+	// bounded log volume; dropped records are counted in
+	// scopegate_audit_dropped_total and summarized. Records of requests
+	// that reached an upstream (allow, would_deny) are never dropped. -1
+	// means no cap. Default 1000.
+	MaxRecordsPerSecond int `yaml:"max_records_per_second"`
+	// Burst is how many refusal records may be written at once above the
+	// rate. Default 2 × MaxRecordsPerSecond.
+	Burst int `yaml:"burst"`
 }
 
 // UpstreamConfig is one model backend.
@@ -263,6 +285,12 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
 	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
+	a := &c.Audit
+	setDefault(&a.Output, "stdout")
+	setDefault(&a.MaxRecordsPerSecond, 1000)
+	if a.MaxRecordsPerSecond > 0 {
+		setDefault(&a.Burst, 2*a.MaxRecordsPerSecond)
+	}
 	for i := range c.Issuers {
 		is := &c.Issuers[i]
 		setDefault(&is.Leeway, Duration(30*time.Second))

@@ -26,13 +26,18 @@ type reqState struct {
 	canonicalPath string
 	decodedPath   string
 	claims        *token.Claims
-	decision      string // allow, deny, error
+	traceID       string // of a valid W3C traceparent; "" if none
+	decision      string // allow, deny, would_deny, error
 	reason        Reason
 	status        int
 	detail        string // client-safe detail of a refusal
 	upstreamErr   error
 	bytesIn       int64
 	bytesOut      int64
+	forwarded     bool          // handed to the upstream's proxy
+	upstreamStart time.Time     // when the outbound request was built
+	upstreamDur   time.Duration // from upstreamStart to the response headers
+	upstreamTimed bool          // upstreamDur is set
 }
 
 // Decisions, as the decision label and audit field.
@@ -40,6 +45,9 @@ const (
 	decisionAllow = "allow"
 	decisionDeny  = "deny"
 	decisionError = "error"
+	// decisionWouldDeny: a shadow route let through a request it would
+	// have refused.
+	decisionWouldDeny = "would_deny"
 )
 
 type stateKey struct{}
@@ -62,6 +70,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm}
 	st.requestID = requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", st.requestID)
+	st.traceID = traceIDOf(r.Header)
 	sw := &statusWriter{ResponseWriter: w}
 	g.metrics.inFlight.Inc()
 	defer func() {
@@ -138,64 +147,27 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	}
 	st.route = route
 
-	hasQueryToken := queryHasToken(r.URL.RawQuery)
+	st.decision, st.reason = decisionAllow, ReasonPublic
 	if !route.Public {
-		tok, err := bearerToken(r.Header)
-		switch {
-		case errors.Is(err, errNoBearer) && hasQueryToken:
-			deny(ReasonTokenInQuery, errInvalidRequest("access tokens in the query string are not accepted; send them in the Authorization header"))
-			return
-		case errors.Is(err, errNoBearer):
-			deny(ReasonMissingToken, errNoCredentials())
-			return
-		case errors.Is(err, errTwoAuthHeaders):
-			deny(ReasonDuplicateAuth, errInvalidRequest(err.Error()))
-			return
-		case errors.Is(err, errBadBearer):
-			deny(string(token.ReasonMalformed), errInvalidToken(err.Error()))
-			return
-		case err != nil:
-			deny(ReasonBadRequest, errInvalidRequest(err.Error()))
-			return
-		}
-		if hasQueryToken {
-			deny(ReasonBadRequest, errInvalidRequest("more than one method was used to send an access token"))
-			return
-		}
-		if len(tok) > rt.cfg.Server.MaxTokenBytes {
-			deny(string(token.ReasonTooLarge), errInvalidToken("the access token is too large"))
-			return
-		}
-		claims, err := rt.verifier.Verify(r.Context(), tok)
-		if err != nil {
-			var te *token.Error
-			switch {
-			case errors.As(err, &te):
-				deny(string(te.Reason), errInvalidToken(te.Detail))
-			case errors.Is(err, token.ErrKeysUnavailable):
-				st.decision, st.reason, st.status = decisionError, ReasonKeysUnavailable, http.StatusServiceUnavailable
-				writeError(w, st.realm, errKeysUnavailable())
-			default:
-				st.decision, st.reason, st.status = decisionError, ReasonKeysUnavailable, http.StatusServiceUnavailable
-				g.logger.Warn("token verification failed", zap.String("request_id", st.requestID), zap.Error(err))
-				writeError(w, st.realm, errKeysUnavailable())
-			}
-			return
-		}
-		st.claims = claims
-		if !validHeaderValue(claims.Subject) || !validHeaderValue(claims.ClientID) {
-			deny(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
-			return
-		}
-		if d := route.Decide(claims.Scopes); !d.Allowed {
-			deny(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
-			return
-		}
 		st.reason = ReasonAllowed
-	} else {
-		st.reason = ReasonPublic
+		var ref *refusal
+		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
+		if g.authenticate(rt, st, r, refuse) {
+			if d := route.Decide(st.claims.Scopes); !d.Allowed {
+				refuse(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
+			}
+		}
+		if ref != nil {
+			if !route.Shadow {
+				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.message
+				writeError(w, st.realm, ref.err)
+				return
+			}
+			// A shadow route forwards what it would refuse, recorded as
+			// would_deny; the upstream gets no identity headers for it.
+			st.decision, st.reason, st.detail = decisionWouldDeny, ref.reason, ref.err.message
+		}
 	}
-	st.decision = decisionAllow
 
 	up := rt.upstreams[route.Upstream]
 	limit := rt.cfg.Server.MaxBodyBytes
@@ -223,6 +195,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	// without full duplex, net/http would cut the request body short once
 	// the response begins.
 	_ = http.NewResponseController(w).EnableFullDuplex()
+	st.forwarded = true
 	up.proxy.ServeHTTP(w, r)
 	if st.reason == ReasonBodyTooLarge || st.upstreamErr != nil {
 		st.decision = decisionError

@@ -18,21 +18,28 @@ type metrics struct {
 	refusals  *prometheus.CounterVec
 	inFlight  prometheus.Gauge
 	upstream  *prometheus.CounterVec
+	upLatency *prometheus.HistogramVec
+	wouldDeny *prometheus.CounterVec
 	refreshes *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
 	config    *prometheus.GaugeVec
+
+	auditDropped *prometheus.CounterVec
 }
+
+// latencyBuckets span a cached answer to a long model generation.
+var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300}
 
 func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_requests_total",
-			Help: "Requests decided, by route, method, status code and decision (allow, deny, error).",
+			Help: "Requests decided, by route, method, status code and decision (allow, deny, would_deny, error).",
 		}, []string{"route", "method", "code", "decision"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "scopegate_request_duration_seconds",
 			Help:    "Time from request to the end of the response (streams included), by route and decision.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+			Buckets: latencyBuckets,
 		}, []string{"route", "decision"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_refusals_total",
@@ -46,6 +53,19 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 			Name: "scopegate_upstream_errors_total",
 			Help: "Upstream failures by upstream and kind (error, timeout).",
 		}, []string{"upstream", "kind"}),
+		upLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "scopegate_upstream_duration_seconds",
+			Help:    "Time from sending a request upstream to its response headers, by upstream (failed requests are in scopegate_upstream_errors_total).",
+			Buckets: latencyBuckets,
+		}, []string{"upstream"}),
+		wouldDeny: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_would_deny_total",
+			Help: "Requests a shadow route let through that it would have refused, by route and reason code.",
+		}, []string{"route", "reason"}),
+		auditDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_audit_dropped_total",
+			Help: "Audit records of refused requests dropped by the audit rate cap, by decision (deny, error).",
+		}, []string{"decision"}),
 		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "scopegate_jwks_refresh_total",
 			Help: "JWKS fetch attempts by issuer, trigger (scheduled, unknown_kid) and result (success, failure).",
@@ -72,8 +92,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 		Help: "Build information (value 1).",
 	}, []string{"version", "commit", "goversion"})
 	build.WithLabelValues(version, commit, goVersion).Set(1)
-	cs := []prometheus.Collector{m.requests, m.duration, m.refusals, m.inFlight, m.upstream,
-		m.refreshes, m.reloads, m.config, build, &keyCollector{g: g}}
+	cs := []prometheus.Collector{m.requests, m.duration, m.refusals, m.inFlight, m.upstream, m.upLatency,
+		m.wouldDeny, m.auditDropped, m.refreshes, m.reloads, m.config, build, &keyCollector{g: g}}
 	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -81,6 +101,8 @@ func newMetrics(reg prometheus.Registerer, g *Gateway) (*metrics, error) {
 	}
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
+	m.auditDropped.WithLabelValues(decisionDeny)
+	m.auditDropped.WithLabelValues(decisionError)
 	return m, nil
 }
 
@@ -106,7 +128,7 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 	}
 	m.requests.WithLabelValues(route, lm, strconv.Itoa(st.status), st.decision).Inc()
 	m.duration.WithLabelValues(route, st.decision).Observe(dur.Seconds())
-	if st.decision != decisionAllow || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
+	if st.decision != decisionAllow && st.decision != decisionWouldDeny || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
 		m.refusals.WithLabelValues(route, st.reason).Inc()
 	}
 	if st.route != nil {
@@ -116,6 +138,20 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 		case ReasonUpstreamTimeout:
 			m.upstream.WithLabelValues(st.route.Upstream, "timeout").Inc()
 		}
+	}
+}
+
+// observeForwarded counts what only forwarded requests have: the
+// upstream's latency, and a shadow route's would_deny.
+func (m *metrics) observeForwarded(st *reqState) {
+	if st.route == nil || !st.forwarded {
+		return
+	}
+	if st.upstreamTimed {
+		m.upLatency.WithLabelValues(st.route.Upstream).Observe(st.upstreamDur.Seconds())
+	}
+	if st.decision == decisionWouldDeny {
+		m.wouldDeny.WithLabelValues(st.route.Name, st.reason).Inc()
 	}
 }
 
@@ -129,6 +165,16 @@ func (m *metrics) keyRefresh(issuer string, unknownKID bool, err error) {
 		result = "failure"
 	}
 	m.refreshes.WithLabelValues(issuer, trigger, result).Inc()
+}
+
+// initIssuer creates the refresh series of an issuer at zero, so that
+// rate() and increase() see its first failure.
+func (m *metrics) initIssuer(issuer string) {
+	for _, trigger := range []string{"scheduled", "unknown_kid"} {
+		for _, result := range []string{"success", "failure"} {
+			m.refreshes.WithLabelValues(issuer, trigger, result)
+		}
+	}
 }
 
 func (m *metrics) configLoaded(hash string) {

@@ -35,6 +35,7 @@ type proxyDeps struct {
 	identity IdentityHeaders
 	base     *http.Transport // cloned per upstream; nil = http.DefaultTransport
 	pool     httputil.BufferPool
+	now      func() time.Time
 }
 
 func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error) {
@@ -62,16 +63,26 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 	t.ForceAttemptHTTP2 = target.Scheme == "https"
 	u.transport = t
 
+	now := d.now
+	if now == nil {
+		now = time.Now
+	}
 	u.proxy = &httputil.ReverseProxy{
-		Rewrite:      func(pr *httputil.ProxyRequest) { u.rewrite(pr, d) },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			u.rewrite(pr, d)
+			stateOf(pr.In.Context()).upstreamStart = now()
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			// The response headers are in: the upstream's latency.
+			st := stateOf(resp.Request.Context())
+			st.upstreamDur, st.upstreamTimed = now().Sub(st.upstreamStart), true
+			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: st}
+			return nil
+		},
 		Transport:    t,
 		BufferPool:   d.pool,
 		ErrorHandler: u.errorHandler,
-		ModifyResponse: func(resp *http.Response) error {
-			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: stateOf(resp.Request.Context())}
-			return nil
-		},
-		ErrorLog: zap.NewStdLog(d.logger.Named("proxy")),
+		ErrorLog:     zap.NewStdLog(d.logger.Named("proxy")),
 	}
 	return u, nil
 }
@@ -97,7 +108,15 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 	h.Del("Proxy-Authorization")
 	setForwarded(out, pr.In, d.trusted)
 	h.Set("X-Request-Id", st.requestID)
-	if c := st.claims; c != nil {
+	if st.traceID == "" {
+		// An invalid traceparent is not forwarded, nor the tracestate
+		// that belongs to it (W3C Trace Context section 3.3).
+		h.Del("Traceparent")
+		h.Del("Tracestate")
+	}
+	// Identity headers say the gateway vouches for the caller: only for
+	// requests it allowed, never for a shadow route's would_deny.
+	if c := st.claims; c != nil && st.decision == decisionAllow {
 		h.Set(d.identity.Subject, c.Subject)
 		h.Set(d.identity.ClientID, c.ClientID)
 		h.Set(d.identity.Scopes, strings.Join(c.Scopes, " "))

@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,8 +28,13 @@ import (
 type Deps struct {
 	// Logger writes operational logs. Default: zap.NewNop().
 	Logger *zap.Logger
-	// Audit writes one record per request decision. Default: Logger.
+	// Audit, when set, takes the audit records (one per request decision)
+	// in place of the output the config names (audit.output). Default nil:
+	// records go to audit.output, written by NewAuditLogger.
 	Audit *zap.Logger
+	// Stdout and Stderr are the streams audit.output "stdout" and
+	// "stderr" name. Default: os.Stdout and os.Stderr.
+	Stdout, Stderr io.Writer
 	// Registerer takes the gateway's metrics. Default: a new registry.
 	Registerer prometheus.Registerer
 	// Gatherer serves /metrics. Default: Registerer, if it is a Gatherer.
@@ -54,9 +61,10 @@ type Gateway struct {
 	now     func() time.Time
 	ctx     context.Context // lives as long as the gateway's key fetching
 
-	mu       sync.Mutex // serializes Reload
-	draining atomic.Bool
-	runtime  atomic.Pointer[runtime]
+	mu        sync.Mutex // serializes Reload
+	closeOnce sync.Once
+	draining  atomic.Bool
+	runtime   atomic.Pointer[runtime]
 	// testHook, when set by a test, runs first in ServeHTTP (e.g. to
 	// inject a panic). Always nil outside tests.
 	testHook atomic.Pointer[func(*http.Request)]
@@ -82,8 +90,11 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
 	}
-	if deps.Audit == nil {
-		deps.Audit = deps.Logger
+	if deps.Stdout == nil {
+		deps.Stdout = os.Stdout
+	}
+	if deps.Stderr == nil {
+		deps.Stderr = os.Stderr
 	}
 	if deps.Registerer == nil {
 		deps.Registerer = prometheus.NewRegistry()
@@ -97,14 +108,31 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		deps.Now = time.Now
 	}
 	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx}
-	g.audit = newAuditor(deps.Audit)
 	m, err := newMetrics(deps.Registerer, g)
 	if err != nil {
 		return nil, err
 	}
 	g.metrics = m
+	var sink *auditSink
+	auditLog := deps.Audit
+	if auditLog == nil {
+		if sink, err = openAuditSink(cfg.Audit.Output, deps.Stdout, deps.Stderr); err != nil {
+			return nil, err
+		}
+		auditLog = NewAuditLogger(sink)
+	}
+	g.audit = newAuditor(auditLog, sink, g.now, m.auditDropped)
+	g.audit.setLimits(cfg.Audit)
+	if g.audit.sink != nil {
+		if err := g.audit.sink.reopen(); err != nil {
+			g.logger.Warn("reopening the audit output failed; records go on to the file already open", zap.Error(err))
+		}
+	}
 	rt, err := g.build(cfg, nil)
 	if err != nil {
+		if sink != nil {
+			_ = sink.Close()
+		}
 		return nil, err
 	}
 	g.runtime.Store(rt)
@@ -130,7 +158,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	for _, n := range []string{ih.Subject, ih.ClientID, ih.Scopes} {
 		rt.identity[normHeader(n)] = true
 	}
-	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool}
+	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now}
 	for name, uc := range cfg.Upstreams {
 		u, err := newUpstream(name, uc, pd)
 		if err != nil {
@@ -149,6 +177,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		opts.Previous = prev.verifier
 	}
 	for _, is := range cfg.Issuers {
+		g.metrics.initIssuer(is.Issuer)
 		opts.Issuers = append(opts.Issuers, token.IssuerConfig{
 			Issuer:             is.Issuer,
 			JWKSURI:            is.JWKSURI,
@@ -180,15 +209,27 @@ var sharedPool = newBufferPool()
 
 // Reload puts cfg in force for new requests. In-flight requests finish
 // under the config they started with. Issuers whose key source is
-// unchanged keep their keys, so a reload never causes a cold start.
+// unchanged keep their keys, so a reload never causes a cold start. An
+// audit file is reopened (to follow log rotation); a config naming
+// another audit output is refused, since the output is chosen at start.
 func (g *Gateway) Reload(cfg *Config) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.runtime.Load()
+	if cfg.Audit.Output != old.cfg.Audit.Output && g.audit.sink != nil {
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+		return fmt.Errorf("audit.output changed from %q to %q: the audit output is chosen at start; restart to change it", old.cfg.Audit.Output, cfg.Audit.Output)
+	}
 	rt, err := g.build(cfg, old)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
+	}
+	g.audit.setLimits(cfg.Audit)
+	if g.audit.sink != nil {
+		if err := g.audit.sink.reopen(); err != nil {
+			g.logger.Warn("reopening the audit output failed; records go on to the file already open", zap.Error(err))
+		}
 	}
 	g.runtime.Store(rt)
 	g.metrics.reloads.WithLabelValues("success").Inc()
@@ -214,11 +255,13 @@ func (g *Gateway) Ready() bool {
 	return rt != nil && (rt.verifier == nil || rt.verifier.Ready())
 }
 
-// Close stops key fetching.
+// Close stops key fetching, writes a last summary of dropped audit
+// records, and closes an audit file. Close is idempotent.
 func (g *Gateway) Close() {
 	if rt := g.runtime.Load(); rt != nil && rt.verifier != nil {
 		rt.verifier.Close()
 	}
+	g.closeOnce.Do(g.audit.close)
 }
 
 // Config returns the configuration in force.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -22,6 +23,7 @@ func (c *Config) Validate() error {
 	c.validateIssuers(v)
 	c.validateUpstreams(v)
 	c.validateRoutes(v)
+	c.validateAudit(v)
 	if len(v.ps) == 0 {
 		return nil
 	}
@@ -257,4 +259,24 @@ func sortProblems(ps Problems) {
 		}
 		return ps[i].Field < ps[j].Field
 	})
+}
+
+func (c *Config) validateAudit(v *validator) {
+	a := c.Audit
+	switch out := a.Output; {
+	case out == "stdout" || out == "stderr":
+	case out == "" || !filepath.IsAbs(out):
+		v.add("audit.output", "%q is neither stdout, stderr nor an absolute file path", out)
+	case strings.HasSuffix(out, "/"):
+		v.add("audit.output", "%q names a directory: name a file", out)
+	}
+	if a.MaxRecordsPerSecond < -1 || a.MaxRecordsPerSecond == 0 {
+		v.add("audit.max_records_per_second", "must be positive, or -1 for no cap")
+	}
+	if a.MaxRecordsPerSecond > 0 && a.Burst < 1 {
+		v.add("audit.burst", "must be at least 1")
+	}
+	if a.MaxRecordsPerSecond == -1 && a.Burst != 0 {
+		v.add("audit.burst", "has no meaning without a cap: remove it, or set max_records_per_second")
+	}
 }

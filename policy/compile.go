@@ -35,7 +35,18 @@ type RouteConfig struct {
 	// is not forwarded whole. Default 0: the server's cap. Must not be
 	// negative.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// Mode is "enforce" (the default, also when empty) or "shadow". A
+	// shadow route lets through the requests its token and scope checks
+	// would refuse, so that a new rule can be rolled out while its would-be
+	// refusals are watched; a public route cannot be a shadow route.
+	Mode string `yaml:"mode"`
 }
+
+// Route modes.
+const (
+	ModeEnforce = "enforce"
+	ModeShadow  = "shadow"
+)
 
 // ConfigError is one problem found in a route table.
 type ConfigError struct {
@@ -71,6 +82,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			Pattern:  rc.Path,
 			Upstream: rc.Upstream,
 			Public:   rc.Public,
+			Shadow:   rc.Mode == ModeShadow,
 			Index:    i,
 			MaxBody:  rc.MaxBodyBytes,
 			Scopes:   slices.Clone(rc.Scopes),
@@ -127,6 +139,12 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 		}
 		if rc.MaxBodyBytes < 0 {
 			report(at+".max_body_bytes", "must not be negative: write the largest body in bytes, or leave it out to use server.max_body_bytes")
+		}
+		switch {
+		case rc.Mode != "" && rc.Mode != ModeEnforce && rc.Mode != ModeShadow:
+			report(at+".mode", "unknown mode %q: write enforce (the default) or shadow", rc.Mode)
+		case rc.Mode == ModeShadow && rc.Public:
+			report(at+".mode", "a public route refuses nothing, so it has nothing to shadow: remove mode: shadow, or remove public: true")
 		}
 		for k, s := range rc.Scopes {
 			field := fmt.Sprintf("%s.scopes[%d]", at, k)

@@ -18,7 +18,11 @@ type Route struct {
 	// protected route that accepts any valid token.
 	Scopes []string
 	Public bool // no token needed
-	Index  int  // position in the configuration, from 0
+	// Shadow routes (mode: shadow) let through the requests their token
+	// and scope checks would refuse; the gateway records them as
+	// would_deny.
+	Shadow bool
+	Index  int // position in the configuration, from 0
 	// MaxBody is the route's body cap in bytes; 0 means the caller's
 	// default (server.max_body_bytes).
 	MaxBody int64

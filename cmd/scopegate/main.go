@@ -4,6 +4,7 @@
 //
 //	scopegate serve  --config PATH
 //	scopegate check  --config PATH
+//	scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']...
 //	scopegate demo
 //	scopegate version
 package main
@@ -17,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -38,6 +40,10 @@ const usage = `scopegate: an OAuth 2.0 scope-checking reverse proxy for model AP
 Usage:
   scopegate serve   --config PATH   run the gateway (default PATH: ./config.yaml)
   scopegate check   --config PATH   validate the config and print the compiled route table
+  scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']... [--json] [--keys-timeout 10s]
+                                    say which route a request matches, what it requires and, given
+                                    a token, the decision and its reason; no upstream is contacted
+                                    (exit 0: allowed, 3: refused or would be, 1: cannot explain)
   scopegate demo                    run a local issuer, a mock model API and the gateway
   scopegate version                 print version, commit and Go version
 `
@@ -56,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdServe(args[1:], stdout, stderr)
 	case "check":
 		return cmdCheck(args[1:], stdout, stderr)
+	case "explain":
+		return cmdExplain(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
@@ -103,7 +111,7 @@ func newLogger(w io.Writer) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "ts"
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(w)), zap.InfoLevel)
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(w), zap.InfoLevel)
 	return zap.New(core)
 }
 
@@ -112,7 +120,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	logger := newLogger(stdout)
+	// The operational log and the audit records (audit.output: stdout, the
+	// default) share stdout: one lock keeps their lines whole.
+	out := &lockedWriter{w: stdout}
+	logger := newLogger(out)
 	defer func() { _ = logger.Sync() }()
 	cfg, err := gateway.LoadFile(path)
 	if err != nil {
@@ -127,7 +138,8 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		logger.Error("metrics", zap.Error(err))
 		return 1
 	}
-	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg, Version: version, Commit: commit})
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg, Stdout: out, Stderr: stderr,
+		Version: version, Commit: commit})
 	if err != nil {
 		logger.Error("starting", zap.Error(err))
 		return 1
@@ -180,4 +192,17 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// lockedWriter serializes writes, so that lines of several loggers never
+// interleave.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

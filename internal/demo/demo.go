@@ -97,7 +97,7 @@ func Run(ctx context.Context, opts Options) error {
 	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
 	logger := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(opts.Log)), zap.InfoLevel))
 	reg := prometheus.NewRegistry()
-	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg})
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: logger, Registerer: reg, Stdout: opts.Log, Stderr: opts.Log})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExplain(t *testing.T) {
+	w := newWorld(t, "")
+	cfg := w.gw.Config()
+	chat := w.token("chat:completions")
+	reads := w.token("models:read")
+	tests := []struct {
+		name, method, target, tok string
+		header                    http.Header
+		decision, reason          string
+		status                    int
+		route                     string // "" for none
+		canonical, pathRefused    string
+		missing                   string
+		forward                   string // the upstream path+query, "" when nothing is forwarded
+		identity                  bool
+	}{
+		{name: "allowed", method: "POST", target: "/v1/chat/completions?stream=1", tok: chat,
+			decision: "allow", reason: "allowed", route: "chat", canonical: "/v1/chat/completions",
+			forward: "/v1/chat/completions?stream=1", identity: true},
+		{name: "no token", method: "POST", target: "/v1/chat/completions",
+			decision: "deny", reason: "missing_token", status: 401, route: "chat", canonical: "/v1/chat/completions"},
+		{name: "insufficient scope", method: "POST", target: "/v1/chat/completions", tok: reads,
+			decision: "deny", reason: "insufficient_scope", status: 403, route: "chat", canonical: "/v1/chat/completions", missing: "chat:completions"},
+		{name: "canonicalized", method: "GET", target: "/v1/models/%67pt", tok: reads,
+			decision: "allow", reason: "allowed", route: "models", canonical: "/v1/models/gpt", forward: "/v1/models/gpt", identity: true},
+		{name: "no route", method: "DELETE", target: "/v1/chat/completions", tok: chat,
+			decision: "deny", reason: "no_route", status: 404, canonical: "/v1/chat/completions"},
+		{name: "bad path", method: "GET", target: "/v1/%2e%2e/models/x", tok: chat,
+			decision: "deny", reason: "bad_path", status: 400, pathRefused: "dot segment"},
+		{name: "shadow", method: "POST", target: "/v1/images/generations", tok: chat,
+			decision: "would_deny", reason: "insufficient_scope", route: "images-trial", canonical: "/v1/images/generations",
+			missing: "generate:images", forward: "/v1/images/generations"},
+		{name: "two Authorization headers", method: "POST", target: "/v1/chat/completions", tok: chat,
+			header:   http.Header{"Authorization": {"Bearer " + reads}},
+			decision: "deny", reason: "duplicate_authorization", status: 400, route: "chat", canonical: "/v1/chat/completions"},
+		{name: "public", method: "GET", target: "/public/x", decision: "allow", reason: "public", route: "status",
+			canonical: "/public/x", forward: "/public/x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, before := w.up.lastHeader()
+			e, err := Explain(t.Context(), cfg, ExplainRequest{Method: tt.method, Target: tt.target, Token: tt.tok,
+				Header: tt.header, Now: w.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, after := w.up.lastHeader(); after != before {
+				t.Errorf("Explain contacted the upstream")
+			}
+			if e.Decision != tt.decision || e.Reason != tt.reason || e.Status != tt.status {
+				t.Errorf("decision %s reason %s status %d; want %s %s %d", e.Decision, e.Reason, e.Status, tt.decision, tt.reason, tt.status)
+			}
+			if e.CanonicalPath != tt.canonical || e.PathRefused != tt.pathRefused {
+				t.Errorf("canonical %q refused %q; want %q %q", e.CanonicalPath, e.PathRefused, tt.canonical, tt.pathRefused)
+			}
+			if got := ""; e.Route != nil {
+				got = e.Route.Name
+				if got != tt.route {
+					t.Errorf("route %q; want %q", got, tt.route)
+				}
+			} else if tt.route != "" {
+				t.Errorf("no route; want %q", tt.route)
+			}
+			if got := strings.Join(e.Missing, " "); got != tt.missing {
+				t.Errorf("missing %q; want %q", got, tt.missing)
+			}
+			switch {
+			case tt.forward == "" && e.Forward != nil:
+				t.Errorf("forward %v; want nothing forwarded", e.Forward)
+			case tt.forward != "" && (e.Forward == nil || !strings.HasSuffix(e.Forward.URL, tt.forward)):
+				t.Errorf("forward %+v; want a URL ending in %s", e.Forward, tt.forward)
+			case tt.forward != "" && (e.Forward.Identity["X-Auth-Subject"] == "alice") != tt.identity:
+				t.Errorf("forwarded identity %v; want identity headers: %t", e.Forward.Identity, tt.identity)
+			}
+			var text strings.Builder
+			e.WriteText(&text)
+			if !strings.Contains(text.String(), "decision:  "+tt.decision+" (reason "+tt.reason+")") {
+				t.Errorf("text lacks the decision:\n%s", text.String())
+			}
+			if tt.tok != "" {
+				assertNoToken(t, text.String(), tt.tok)
+			}
+		})
+	}
+}
+
+func TestExplainKeysUnavailable(t *testing.T) {
+	w := newWorld(t, "")
+	tok := w.token("chat:completions")
+	w.iss.SetDown(true)
+	e, err := Explain(t.Context(), w.gw.Config(), ExplainRequest{Method: "POST", Target: "/v1/chat/completions",
+		Token: tok, Now: w.clock.Now, KeysTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.KeysUnavailable || e.Decision != "error" || e.Reason != "keys_unavailable" || e.Status != 503 {
+		t.Errorf("got %+v; want keys unavailable, error, 503", e)
+	}
+	if len(e.Issuers) != 1 || e.Issuers[0].Ready || e.Issuers[0].Issuer != w.iss.URL() {
+		t.Errorf("issuers %+v; want the one issuer, not ready", e.Issuers)
+	}
+	var text strings.Builder
+	e.WriteText(&text)
+	if !strings.Contains(text.String(), "keys:      unavailable") {
+		t.Errorf("text does not say the keys are unavailable:\n%s", text.String())
+	}
+}
+
+func TestExplainBadInput(t *testing.T) {
+	w := newWorld(t, "")
+	for _, tt := range []struct{ name, method, target string }{
+		{"empty method", "", "/v1/x"},
+		{"method with space", "GE T", "/v1/x"},
+		{"absolute form", "GET", "http://example.com/v1/x"},
+		{"asterisk", "OPTIONS", "*"},
+		{"empty target", "GET", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Explain(context.Background(), w.gw.Config(), ExplainRequest{Method: tt.method, Target: tt.target}); err == nil {
+				t.Errorf("Explain(%q, %q) succeeded; want an error", tt.method, tt.target)
+			}
+		})
+	}
+}

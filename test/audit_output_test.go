@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestAuditToOwnFile: with audit.output naming a file, the records go
+// there and only there, the operational log keeps stdout, SIGHUP reopens
+// the file after rotation, and no token reaches either.
+func TestAuditToOwnFile(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	path := filepath.Join(t.TempDir(), "audit.log")
+	text := e.config(cfg{routes: defaultRoutes + "audit:\n  output: " + path + "\n"})
+	p := start(t, e, writeConfig(t, text))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("/readyz not 200 within 10s")
+	}
+	tok := e.token("models:read")
+	first := p.do("GET", "/v1/models", tok, nil, "Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").id()
+	denied := p.do("GET", "/v1/models", "", nil).id()
+
+	readRecords := func(file string) map[string]map[string]any {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]map[string]any{}
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("%s: a line is not JSON: %q", file, sc.Text())
+			}
+			if id, _ := m["request_id"].(string); id != "" {
+				out[id] = m
+			}
+		}
+		return out
+	}
+	var recs map[string]map[string]any
+	if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
+		recs = readRecords(path)
+		return recs[first] != nil && recs[denied] != nil
+	}) {
+		t.Fatalf("the audit file lacks the records of %s and %s: %v", first, denied, recs)
+	}
+	if a := recs[first]; a["decision"] != "allow" || a["sub"] != "alice" || a["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+		t.Errorf("allowed request's record: %v", a)
+	}
+	if a := recs[denied]; a["decision"] != "deny" || a["reason"] != "missing_token" {
+		t.Errorf("refused request's record: %v", a)
+	}
+	for _, m := range p.records() {
+		if m["logger"] == "audit" || m["msg"] == "decision" {
+			t.Errorf("an audit record went to stdout: %v", m)
+		}
+	}
+	if !strings.Contains(p.stdout(), `"msg":"listening"`) {
+		t.Errorf("the operational log is not on stdout")
+	}
+
+	// Rotation: move the file away, SIGHUP, and the next record goes to a
+	// new file at the configured path.
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	if _, ok := p.waitLine(10*time.Second, func(m map[string]any) bool { return m["msg"] == "config reloaded" }); !ok {
+		t.Fatal("no \"config reloaded\" line after SIGHUP")
+	}
+	after := p.do("GET", "/v1/models", tok, nil).id()
+	if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
+		_, err := os.Stat(path)
+		return err == nil && readRecords(path)[after] != nil
+	}) {
+		t.Errorf("after rotation and SIGHUP, the record of %s is not in the new file", after)
+	}
+	if readRecords(path + ".1")[after] != nil {
+		t.Errorf("after SIGHUP a record still went to the rotated file")
+	}
+	p.stop()
+	for _, f := range []string{path, path + ".1"} {
+		b, _ := os.ReadFile(f)
+		for _, seg := range strings.Split(tok, ".") {
+			if strings.Contains(string(b), seg) {
+				t.Errorf("%s holds a token segment", f)
+			}
+		}
+	}
+}
