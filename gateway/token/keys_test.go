@@ -275,10 +275,20 @@ func TestFailedRefreshKeepsKeysUntilStale(t *testing.T) {
 		Now: clock.Now,
 	})
 	waitReady(t, v)
-	// A set with no usable key is a failed fetch: the old keys stay.
-	srv.setBody([]byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`))
+	// While the JWKS answers with a good set, an unknown kid is a bad token.
 	if _, err := v.Verify(context.Background(), mint(t, k, map[string]any{"kid": "x"}, claimsAt(clock.Now()))); reasonOf(err) != ReasonUnknownKID {
 		t.Fatalf("err = %v; want unknown_kid", err)
+	}
+	// A set with no usable key is a failed fetch: the old keys stay, and an
+	// unknown kid may be a rotated key we cannot see yet: keys unavailable
+	// (503), not a refusal, both on the failing refresh and while the
+	// next one is rate-limited.
+	srv.setBody([]byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`))
+	time.Sleep(5 * time.Millisecond) // past MinRefreshInterval
+	for i := range 2 {
+		if _, err := v.Verify(context.Background(), mint(t, k, map[string]any{"kid": "x"}, claimsAt(clock.Now()))); !errors.Is(err, ErrKeysUnavailable) {
+			t.Fatalf("attempt %d: err = %v; want ErrKeysUnavailable", i, err)
+		}
 	}
 	if st := v.Status(); st[0].RefreshFailures == 0 || st[0].Keys != 1 {
 		t.Fatalf("Status = %+v; want a failure and the old key", st)

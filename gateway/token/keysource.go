@@ -50,6 +50,9 @@ type keySource struct {
 	id       sourceIdentity
 	keys     atomic.Pointer[keySet]
 	failures atomic.Uint64
+	// lastFailed is true while the most recent fetch failed: a kid that
+	// is unknown then may be a rotated key we cannot see yet.
+	lastFailed atomic.Bool
 	cfg      atomic.Pointer[sourceConfig]
 	sf       singleflight.Group
 
@@ -159,6 +162,7 @@ func (s *keySource) fetch(unknownKID bool) (err error) {
 		s.mu.Lock()
 		s.inflight--
 		s.mu.Unlock()
+		s.lastFailed.Store(err != nil)
 		if err != nil {
 			s.failures.Add(1)
 			cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))

@@ -170,8 +170,11 @@ func (v *Verifier) selectKey(ctx context.Context, is *issuer, hdr header) (any, 
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("%w: waiting for key refresh: %w", ErrKeysUnavailable, ctxErr)
 		}
-		if err != nil && !errors.Is(err, errRateLimited) {
-			return nil, &Error{Reason: ReasonUnknownKID, Detail: "the token's key is not known to its issuer", Err: errors.New("key refresh failed")}
+		// An unknown kid while the issuer's JWKS cannot be fetched may be
+		// a rotated key we cannot see yet: that is "keys not obtainable"
+		// (503, retry), not a bad token.
+		if err != nil && !errors.Is(err, errRateLimited) || errors.Is(err, errRateLimited) && is.src.lastFailed.Load() {
+			return nil, fmt.Errorf("token: unknown kid while the JWKS cannot be fetched: %w", ErrKeysUnavailable)
 		}
 		if ks = is.keys(v.now()); ks == nil {
 			return nil, fmt.Errorf("token: issuer keys stale: %w", ErrKeysUnavailable)
