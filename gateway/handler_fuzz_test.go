@@ -135,7 +135,17 @@ func FuzzHandler(f *testing.F) {
 	})
 }
 
+// identityLike reports whether an underscore spelling k would be read by
+// an upstream as one of the headers the gateway manages: an identity
+// header, Authorization, a forwarding or a method-override header. Other
+// underscore headers (X_Auth_ alone, say) are client data and pass.
 func identityLike(k string) bool {
 	n := normHeader(k)
-	return strings.HasPrefix(n, "x-auth-") || n == "authorization" || strings.Contains(n, "forwarded") || strings.Contains(n, "method")
+	switch n {
+	case "x-auth-subject", "x-auth-client-id", "x-auth-scopes", "authorization",
+		"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip",
+		"x-http-method-override", "x-http-method", "x-method-override":
+		return true
+	}
+	return false
 }
