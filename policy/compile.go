@@ -40,6 +40,23 @@ type RouteConfig struct {
 	// would refuse, so that a new rule can be rolled out while its would-be
 	// refusals are watched; a public route cannot be a shadow route.
 	Mode string `yaml:"mode"`
+	// Models makes the scopes depend on the requested model, or filters a
+	// model list response; see ModelsConfig. Default none.
+	Models *ModelsConfig `yaml:"models"`
+	// Principals lists the kinds of caller allowed: human, machine
+	// (client credentials) and/or delegated (an RFC 8693 act claim).
+	// Default (absent): every kind.
+	Principals []string `yaml:"principals"`
+	// MaxDelegationDepth caps the length of a delegated token's act chain:
+	// 0 refuses delegated tokens, 1 allows an actor acting for the
+	// subject but not an actor acting for an actor. Default (absent): no
+	// cap.
+	MaxDelegationDepth *int `yaml:"max_delegation_depth"`
+	// Clients, when set, allows only tokens whose client_id (or, without
+	// it, azp) is listed: another client of the same tenant is refused
+	// even with the right scopes. Default (absent): any client the issuer
+	// accepts.
+	Clients []string `yaml:"clients"`
 }
 
 // Route modes.
@@ -94,6 +111,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			r.Methods = slices.Clone(rc.Methods)
 		}
 		t.routes = append(t.routes, r)
+		compilePrincipals(at, &rc, r, report)
 
 		switch {
 		case rc.Name == "":
@@ -123,6 +141,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			report(at+".path", "%s", err)
 		}
 		r.segs = segs
+		r.Models = compileModels(at, &rc, segs, report)
 
 		switch {
 		case rc.Upstream == "":
@@ -162,6 +181,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			t.root.insert(r, t.seed)
 		}
 	}
+	resolveModelLists(t.routes, names, routes, report)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

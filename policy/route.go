@@ -26,7 +26,15 @@ type Route struct {
 	// MaxBody is the route's body cap in bytes; 0 means the caller's
 	// default (server.max_body_bytes).
 	MaxBody int64
-	segs    []segment
+	// Models is the compiled models block; nil without one.
+	Models *ModelPolicy
+	// Principals are the principal kinds allowed; nil means every kind.
+	Principals []string
+	// Clients are the client ids allowed; nil means any client.
+	Clients []string
+	// MaxDelegationDepth caps the act chain's length; nil means no cap.
+	MaxDelegationDepth *int
+	segs               []segment
 }
 
 // Decision is the outcome of Route.Decide.
