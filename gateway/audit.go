@@ -197,6 +197,12 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 		if c.ID != "" {
 			fields = append(fields, zap.String("jti", c.ID))
 		}
+		if st.principal != "" {
+			fields = append(fields, zap.String("principal", st.principal), zap.Int("delegation_depth", st.delegationDepth))
+		}
+	}
+	if st.model != "" {
+		fields = append(fields, zap.String("model", st.model))
 	}
 	if len(required) > 0 {
 		fields = append(fields, zap.String("required_scopes", strings.Join(required, " ")))

@@ -24,6 +24,9 @@ type Config struct {
 	Upstreams map[string]UpstreamConfig `yaml:"upstreams"`
 	Routes    []policy.RouteConfig      `yaml:"routes"`
 	Audit     AuditConfig               `yaml:"audit"`
+	// ResourceMetadata publishes RFC 9728 protected resource metadata.
+	// Default: absent, nothing published.
+	ResourceMetadata *ResourceMetadataConfig `yaml:"resource_metadata"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config

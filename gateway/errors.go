@@ -29,6 +29,12 @@ const (
 	ReasonClientClosed      Reason = "client_closed"
 	ReasonInternal          Reason = "internal_error"
 	ReasonBadIdentityClaim  Reason = "bad_identity_claim"
+	ReasonResourceMetadata  Reason = "resource_metadata"
+	ReasonModelNotAllowed   Reason = "model_not_allowed"
+	ReasonBadBody           Reason = "invalid_body"
+	ReasonModelList         Reason = "model_list_unfilterable"
+	// principal_not_allowed, delegation_too_deep and client_not_allowed
+	// come from the policy package (policy.Reason*).
 )
 
 // apiError is a response the gateway makes itself: a status, an optional
@@ -44,6 +50,9 @@ type apiError struct {
 	challenge, bare bool
 	scope           string // for insufficient_scope
 	retryAfter      int    // seconds; for 503
+	// resourceMetadata, on a 401, adds the RFC 9728 resource_metadata
+	// parameter naming the protected resource metadata URL.
+	resourceMetadata string
 }
 
 func writeError(w http.ResponseWriter, realm string, e apiError) {
@@ -64,6 +73,11 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 				b.WriteString(challengeText(e.scope))
 				b.WriteByte('"')
 			}
+		}
+		if e.resourceMetadata != "" && e.status == http.StatusUnauthorized {
+			b.WriteString(`, resource_metadata="`)
+			b.WriteString(challengeText(e.resourceMetadata))
+			b.WriteByte('"')
 		}
 		h.Set("WWW-Authenticate", b.String())
 	}
@@ -159,4 +173,27 @@ func errUpstream(status int, msg string) apiError {
 func errInternal() apiError {
 	return apiError{status: http.StatusInternalServerError, typ: "api_error", code: "internal_error",
 		message: "the gateway failed to handle this request"}
+}
+
+// errForbidden is a 403 for a rule other than scopes (principal kind,
+// client, delegation depth, condition): no scope would help, so there is
+// no challenge.
+func errForbidden(code, msg string) apiError {
+	return apiError{status: http.StatusForbidden, typ: "permission_error", code: code, message: msg}
+}
+
+func errModelNotAllowed(model string) apiError {
+	return apiError{status: http.StatusForbidden, typ: "permission_error", code: "model_not_allowed",
+		message: "the model " + strconv.Quote(model) + " may not be used on this route"}
+}
+
+// errBadBody is a 400 about the request body: no Bearer challenge, since
+// the token is not at fault.
+func errBadBody(msg string) apiError {
+	return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request", message: msg}
+}
+
+func errUnsupportedEncoding() apiError {
+	return apiError{status: http.StatusUnsupportedMediaType, typ: "invalid_request_error", code: "unsupported_content_encoding",
+		message: "this route reads the model from the request body, which must not be sent with a Content-Encoding"}
 }

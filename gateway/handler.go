@@ -38,6 +38,14 @@ type reqState struct {
 	upstreamStart time.Time     // when the outbound request was built
 	upstreamDur   time.Duration // from upstreamStart to the response headers
 	upstreamTimed bool          // upstreamDur is set
+	// model is the model the request asked for, on a route with model
+	// rules; principal the token's kind (policy.Principal*) and
+	// delegationDepth the length of its act chain.
+	model           string
+	principal       string
+	delegationDepth int
+	// listRoute is set on a list route: its response is filtered.
+	listRoute *policy.Route
 }
 
 // Decisions, as the decision label and audit field.
@@ -117,6 +125,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) {
 	deny := func(reason Reason, e apiError) {
 		st.decision, st.reason, st.status, st.detail = decisionDeny, reason, e.status, e.message
+		if rt.metadata != nil {
+			e.resourceMetadata = rt.metadata.url
+		}
 		writeError(w, st.realm, e)
 	}
 
@@ -139,8 +150,11 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		return
 	}
 	st.canonicalPath, st.decodedPath = canon, decoded
+	if g.serveMetadata(rt, st, w, r) {
+		return
+	}
 
-	route, _ := rt.table.Match(r.Method, decoded)
+	route, params := rt.table.Match(r.Method, decoded)
 	if route == nil {
 		deny(ReasonNoRoute, errNoRoute())
 		return
@@ -153,14 +167,16 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		var ref *refusal
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
 		if g.authenticate(rt, st, r, refuse) {
-			if d := route.Decide(st.claims.Scopes); !d.Allowed {
-				refuse(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
-			}
+			authorize(st, r, route, params, refuse)
 		}
 		if ref != nil {
 			if !route.Shadow {
 				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.message
-				writeError(w, st.realm, ref.err)
+				e := ref.err
+				if rt.metadata != nil {
+					e.resourceMetadata = rt.metadata.url
+				}
+				writeError(w, st.realm, e)
 				return
 			}
 			// A shadow route forwards what it would refuse, recorded as

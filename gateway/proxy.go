@@ -76,6 +76,10 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 			// The response headers are in: the upstream's latency.
 			st := stateOf(resp.Request.Context())
 			st.upstreamDur, st.upstreamTimed = now().Sub(st.upstreamStart), true
+			// A model list is filtered before it is relayed, or refused.
+			if err := filterModelList(resp); err != nil {
+				return err
+			}
 			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: st}
 			return nil
 		},
@@ -108,6 +112,10 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 	h.Del("Proxy-Authorization")
 	setForwarded(out, pr.In, d.trusted)
 	h.Set("X-Request-Id", st.requestID)
+	if st.listRoute != nil {
+		// The list is filtered: it must arrive unencoded.
+		h.Del("Accept-Encoding")
+	}
 	if st.traceID == "" {
 		// An invalid traceparent is not forwarded, nor the tracestate
 		// that belongs to it (W3C Trace Context section 3.3).
@@ -136,6 +144,9 @@ func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	case errors.As(err, &mbe):
 		st.reason = ReasonBodyTooLarge
 		writeError(w, st.realm, errBodyTooLarge(mbe.Limit))
+	case errors.Is(err, errModelList):
+		st.reason = ReasonModelList
+		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the model backend's model list could not be filtered"))
 	case r.Context().Err() != nil && errors.Is(r.Context().Err(), context.Canceled):
 		st.reason = ReasonClientClosed
 		st.status = 499 // nginx's "client closed request"; nothing reaches the client

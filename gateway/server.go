@@ -81,6 +81,7 @@ type runtime struct {
 	upstreams map[string]*upstream
 	trusted   []netip.Prefix
 	identity  map[string]bool // normalized identity header names
+	metadata  *resourceMetadata
 }
 
 // New builds a gateway for cfg (which must have passed Validate) and
@@ -146,7 +147,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compiling routes: %w", err)
 	}
-	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}}
+	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}, metadata: newResourceMetadata(cfg)}
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

@@ -24,6 +24,7 @@ func (c *Config) Validate() error {
 	c.validateUpstreams(v)
 	c.validateRoutes(v)
 	c.validateAudit(v)
+	c.validateResourceMetadata(v)
 	if len(v.ps) == 0 {
 		return nil
 	}
