@@ -48,9 +48,11 @@ const wellKnownPRM = "/.well-known/oauth-protected-resource"
 
 // resourceMetadata is a compiled resource_metadata block.
 type resourceMetadata struct {
-	origin string // scheme://host of the resource
-	url    string // the metadata URL of the configured resource (RFC 9728 3.1)
-	base   map[string]any
+	origin   string // scheme://host of the resource
+	resource string // the configured identifier, as written
+	path     string // its escaped path without a trailing slash
+	url      string // its metadata URL (RFC 9728 3.1)
+	base     map[string]any
 }
 
 func (c *Config) validateResourceMetadata(v *validator) {
@@ -119,7 +121,8 @@ func newResourceMetadata(cfg *Config) *resourceMetadata {
 	if rm.ResourceDocumentation != "" {
 		doc["resource_documentation"] = rm.ResourceDocumentation
 	}
-	return &resourceMetadata{origin: origin, url: origin + wellKnownPRM + strings.TrimSuffix(u.EscapedPath(), "/"), base: doc}
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	return &resourceMetadata{origin: origin, resource: rm.Resource, path: path, url: origin + wellKnownPRM + path, base: doc}
 }
 
 // routeScopes is every scope a route names, first occurrence first.
@@ -147,8 +150,10 @@ func routeScopes(cfg *Config) []string {
 }
 
 // serveMetadata answers GET (and HEAD) of the well-known path and its
-// per-path form: the document for the resource origin + the rest of the
-// path, whose resource member is that identifier exactly (RFC 9728 3.3).
+// per-path form. The document at the configured resource's metadata URL
+// names that resource as configured; any other path P under the well-known
+// prefix names the resource origin + P, so that resource is always the
+// identifier the URL was made from (RFC 9728 3.3).
 // It reports false when path is not a metadata path.
 func (g *Gateway) serveMetadata(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) bool {
 	rm := rt.metadata
@@ -171,7 +176,11 @@ func (g *Gateway) serveMetadata(rt *runtime, st *reqState, w http.ResponseWriter
 	for k, v := range rm.base {
 		doc[k] = v
 	}
-	doc["resource"] = rm.origin + strings.TrimSuffix(rest, "/")
+	if rest = strings.TrimSuffix(rest, "/"); rest == rm.path {
+		doc["resource"] = rm.resource
+	} else {
+		doc["resource"] = rm.origin + rest
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		panic("gateway: encoding resource metadata: " + err.Error()) // cannot happen: strings only
