@@ -140,27 +140,36 @@ scopegate demo is running.
 The token below carries the scopes "models:read chat:completions" and is valid
 for 12 hours. Paste these commands in another terminal:
 
-# 1. Allowed: a streaming chat completion (200, server-sent events)
+# 1. Allowed: a streaming chat completion with gpt-4o-mini (200, server-sent events)
 TOKEN=%s
 curl -N %s/v1/chat/completions -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' \
-  -d '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
+  -d '{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"Hello"}]}'
 
-# 2. Refused, 403 insufficient_scope: the token lacks generate:images
+# 2. Refused, 403 insufficient_scope: gpt-4o needs the scope model:gpt-4o too
+curl -i %s/v1/chat/completions -H "Authorization: Bearer $TOKEN" \
+  -H 'Content-Type: application/json' \
+  -d '{"model":"gpt-4o","messages":[{"role":"user","content":"Hello"}]}'
+
+# 3. The model list shows only what the token may use (gpt-4o-mini)
+curl -s %s/v1/models -H "Authorization: Bearer $TOKEN"
+
+# 4. Refused, 403 insufficient_scope: the token lacks generate:images
 curl -i %s/v1/images/generations -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' -d '{"model":"dall-e-3","prompt":"a lighthouse"}'
 
-# 3. Refused, 401 invalid_token: an OpenID Connect ID token is no access token
+# 5. Refused, 401 invalid_token: an OpenID Connect ID token is no access token
 curl -i %s/v1/models -H "Authorization: Bearer %s"
 
-# 4. Refused, 401: no token at all
+# 6. Refused, 401: no token; the challenge points to the resource metadata
 curl -i %s/v1/models
+curl -s %s/.well-known/oauth-protected-resource
 
 # Metrics and the audit trail
 curl -s %s/metrics | grep scopegate_requests_total
 (audit records are the JSON lines this process writes to stderr)
 
 Stop with Ctrl-C.
-`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, idt, p, d.AdminURL)
+`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, d.AdminURL)
 	_, _ = io.WriteString(w, b.String())
 }

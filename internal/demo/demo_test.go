@@ -69,7 +69,7 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 	}
 	// Each numbered block: "# N. ..." followed by the command lines.
 	blocks := regexp.MustCompile(`(?ms)^# (\d)\. ([^\n]*)\n(.*?)\n\n`).FindAllStringSubmatch(text, -1)
-	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 401", "4": "HTTP/1.1 401"}
+	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 200", "4": "HTTP/1.1 403", "5": "HTTP/1.1 401", "6": "HTTP/1.1 401"}
 	if len(blocks) != len(want) {
 		t.Fatalf("found %d numbered commands; want %d in:\n%s", len(blocks), len(want), text)
 	}
@@ -87,7 +87,16 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 			if num == "1" && !strings.Contains(string(got), "data: [DONE]") {
 				t.Errorf("the streaming chat completion did not end with data: [DONE]:\n%s", got)
 			}
-			if num == "3" && !strings.Contains(string(got), "invalid_token") {
+			if num == "2" && !strings.Contains(string(got), `scope="chat:completions model:gpt-4o"`) {
+				t.Errorf("the gpt-4o refusal does not name model:gpt-4o:\n%s", got)
+			}
+			if num == "3" && (!strings.Contains(string(got), `"gpt-4o-mini"`) || strings.Contains(string(got), `"gpt-4o"`)) {
+				t.Errorf("the model list is not filtered to gpt-4o-mini:\n%s", got)
+			}
+			if num == "6" && !strings.Contains(string(got), "resource_metadata=") {
+				t.Errorf("the 401 challenge lacks resource_metadata:\n%s", got)
+			}
+			if num == "5" && !strings.Contains(string(got), "invalid_token") {
 				t.Errorf("the ID token was not refused as invalid_token:\n%s", got)
 			}
 		})
