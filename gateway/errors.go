@@ -53,6 +53,17 @@ type apiError struct {
 	// resourceMetadata, on a 401, adds the RFC 9728 resource_metadata
 	// parameter naming the protected resource metadata URL.
 	resourceMetadata string
+	// auditDetail, if set, is written in the audit record instead of
+	// message (e.g. a CEL error the client need not see).
+	auditDetail string
+}
+
+// auditText is what the audit record says of the refusal.
+func (e apiError) auditText() string {
+	if e.auditDetail != "" {
+		return e.auditDetail
+	}
+	return e.message
 }
 
 func writeError(w http.ResponseWriter, realm string, e apiError) {

@@ -167,11 +167,11 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		var ref *refusal
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
 		if g.authenticate(rt, st, r, refuse) {
-			authorize(st, r, route, params, refuse)
+			authorize(st, r, route, params, rt.conds[route.Index], refuse)
 		}
 		if ref != nil {
 			if !route.Shadow {
-				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.message
+				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.auditText()
 				e := ref.err
 				if rt.metadata != nil {
 					e.resourceMetadata = rt.metadata.url
@@ -181,7 +181,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 			}
 			// A shadow route forwards what it would refuse, recorded as
 			// would_deny; the upstream gets no identity headers for it.
-			st.decision, st.reason, st.detail = decisionWouldDeny, ref.reason, ref.err.message
+			st.decision, st.reason, st.detail = decisionWouldDeny, ref.reason, ref.err.auditText()
 		}
 	}
 

@@ -82,6 +82,7 @@ type runtime struct {
 	trusted   []netip.Prefix
 	identity  map[string]bool // normalized identity header names
 	metadata  *resourceMetadata
+	conds     routeConditions
 }
 
 // New builds a gateway for cfg (which must have passed Validate) and
@@ -148,6 +149,11 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		return nil, fmt.Errorf("compiling routes: %w", err)
 	}
 	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}, metadata: newResourceMetadata(cfg)}
+	conds, cps := compileConditions(cfg.Routes)
+	if len(cps) > 0 {
+		return nil, fmt.Errorf("compiling conditions: %w", Problems(cps))
+	}
+	rt.conds = conds
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

@@ -221,6 +221,10 @@ func (c *Config) validateRoutes(v *validator) {
 			v.add("routes", "%v", e)
 		}
 	}
+	_, cps := compileConditions(c.Routes)
+	for _, p := range cps {
+		v.add(p.Field, "%s", p.Message)
+	}
 	protected := false
 	for _, r := range c.Routes {
 		protected = protected || !r.Public

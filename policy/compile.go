@@ -57,6 +57,11 @@ type RouteConfig struct {
 	// even with the right scopes. Default (absent): any client the issuer
 	// accepts.
 	Clients []string `yaml:"clients"`
+	// Conditions are CEL expressions over the token's claims and the
+	// request that must all be true, checked after the scopes (see
+	// package policy/conditions, which the gateway compiles them with).
+	// Default none.
+	Conditions []string `yaml:"conditions"`
 }
 
 // Route modes.

@@ -76,8 +76,8 @@ func (r *Route) DecidePrincipal(p Principal) PrincipalDecision {
 
 // compilePrincipals validates and copies the principal rules of rc into r.
 func compilePrincipals(at string, rc *RouteConfig, r *Route, report func(field, format string, args ...any)) {
-	if rc.Public && (rc.Principals != nil || rc.Clients != nil || rc.MaxDelegationDepth != nil) {
-		report(at, "a public route has no token to judge: remove principals, clients and max_delegation_depth, or remove public: true")
+	if rc.Public && (rc.Principals != nil || rc.Clients != nil || rc.MaxDelegationDepth != nil || rc.Conditions != nil) {
+		report(at, "a public route has no token to judge: remove principals, clients, max_delegation_depth and conditions, or remove public: true")
 	}
 	if rc.Principals != nil {
 		if len(rc.Principals) == 0 {
