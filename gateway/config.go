@@ -124,6 +124,13 @@ type IssuerConfig struct {
 	// AllowedClients, when set, refuses tokens whose client_id (or azp) is
 	// not listed. Default: any client.
 	AllowedClients []string `yaml:"allowed_clients"`
+	// ScopeClaims names further claims granted as scopes, merged with
+	// scope and scp: dotted paths into nested objects
+	// ("realm_access.roles", "roles"), or JSON Pointers for names with dots
+	// or slashes ("/https:~1~1example.com~1scopes"). A string value is
+	// split at spaces; an array's strings are taken whole; values that are
+	// not valid scope tokens are skipped. Default none.
+	ScopeClaims []string `yaml:"scope_claims"`
 	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
 	Leeway Duration `yaml:"leeway"`
 	// RefreshInterval is how often keys are refetched. Default 15m.

@@ -192,6 +192,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 			Algorithms:         is.Algorithms,
 			RequireATJWT:       is.RequireATJWT,
 			AllowedClients:     is.AllowedClients,
+			ScopeClaims:        is.ScopeClaims,
 			Leeway:             is.Leeway.D(),
 			RefreshInterval:    is.RefreshInterval.D(),
 			MinRefreshInterval: is.MinRefreshInterval.D(),

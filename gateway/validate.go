@@ -148,6 +148,11 @@ func (c *Config) validateIssuers(v *validator) {
 				v.add(fmt.Sprintf("%s.audiences[%d]", f, j), "must not be empty")
 			}
 		}
+		for j, p := range is.ScopeClaims {
+			if _, err := token.ParseClaimPath(p); err != nil {
+				v.add(fmt.Sprintf("%s.scope_claims[%d]", f, j), "%v", err)
+			}
+		}
 		for j, a := range is.Algorithms {
 			if !token.SupportedAlgorithm(a) {
 				v.add(fmt.Sprintf("%s.algorithms[%d]", f, j), "%q is not allowed; use asymmetric JWS algorithms: %s", a, strings.Join(token.DefaultAlgorithms, ", "))

@@ -16,9 +16,10 @@ type Claims struct {
 	ClientID string // client_id, else azp
 	ID       string // jti
 	Audience []string
-	// Scopes is the union of scope (space-separated string) and scp (array of
-	// strings or space-separated string), deduplicated, first occurrence
-	// order kept. Scopes compare case-sensitively and whole.
+	// Scopes is the union of scope (space-separated string), scp (array of
+	// strings or space-separated string) and the issuer's ScopeClaims,
+	// deduplicated, first occurrence order kept. Scopes compare
+	// case-sensitively and whole.
 	Scopes    []string
 	ExpiresAt time.Time // never zero on success
 	IssuedAt  time.Time // zero when absent

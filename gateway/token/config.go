@@ -50,6 +50,11 @@ type IssuerConfig struct {
 	// AllowedClients, if not empty, requires client_id (or, without it, azp)
 	// to be one of them. Empty = any client.
 	AllowedClients []string
+	// ScopeClaims names further claims whose values are granted as scopes,
+	// merged after scope and scp: e.g. Keycloak's "realm_access.roles",
+	// Entra's "roles", or a namespaced claim. Each is a dotted path or a
+	// JSON Pointer (see ParseClaimPath). Empty = scope and scp only.
+	ScopeClaims []string
 	// Leeway is the clock skew tolerated for exp, nbf and iat. 0 =
 	// DefaultLeeway (30s); negative is a configuration error.
 	Leeway time.Duration
@@ -126,6 +131,11 @@ func (o *Options) validate() error {
 		if slices.Contains(ic.Audiences, "") {
 			bad(f("audiences"), "an audience must not be empty")
 		}
+		for _, p := range ic.ScopeClaims {
+			if _, err := ParseClaimPath(p); err != nil {
+				bad(f("scope_claims"), "%v", err)
+			}
+		}
 		if slices.Contains(ic.AllowedClients, "") {
 			bad(f("allowed_clients"), "a client id must not be empty")
 		}
@@ -159,6 +169,7 @@ func (ic IssuerConfig) withDefaults() IssuerConfig {
 	ic.Algorithms = slices.Clone(ic.Algorithms)
 	ic.Audiences = slices.Clone(ic.Audiences)
 	ic.AllowedClients = slices.Clone(ic.AllowedClients)
+	ic.ScopeClaims = slices.Clone(ic.ScopeClaims)
 	if ic.Leeway == 0 {
 		ic.Leeway = DefaultLeeway
 	}

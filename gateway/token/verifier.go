@@ -32,6 +32,7 @@ type issuer struct {
 	algs    map[string]bool
 	auds    map[string]bool
 	clients map[string]bool
+	scopes  [][]string // parsed ScopeClaims
 	parser  *jwt.Parser
 	src     *keySource
 }
@@ -82,6 +83,10 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 	for _, raw := range opts.Issuers {
 		ic := raw.withDefaults()
 		is := &issuer{cfg: ic, algs: set(ic.Algorithms), auds: set(ic.Audiences), clients: set(ic.AllowedClients)}
+		for _, p := range ic.ScopeClaims {
+			segs, _ := ParseClaimPath(p) // validated above
+			is.scopes = append(is.scopes, segs)
+		}
 		is.parser = jwt.NewParser(
 			jwt.WithValidMethods(ic.Algorithms),
 			jwt.WithJSONNumber(),

@@ -72,6 +72,7 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, rerr
 	}
 	c.Issuer = iss
+	c.Scopes = addClaimScopes(c.Scopes, m, is.scopes)
 	if rerr := idTokenClaims(m); rerr != nil {
 		return nil, rerr
 	}
