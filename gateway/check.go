@@ -35,6 +35,7 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 		if r.Shadow {
 			req += " (shadow: refusals are forwarded, recorded as would_deny)"
 		}
+		req += authzSummary(r, cfg.Routes[r.Index])
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, methods, r.Pattern, r.Upstream, req)
 	}
 	fmt.Fprintln(tw, "(any other request: 404, never forwarded)")
@@ -64,4 +65,42 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 		u := cfg.Upstreams[n]
 		fmt.Fprintf(w, "  %s  %s  forward_authorization=%t\n", n, u.URL, u.ForwardAuthorization)
 	}
+}
+
+// authzSummary describes a route's rules beyond scopes, for check.
+func authzSummary(r *policy.Route, rc policy.RouteConfig) string {
+	var b strings.Builder
+	if m := r.Models; m != nil {
+		switch {
+		case m.List && len(m.RulesFrom) > 0:
+			names := make([]string, len(m.RulesFrom))
+			for i, src := range m.RulesFrom {
+				names[i] = src.Name
+			}
+			b.WriteString("; model list filtered by " + strings.Join(names, ","))
+		case m.List:
+			b.WriteString("; model list filtered by its own rules")
+		case rc.Models.ScopeTemplate != "":
+			fmt.Fprintf(&b, "; model (%s) requires %s", m.Source, rc.Models.ScopeTemplate)
+		default:
+			def := rc.Models.Default
+			if def == "" {
+				def = "deny"
+			}
+			fmt.Fprintf(&b, "; model (%s): %d rule(s), default %s", m.Source, len(rc.Models.Rules), def)
+		}
+	}
+	if r.Principals != nil {
+		b.WriteString("; principals: " + strings.Join(r.Principals, ","))
+	}
+	if r.MaxDelegationDepth != nil {
+		fmt.Fprintf(&b, "; max delegation depth %d", *r.MaxDelegationDepth)
+	}
+	if r.Clients != nil {
+		b.WriteString("; clients: " + strings.Join(r.Clients, ","))
+	}
+	if n := len(rc.Conditions); n > 0 {
+		fmt.Fprintf(&b, "; %d condition(s)", n)
+	}
+	return b.String()
 }
