@@ -3,9 +3,9 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -75,54 +75,113 @@ type readCloser struct {
 }
 
 // modelFromJSON returns the model named by the JSON object b, or why it
-// names none.
+// names none. b is validated whole by json.Valid first; the top-level
+// members are then walked without decoding the values (a chat body is
+// mostly message text), which is several times faster than a token-by-
+// token decoder.
 func modelFromJSON(b []byte) (model, problem string) {
 	if !utf8.Valid(b) {
 		return "", "the request body is not valid UTF-8 JSON"
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	if !json.Valid(b) {
+		return "", "the request body is not valid JSON"
+	}
+	i := skipSpace(b, 0)
+	if b[i] != '{' {
 		return "", "the request body is not a JSON object"
 	}
+	i++
 	found := false
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return "", "the request body is not valid JSON"
+	for {
+		i = skipSpace(b, i)
+		switch b[i] {
+		case '}':
+			if !found {
+				return "", `the request body has no "model" member: name the model to use`
+			}
+			if model == "" {
+				return "", `the request body's "model" is empty`
+			}
+			return model, ""
+		case ',':
+			i = skipSpace(b, i+1)
 		}
-		key, _ := kt.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return "", "the request body is not valid JSON"
-		}
+		end := stringEnd(b, i)
+		key := jsonString(b[i:end])
+		i = skipSpace(b, end) + 1 // the colon
+		i = skipSpace(b, i)
+		vend := valueEnd(b, i)
 		switch {
 		case key == "model":
 			if found {
 				return "", `the request body has more than one "model" member`
 			}
 			found = true
-			if len(raw) == 0 || raw[0] != '"' {
+			if b[i] != '"' {
 				return "", `the request body's "model" must be a string`
 			}
-			if err := json.Unmarshal(raw, &model); err != nil {
-				return "", `the request body's "model" must be a string`
-			}
+			model = jsonString(b[i:vend])
 		case strings.EqualFold(key, "model"):
-			return "", `the request body has a member "` + key + `" that some servers read as "model": send the model as "model" only`
+			return "", `the request body has a member ` + strconv.Quote(key) + ` that some servers read as "model": send the model as "model" only`
+		}
+		i = vend
+	}
+}
+
+// The helpers below walk JSON that json.Valid has accepted.
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the string starting at b[i] == '"'.
+func stringEnd(b []byte, i int) int {
+	for j := i + 1; ; j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
 		}
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return "", "the request body is not valid JSON"
+}
+
+// valueEnd returns the index after the value starting at b[i].
+func valueEnd(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; ; j++ {
+			switch b[j] {
+			case '"':
+				j = stringEnd(b, j) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return "", "the request body has data after its JSON object"
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
 	}
-	if !found {
-		return "", `the request body has no "model" member: name the model to use`
+	return j
+}
+
+// jsonString decodes a JSON string literal (quotes included).
+func jsonString(lit []byte) string {
+	if !bytes.ContainsRune(lit, '\\') {
+		return string(lit[1 : len(lit)-1])
 	}
-	if model == "" {
-		return "", `the request body's "model" is empty`
-	}
-	return model, ""
+	var s string
+	_ = json.Unmarshal(lit, &s) // valid: checked by json.Valid
+	return s
 }

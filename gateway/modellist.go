@@ -34,6 +34,12 @@ func filterModelList(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%w: status %d", errModelList, resp.StatusCode)
 	}
+	if resp.Request.Method == http.MethodHead {
+		// No body to leak; its length would be the unfiltered one.
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+		return nil
+	}
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return fmt.Errorf("%w: Content-Encoding %q", errModelList, ce)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ModelsConfig is a route's `models:` block: scopes that depend on the model
@@ -108,7 +109,8 @@ type ModelDecision struct {
 }
 
 // CheckModelName returns why name cannot be judged as a model name, or "":
-// it must be 1 to MaxModelNameBytes bytes without control characters.
+// it must be 1 to MaxModelNameBytes bytes of valid UTF-8 without control
+// characters or U+FFFD.
 func CheckModelName(name string) string {
 	switch {
 	case name == "":
@@ -117,6 +119,10 @@ func CheckModelName(name string) string {
 		return fmt.Sprintf("the model name is longer than %d bytes", MaxModelNameBytes)
 	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
 		return "the model name contains control characters"
+	case strings.ContainsRune(name, utf8.RuneError):
+		// Invalid UTF-8, or an escaped lone surrogate that decoders
+		// disagree on: the upstream might read another name.
+		return "the model name contains an invalid character (U+FFFD, invalid UTF-8 or a lone surrogate)"
 	}
 	return ""
 }

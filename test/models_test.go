@@ -164,6 +164,7 @@ func TestModelBodyMalformed(t *testing.T) {
 		{"model array", `{"model":["gpt-4o-mini"]}`, nil, 400, "invalid_request", "invalid_body"},
 		{"model empty", `{"model":""}`, nil, 400, "invalid_request", "invalid_body"},
 		{"model control char", `{"model":"gpt-4o-mini\n"}`, nil, 400, "invalid_request", "invalid_body"},
+		{"model lone surrogate", `{"model":"gpt-4o-mini\ud800"}`, nil, 400, "invalid_request", "invalid_body"},
 		{"duplicate model", `{"model":"gpt-4o-mini","model":"o1"}`, nil, 400, "invalid_request", "invalid_body"},
 		{"case variant", `{"model":"gpt-4o-mini","MODEL":"o1"}`, nil, 400, "invalid_request", "invalid_body"},
 		{"trailing data", `{"model":"gpt-4o-mini"} {"model":"o1"}`, nil, 400, "invalid_request", "invalid_body"},
