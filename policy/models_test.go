@@ -227,3 +227,34 @@ func TestCompileModelDefaults(t *testing.T) {
 		t.Errorf("list: rules_from resolved to %v; want chat, images", l.RulesFrom)
 	}
 }
+
+func BenchmarkDecideModel(b *testing.B) {
+	var routes []RouteConfig
+	if err := yaml.Unmarshal([]byte(modelRoutes), &routes); err != nil {
+		b.Fatal(err)
+	}
+	tb, err := Compile(routes, knownUpstream)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chat, images := tb.Routes()[0], tb.Routes()[1]
+	granted := []string{"chat", "images", "model:gpt-4o-family", "model:dall-e-3"}
+	b.Run("rules exact", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = chat.DecideModel("gpt-4o-mini", granted)
+		}
+	})
+	b.Run("rules glob", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = chat.DecideModel("gpt-4o-2024-08-06", granted)
+		}
+	})
+	b.Run("template", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = images.DecideModel("dall-e-3", granted)
+		}
+	})
+}

@@ -100,3 +100,22 @@ func TestCostLimit(t *testing.T) {
 		t.Errorf("Eval = %v, %v; want a cost limit error", ok, err)
 	}
 }
+
+func BenchmarkEval(b *testing.B) {
+	env, err := NewEnv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := env.Compile("claims.tier == 'pro' && 'team-a' in claims.groups")
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := map[string]any{"sub": "alice", "tier": "pro", "groups": []any{"ops", "team-a"}, "exp": json.Number("1700000000")}
+	req := Request{Method: "POST", Path: "/v1/chat/completions", Model: "gpt-4o", Header: http.Header{"Content-Type": {"application/json"}}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ok, err := p.Eval(NewInput(claims, req)); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
