@@ -53,8 +53,8 @@ type keySource struct {
 	// lastFailed is true while the most recent fetch failed: a kid that
 	// is unknown then may be a rotated key we cannot see yet.
 	lastFailed atomic.Bool
-	cfg      atomic.Pointer[sourceConfig]
-	sf       singleflight.Group
+	cfg        atomic.Pointer[sourceConfig]
+	sf         singleflight.Group
 
 	ctx    context.Context
 	cancel context.CancelFunc
