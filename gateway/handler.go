@@ -170,7 +170,9 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 			authorize(st, r, route, params, rt.conds[route.Index], refuse)
 		}
 		if ref != nil {
-			if !route.Shadow {
+			// A body over a cap is refused even on a shadow route, as
+			// server.max_body_bytes is.
+			if !route.Shadow || ref.reason == ReasonBodyTooLarge {
 				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.auditText()
 				e := ref.err
 				if rt.metadata != nil {

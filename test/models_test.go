@@ -261,3 +261,49 @@ func TestModelListFiltering(t *testing.T) {
 		}
 	})
 }
+
+// A shadow route forwards what its model rules would refuse, with the body
+// it read put back byte for byte.
+func TestModelRulesShadowed(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{routes: `
+  - name: chat
+    methods: [POST]
+    path: /v1/chat/completions
+    upstream: models
+    scopes: ["chat:completions"]
+    mode: shadow
+    models:
+      max_body_bytes: 64
+      rules: [{model: gpt-4o-mini, scopes: []}]
+`})
+	tok := e.token("chat:completions")
+	for _, tc := range []struct{ name, body, reason string }{
+		{"model not allowed", `{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`, "model_not_allowed"},
+		{"malformed", `{"model":"gpt-4o-mini",`, "invalid_body"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.api.Reset()
+			r := p.do("POST", "/v1/chat/completions", tok, []byte(tc.body))
+			if a := p.audit(r.id()); a["decision"] != "would_deny" || a["reason"] != tc.reason {
+				t.Errorf("audit decision %v reason %v; want would_deny %s", a["decision"], a["reason"], tc.reason)
+			}
+			rec := e.lastRecorded()
+			if rec.BodySHA256 != sha([]byte(tc.body)) {
+				t.Errorf("upstream got %d bytes; want the %d sent, byte for byte", rec.BodyLen, len(tc.body))
+			}
+			if rec.Header.Get("X-Auth-Subject") != "" {
+				t.Error("identity headers on a would_deny")
+			}
+		})
+	}
+	t.Run("over the model cap is refused even so", func(t *testing.T) {
+		e.api.Reset()
+		r := p.do("POST", "/v1/chat/completions", tok, []byte(`{"model":"gpt-4o-mini","pad":"`+strings.Repeat("x", 100)+`"}`))
+		wantError(t, r, 413, "body_too_large")
+		if a := p.audit(r.id()); a["decision"] != "deny" {
+			t.Errorf("audit decision %v; want deny", a["decision"])
+		}
+		e.noneRecorded("a body over the model cap on a shadow route")
+	})
+}
