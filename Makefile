@@ -15,7 +15,7 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/scopegate ./cmd/scopegate
 
 ## test: everything CI runs: formatting, vet, staticcheck, every test with -race, and promtool.
-test: lint unit promtool
+test: lint promtool unit
 
 lint: fmt-check vet staticcheck
 
