@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
@@ -18,7 +19,8 @@ const testAudience = "https://models.scopegate.test"
 
 // exposedMetrics starts an in-process gateway in front of a real issuer
 // and mock model API, sends requests that give every labelled vector a
-// child (allowed, refused, no route, upstream down), reloads the config
+// child (allowed, refused, no route, upstream down, a shadow route's
+// would-be refusal), reloads the config
 // once, and returns the names of every sample family /metrics serves, with
 // the _bucket, _sum and _count series of histograms and summaries, plus
 // "up" (which Prometheus adds to every scrape).
@@ -50,6 +52,7 @@ upstreams:
 routes:
   - {name: models, methods: [GET], path: /v1/models, upstream: models, scopes: ["models:read"]}
   - {name: broken, methods: [GET], path: /broken, upstream: gone, scopes: []}
+  - {name: trial, methods: [GET], path: /v1/trial, upstream: models, scopes: ["trial:use"], mode: shadow}
   - {name: status, methods: [GET], path: "/public/{rest...}", upstream: models, public: true}
 `
 	cfg, err := gateway.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
@@ -62,7 +65,7 @@ routes:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := gateway.New(ctx, cfg, gateway.Deps{Registerer: reg, Version: "test", Commit: "test"})
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Registerer: reg, Logger: zap.NewNop(), Audit: zap.NewNop(), Version: "test", Commit: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +92,7 @@ routes:
 		{"/public/health", "", http.StatusOK},
 		{"/nowhere", tok, http.StatusNotFound},
 		{"/broken", tok, http.StatusBadGateway},
+		{"/v1/trial", tok, http.StatusOK}, // shadow: would deny, lets through
 	} {
 		req, _ := http.NewRequest(http.MethodGet, proxy.URL+rq.path, nil)
 		if rq.token != "" {

@@ -11,15 +11,20 @@ import (
 
 	"github.com/scopegate/scopegate/gateway"
 	gwtoken "github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/policy"
 )
 
 // Sources whose doc comments describe the config's types and fields.
 var schemaSources = []string{"../gateway/config.go", "../policy/compile.go"}
 
-// schemaExtra adds keywords the Go types cannot say, keyed "Type.Field".
+// schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";
+// a nil value removes the keyword (a default that depends on another key).
 var schemaExtra = map[string]map[string]any{
 	"IssuerConfig.Algorithms": {"items": map[string]any{"type": "string", "enum": toAny(gwtoken.DefaultAlgorithms)}},
 	"RouteConfig.Name":        {"pattern": `^[A-Za-z0-9_.-]+$`},
+	"RouteConfig.Mode":        {"enum": []any{policy.ModeEnforce, policy.ModeShadow}, "default": policy.ModeEnforce},
+	"TLSConfig.MinVersion":    {"enum": []any{"1.2", "1.3"}, "default": "1.2"},
+	"AuditConfig.Burst":       {"default": nil},
 }
 
 // schemaRequired lists the keys validation requires, by type.
@@ -146,7 +151,11 @@ func typeSchema(t *testing.T, typ reflect.Type, def reflect.Value, docs map[stri
 				ps["description"] = d // e.g. issuers: the doc of IssuerConfig
 			}
 			for k, v := range schemaExtra[key] {
-				ps[k] = v
+				if v == nil {
+					delete(ps, k)
+				} else {
+					ps[k] = v
+				}
 			}
 			props[name] = ps
 		}
