@@ -1,7 +1,9 @@
 package deploy_test
 
 import (
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -373,4 +375,29 @@ func flagValue(args []string, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestKustomizeBuild renders the kustomization with kubectl's built-in
+// kustomize, when kubectl is installed, and checks the image override.
+func TestKustomizeBuild(t *testing.T) {
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed: the kustomization is checked by TestKubernetesManifests only")
+	}
+	out, err := exec.Command(kubectl, "kustomize", "kubernetes").CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize deploy/kubernetes: %v\n%s", err, out)
+	}
+	kinds := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^kind: (\w+)$`).FindAllStringSubmatch(string(out), -1) {
+		kinds[m[1]]++
+	}
+	for _, k := range []string{"ConfigMap", "Secret", "Deployment", "Service", "PodMonitor"} {
+		if kinds[k] != 1 {
+			t.Errorf("the rendered kustomization has %d %s; want 1", kinds[k], k)
+		}
+	}
+	if !strings.Contains(string(out), "image: scopegate:dev") {
+		t.Error("the rendered Deployment does not use the image set in kustomization.yaml (scopegate:dev)")
+	}
 }
