@@ -14,7 +14,7 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/scopegate ./cmd/scopegate
 
-## test: everything CI runs: formatting, vet, staticcheck, every test with -race, and promtool.
+## test: everything CI runs: formatting, vet, staticcheck, promtool on deploy/prometheus, every test with -race.
 test: lint promtool unit
 
 lint: fmt-check vet staticcheck
