@@ -7,15 +7,15 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test lint fmt-check vet staticcheck unit demo bench fuzz clean
+.PHONY: all build test lint fmt-check vet staticcheck unit promtool image demo bench fuzz clean
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/scopegate ./cmd/scopegate
 
-## test: everything CI runs: formatting, vet, staticcheck, and every test with -race.
-test: lint unit
+## test: everything CI runs: formatting, vet, staticcheck, promtool on deploy/prometheus, every test with -race.
+test: lint promtool unit
 
 lint: fmt-check vet staticcheck
 
@@ -31,6 +31,22 @@ staticcheck:
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+## promtool: check deploy/prometheus (config, rules, rule unit tests); installs
+## Debian's prometheus package for promtool when missing and run as root (CI).
+promtool:
+	deploy/prometheus/check.sh
+
+IMAGE ?= scopegate:$(VERSION)
+
+## image: the container image (deploy/Dockerfile); needs a running Docker engine.
+image:
+	@if ! docker info >/dev/null 2>&1; then \
+	  echo "make image: no Docker engine reachable (docker info failed): start one, or build elsewhere."; \
+	  echo "The static build and non-root run are tested without one: go test ./deploy/ -run TestStaticBinary"; \
+	  exit 1; \
+	fi
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
 
 ## demo: a local issuer, a mock model API and the gateway on 127.0.0.1:8080 (admin :9090).
 demo:

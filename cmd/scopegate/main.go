@@ -7,6 +7,12 @@
 //	scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']...
 //	scopegate demo
 //	scopegate version
+//
+// A hidden command serves a mock OpenAI-compatible model API (and
+// optionally a test issuer) for local trials such as deploy/compose; it is
+// no production component:
+//
+//	scopegate mockapi --listen ADDR [--issuer-listen ADDR --issuer-url URL --audience AUD --scopes "a b"]
 package main
 
 import (
@@ -18,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -66,6 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "mockapi": // hidden: for local trials (deploy/compose)
+		return cmdMockAPI(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "scopegate %s (commit %s, %s)\n", version, commit, runtime.Version())
 		return 0
@@ -205,4 +214,26 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+func cmdMockAPI(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("mockapi", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o demo.MockOptions
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:8000", "mock model API listener")
+	fs.StringVar(&o.IssuerListen, "issuer-listen", "", "also serve a test OIDC issuer here (default: none)")
+	fs.StringVar(&o.IssuerURL, "issuer-url", "", "the issuer's URL as the gateway reaches it (default: http://ISSUER-LISTEN)")
+	fs.StringVar(&o.Audience, "audience", "https://models.scopegate.demo", "audience of the printed token")
+	scopes := fs.String("scopes", "models:read chat:completions embeddings:create", "scopes of the printed token")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.Scopes, o.Out = strings.Fields(*scopes), stdout
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := demo.RunMock(ctx, o); err != nil {
+		fmt.Fprintf(stderr, "scopegate mockapi: %v\n", err)
+		return 1
+	}
+	return 0
 }
