@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -56,12 +55,7 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 	}
 	fmt.Fprintf(w, "\nAUDIT\n  output=%s  %s\n", a.Output, limit)
 	fmt.Fprintln(w, "\nUPSTREAMS")
-	names := make([]string, 0, len(cfg.Upstreams))
-	for n := range cfg.Upstreams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range cfg.upstreamNames() {
 		u := cfg.Upstreams[n]
 		fmt.Fprintf(w, "  %s  %s  forward_authorization=%t\n", n, u.URL, u.ForwardAuthorization)
 	}

@@ -173,12 +173,7 @@ func (c *Config) validateIssuers(v *validator) {
 }
 
 func (c *Config) validateUpstreams(v *validator) {
-	names := make([]string, 0, len(c.Upstreams))
-	for n := range c.Upstreams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range c.upstreamNames() {
 		u := c.Upstreams[name]
 		f := "upstreams." + name
 		if u.URL == "" {
