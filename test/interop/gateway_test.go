@@ -25,6 +25,9 @@ import (
 // audience is the resource every test config protects.
 const audience = "https://models.scopegate.test"
 
+// streamDelay is the mock API's pause between server-sent events.
+const streamDelay = 30 * time.Millisecond
+
 // routes is the route table of every test config.
 const routes = `
   - name: models
@@ -73,7 +76,7 @@ func (w syncWriter) Write(b []byte) (int, error) {
 // list entry, indented by 4) and waits until /readyz answers 200.
 func startGateway(t *testing.T, issuerBlock string) *gatewayProc {
 	t.Helper()
-	api := mockapi.New(mockapi.Options{StreamDelay: 20 * time.Millisecond})
+	api := mockapi.New(mockapi.Options{StreamDelay: streamDelay})
 	apiSrv := httptest.NewServer(api.Handler())
 	t.Cleanup(apiSrv.Close)
 	cfg := fmt.Sprintf(`server:

@@ -12,7 +12,10 @@ replace github.com/gobuffalo/pop/v6 => github.com/ory/pop/v6 v6.2.1-0.2024112111
 // Hydra is built by TestMain into .cache/bin (see main_test.go).
 tool github.com/ory/hydra/v2
 
-require github.com/scopegate/scopegate v0.0.0-00010101000000-000000000000
+require (
+	github.com/openai/openai-go/v3 v3.98.0
+	github.com/scopegate/scopegate v0.0.0-00010101000000-000000000000
+)
 
 require (
 	code.dny.dev/ssrf v0.2.0 // indirect
@@ -34,6 +37,7 @@ require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/cloudflare/circl v1.3.7 // indirect
 	github.com/cockroachdb/cockroach-go/v2 v2.3.5 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
 	github.com/cristalhq/jwt/v4 v4.0.2 // indirect
 	github.com/dgraph-io/ristretto v1.0.0 // indirect
 	github.com/dimchansky/utfbom v1.1.1 // indirect

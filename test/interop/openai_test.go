@@ -1,0 +1,123 @@
+package interop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+
+	"github.com/scopegate/scopegate/internal/issuer"
+)
+
+// TestOpenAISDK drives the gateway with the official OpenAI Go SDK, its
+// bearer token being a scopegate access token, as a user's app would.
+func TestOpenAISDK(t *testing.T) {
+	iss, err := issuer.New(issuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	issSrv := httptest.NewServer(iss.Handler())
+	t.Cleanup(issSrv.Close)
+	iss.SetURL(issSrv.URL)
+	g := startGateway(t, fmt.Sprintf(`issuer: %q
+    audiences: [%q]`, iss.URL(), audience))
+
+	sdk := func(scopes ...string) openai.Client {
+		tok := g.remember(iss.AccessToken(issuer.AccessTokenSpec{
+			Subject: "alice", ClientID: "sdk-app", Audience: []string{audience}, Scopes: scopes,
+		}))
+		return openai.NewClient(
+			option.WithBaseURL(g.proxy+"/v1/"),
+			option.WithAPIKey(tok),
+			option.WithMaxRetries(0),
+			option.WithRequestTimeout(30*time.Second),
+		)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	t.Run("streaming_chat_arrives_event_by_event", func(t *testing.T) {
+		client := sdk("chat:completions")
+		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:    "gpt-4o",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("one two three four five six")},
+		})
+		defer stream.Close()
+		var arrivals []time.Time
+		var text strings.Builder
+		for stream.Next() {
+			arrivals = append(arrivals, time.Now())
+			if c := stream.Current(); len(c.Choices) > 0 {
+				text.WriteString(c.Choices[0].Delta.Content)
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if len(arrivals) < 4 {
+			t.Fatalf("%d events; want several", len(arrivals))
+		}
+		if text.Len() == 0 {
+			t.Error("the streamed deltas carry no content")
+		}
+		// The mock API pauses streamDelay between events. Had anything on the
+		// way buffered the stream, the events would arrive together; arriving
+		// one by one, the first and last are at least (n-1) pauses apart.
+		// (A slow machine only widens the gap, so this cannot flake.)
+		spread := arrivals[len(arrivals)-1].Sub(arrivals[0])
+		if want := time.Duration(len(arrivals)-1) * streamDelay; spread < want {
+			t.Errorf("%d events arrived within %v; want them one by one, at least %v apart in all", len(arrivals), spread, want)
+		}
+	})
+
+	t.Run("image_generation_with_scope", func(t *testing.T) {
+		client := sdk("generate:images")
+		img, err := client.Images.Generate(ctx, openai.ImageGenerateParams{Prompt: "a lighthouse", Model: openai.ImageModelDallE3})
+		if err != nil {
+			t.Fatalf("images.generate: %v", err)
+		}
+		if len(img.Data) != 1 || img.Data[0].B64JSON == "" {
+			t.Errorf("image response %+v; want one b64_json image", img.Data)
+		}
+	})
+
+	t.Run("missing_scope_is_an_api_error_with_our_code", func(t *testing.T) {
+		client := sdk("chat:completions")
+		_, err := client.Images.Generate(ctx, openai.ImageGenerateParams{Prompt: "a lighthouse", Model: openai.ImageModelDallE3})
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("error %v (%T); want *openai.Error", err, err)
+		}
+		if apiErr.StatusCode != http.StatusForbidden {
+			t.Errorf("status %d; want 403", apiErr.StatusCode)
+		}
+		if apiErr.Code != "insufficient_scope" {
+			t.Errorf("code %q; want insufficient_scope", apiErr.Code)
+		}
+		if !strings.Contains(apiErr.Message, "generate:images") {
+			t.Errorf("message %q; want it to name the missing scope", apiErr.Message)
+		}
+		if apiErr.Type == "" {
+			t.Error("the error has no type")
+		}
+		// openai-go's Error() shows only the status ("OpenAI API error: 403
+		// Forbidden"), by design: the message and code are in the fields.
+	})
+
+	t.Run("id_token_is_an_authentication_error", func(t *testing.T) {
+		client := openai.NewClient(option.WithBaseURL(g.proxy+"/v1/"), option.WithMaxRetries(0),
+			option.WithAPIKey(g.remember(iss.IDToken("alice", "sdk-app"))))
+		_, err := client.Models.List(ctx)
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized || apiErr.Code != "invalid_token" {
+			t.Fatalf("error %v; want a 401 API error with code invalid_token", err)
+		}
+	})
+}
