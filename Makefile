@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test lint fmt-check vet staticcheck unit promtool image demo bench fuzz clean
+.PHONY: all build test e2e lint fmt-check vet staticcheck unit promtool image demo bench fuzz clean
 
 all: build
 
@@ -31,6 +31,12 @@ staticcheck:
 
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+## e2e: scopegate against real authorization servers (Ory Hydra, built once
+## into test/interop/.cache; panva's oidc-provider, needs node and npm) and
+## the official OpenAI Go SDK. A separate Go module: see test/interop.
+e2e:
+	cd test/interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 
 ## promtool: check deploy/prometheus (config, rules, rule unit tests); installs
 ## Debian's prometheus package for promtool when missing and run as root (CI).
