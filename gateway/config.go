@@ -128,7 +128,8 @@ type IssuerConfig struct {
 	// scope and scp: dotted paths into nested objects
 	// ("realm_access.roles", "roles"), or JSON Pointers for names with dots
 	// or slashes ("/https:~1~1example.com~1scopes"). A string value is
-	// split at spaces; an array's strings are taken whole; values that are
+	// split at spaces; an array's strings and an object's member names
+	// (Zitadel's role map) are taken whole; values that are
 	// not valid scope tokens are skipped. Default none.
 	ScopeClaims []string `yaml:"scope_claims"`
 	// Leeway tolerates clock skew on exp, nbf and iat. Default 30s.
@@ -141,6 +142,18 @@ type IssuerConfig struct {
 	// MaxStaleness is how long keys stay usable while refreshes fail.
 	// Default 24h.
 	MaxStaleness Duration `yaml:"max_staleness"`
+	// ClientIDClaims names the claims carrying the client id, first
+	// non-empty wins (X-Auth-Client-Id, allowed_clients). Default
+	// [client_id, azp]. Okta: [cid]; Entra v1: [appid].
+	ClientIDClaims []string `yaml:"client_id_claims"`
+	// AcceptClientIDAsAudience lets a token with no aud claim pass when its
+	// client id is one of audiences (Amazon Cognito access tokens). A token
+	// with aud is judged by aud. Default false: no aud, no entry.
+	AcceptClientIDAsAudience bool `yaml:"accept_client_id_as_audience"`
+	// RequiredClaims must be present as strings with exactly these values,
+	// e.g. {token_use: access} (Cognito), {typ: Bearer} (Keycloak).
+	// Default none.
+	RequiredClaims map[string]string `yaml:"required_claims"`
 }
 
 // AuditConfig configures the audit trail: one JSON record per request

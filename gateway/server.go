@@ -198,6 +198,10 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 			MinRefreshInterval: is.MinRefreshInterval.D(),
 			MaxStaleness:       is.MaxStaleness.D(),
 			AllowInsecureHTTP:  is.AllowInsecureHTTP,
+
+			ClientIDClaims:           is.ClientIDClaims,
+			AcceptClientIDAsAudience: is.AcceptClientIDAsAudience,
+			RequiredClaims:           is.RequiredClaims,
 		})
 	}
 	if len(opts.Issuers) > 0 { // a config of public routes only needs none

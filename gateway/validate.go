@@ -166,6 +166,16 @@ func (c *Config) validateIssuers(v *validator) {
 				v.add(f+"."+d.name, "must not be negative")
 			}
 		}
+		for j, n := range is.ClientIDClaims {
+			if strings.TrimSpace(n) == "" {
+				v.add(fmt.Sprintf("%s.client_id_claims[%d]", f, j), "must not be empty: a claim name such as \"cid\"")
+			}
+		}
+		for name, want := range is.RequiredClaims {
+			if name == "" || want == "" {
+				v.add(f+".required_claims", "claim names and values must not be empty, e.g. {token_use: access}")
+			}
+		}
 		if is.Leeway.D() > 5*60e9 {
 			v.add(f+".leeway", "%s is more than 5m; clock skew should be seconds", is.Leeway.D())
 		}

@@ -13,7 +13,7 @@ import (
 type Claims struct {
 	Issuer   string
 	Subject  string
-	ClientID string // client_id, else azp
+	ClientID string // the first non-empty of the issuer's ClientIDClaims (default client_id, then azp)
 	ID       string // jti
 	Audience []string
 	// Scopes is the union of scope (space-separated string), scp (array of
@@ -38,25 +38,28 @@ type Actor struct {
 // maxNumericDate is 3000-01-01T00:00:00Z: later dates are not sane.
 const maxNumericDate = 32503680000
 
-// readClaims extracts and type-checks the claims of a decoded payload. It
-// does not judge times, audiences or clients.
-func readClaims(m map[string]any) (*Claims, *Error) {
+// readClaims extracts and type-checks the claims of a decoded payload, the
+// client id from the issuer's ClientIDClaims. It does not judge times,
+// audiences or clients.
+func readClaims(m map[string]any, cfg *IssuerConfig) (*Claims, *Error) {
 	c := &Claims{Raw: m}
 	for _, f := range []struct {
 		name string
 		dst  *string
 		safe bool // goes into headers: no control characters
-	}{{"sub", &c.Subject, true}, {"client_id", &c.ClientID, true}, {"jti", &c.ID, false}} {
+	}{{"sub", &c.Subject, true}, {"jti", &c.ID, false}} {
 		if err := optString(m, f.name, f.dst, f.safe); err != nil {
 			return nil, err
 		}
 	}
-	var azp string
-	if err := optString(m, "azp", &azp, true); err != nil {
-		return nil, err
-	}
-	if c.ClientID == "" {
-		c.ClientID = azp
+	for _, name := range cfg.ClientIDClaims {
+		var id string
+		if err := optString(m, name, &id, true); err != nil {
+			return nil, err
+		}
+		if c.ClientID == "" {
+			c.ClientID = id
+		}
 	}
 	if _, ok := m["exp"]; !ok {
 		return nil, refuse(ReasonMissingExp, "the token has no exp claim")
@@ -117,6 +120,17 @@ func readClaims(m map[string]any) (*Claims, *Error) {
 		c.Act = act
 	}
 	return c, nil
+}
+
+// requiredClaims refuses a token unless every required claim is a string
+// with exactly the required value.
+func requiredClaims(m map[string]any, req map[string]string) *Error {
+	for name, want := range req {
+		if got, ok := m[name].(string); !ok || got != want {
+			return refuse(ReasonRequiredClaim, "the token lacks a claim its issuer requires ("+name+")")
+		}
+	}
+	return nil
 }
 
 // idTokenClaims refuses tokens carrying claims only ID (or refresh) tokens

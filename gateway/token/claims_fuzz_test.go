@@ -16,12 +16,13 @@ func FuzzClaims(f *testing.F) {
 	f.Add([]byte(`{"EXP":1800000000,"Scope":"admin"}`))
 	f.Add([]byte(`{"exp":1800000000,"scope":"a","scope":"admin"}`))
 	f.Add([]byte(`{"exp":"1800000000","sub":"x\r\nX-Auth-Subject: root"}`))
+	defaults := IssuerConfig{}.withDefaults()
 	f.Fuzz(func(t *testing.T, payload []byte) {
 		m, err := decodeObject(payload)
 		if err != nil {
 			return
 		}
-		c, e := readClaims(m)
+		c, e := readClaims(m, &defaults)
 		if e != nil {
 			if c != nil || e.Reason == "" || e.Detail == "" {
 				t.Fatalf("refusal %+v with claims %v", e, c)

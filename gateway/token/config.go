@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -47,12 +48,14 @@ type IssuerConfig struct {
 	// RequireATJWT requires the typ header at+jwt or application/at+jwt
 	// (RFC 9068). false = typ may also be absent or JWT.
 	RequireATJWT bool
-	// AllowedClients, if not empty, requires client_id (or, without it, azp)
-	// to be one of them. Empty = any client.
+	// AllowedClients, if not empty, requires the client id (see
+	// ClientIDClaims; default client_id, else azp) to be one of them.
+	// Empty = any client.
 	AllowedClients []string
 	// ScopeClaims names further claims whose values are granted as scopes,
 	// merged after scope and scp: e.g. Keycloak's "realm_access.roles",
-	// Entra's "roles", or a namespaced claim. Each is a dotted path or a
+	// Entra's "roles", Zitadel's "urn:zitadel:iam:org:project:roles" (an
+	// object: its member names are taken), or a namespaced claim. Each is a dotted path or a
 	// JSON Pointer (see ParseClaimPath). Empty = scope and scp only.
 	ScopeClaims []string
 	// Leeway is the clock skew tolerated for exp, nbf and iat. 0 =
@@ -70,7 +73,25 @@ type IssuerConfig struct {
 	// not loopback. false = https is required except on 127.0.0.0/8, ::1 and
 	// localhost.
 	AllowInsecureHTTP bool
+	// ClientIDClaims names the claims that carry the client id, tried in
+	// order; the first non-empty one wins. nil/empty = DefaultClientIDClaims
+	// (client_id, azp). E.g. Okta uses "cid", Entra v1 "appid".
+	ClientIDClaims []string
+	// AcceptClientIDAsAudience lets a token without an aud claim pass the
+	// audience check when its client id (see ClientIDClaims) is one of
+	// Audiences: Amazon Cognito access tokens carry no aud, only client_id.
+	// A token that has an aud claim is always judged by it. false = a token
+	// without aud is refused.
+	AcceptClientIDAsAudience bool
+	// RequiredClaims are claims that must be present as strings with exactly
+	// these values, e.g. {"token_use": "access"} (Cognito) or {"typ":
+	// "Bearer"} (Keycloak). nil = none required.
+	RequiredClaims map[string]string
 }
+
+// DefaultClientIDClaims are the claims that name the client when an
+// IssuerConfig lists none. Do not modify.
+var DefaultClientIDClaims = []string{"client_id", "azp"}
 
 // Options configure a Verifier.
 type Options struct {
@@ -139,6 +160,14 @@ func (o *Options) validate() error {
 		if slices.Contains(ic.AllowedClients, "") {
 			bad(f("allowed_clients"), "a client id must not be empty")
 		}
+		if slices.Contains(ic.ClientIDClaims, "") {
+			bad(f("client_id_claims"), "a claim name must not be empty")
+		}
+		for name, want := range ic.RequiredClaims {
+			if name == "" || want == "" {
+				bad(f("required_claims"), "claim names and values must not be empty")
+			}
+		}
 		for _, a := range ic.Algorithms {
 			switch {
 			case strings.EqualFold(a, "none"):
@@ -170,6 +199,11 @@ func (ic IssuerConfig) withDefaults() IssuerConfig {
 	ic.Audiences = slices.Clone(ic.Audiences)
 	ic.AllowedClients = slices.Clone(ic.AllowedClients)
 	ic.ScopeClaims = slices.Clone(ic.ScopeClaims)
+	if len(ic.ClientIDClaims) == 0 {
+		ic.ClientIDClaims = DefaultClientIDClaims
+	}
+	ic.ClientIDClaims = slices.Clone(ic.ClientIDClaims)
+	ic.RequiredClaims = maps.Clone(ic.RequiredClaims)
 	if ic.Leeway == 0 {
 		ic.Leeway = DefaultLeeway
 	}

@@ -38,6 +38,7 @@ const (
 	ReasonIDTokenAudience  Reason = "id_token_audience"  // aud names the token's own client, not a configured audience
 	ReasonIDTokenClaims    Reason = "id_token_claims"    // nonce, at_hash, c_hash, token_use=id, typ claim ID/Refresh
 	ReasonTypRequired      Reason = "typ_required"       // RequireATJWT and typ header is not at+jwt
+	ReasonRequiredClaim    Reason = "required_claim"     // a claim of RequiredClaims is absent or has another value
 )
 
 // Error is a refusal: the token is bad (HTTP 401 invalid_token). It is not a

@@ -2,6 +2,8 @@ package token
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -45,7 +47,7 @@ func ParseClaimPath(p string) ([]string, error) {
 
 // addClaimScopes merges into scopes the values found at each path: a
 // string is split at spaces like scope; an array's string elements are
-// taken whole. Absent claims, other types, and values that are not valid
+// taken whole; an object's member names are taken whole (in sorted order). Absent claims, other types, and values that are not valid
 // scope tokens (RFC 6749 3.3: a role named "Team Lead" is not one) are
 // skipped: a role claim is the issuer's business, not a malformed token.
 func addClaimScopes(scopes []string, m map[string]any, paths [][]string) []string {
@@ -67,6 +69,14 @@ func addClaimScopes(scopes []string, m map[string]any, paths [][]string) []strin
 		case []any:
 			for _, e := range x {
 				if s, ok := e.(string); ok && s != "" && !strings.Contains(s, " ") {
+					scopes, _ = addScopes(scopes, s)
+				}
+			}
+		case map[string]any:
+			// Role maps such as Zitadel's {"role": {orgID: domain}}: the
+			// member names are the roles.
+			for _, s := range slices.Sorted(maps.Keys(x)) {
+				if s != "" && !strings.Contains(s, " ") {
 					scopes, _ = addScopes(scopes, s)
 				}
 			}

@@ -87,7 +87,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 			segs, _ := ParseClaimPath(p) // validated above
 			is.scopes = append(is.scopes, segs)
 		}
-		is.parser = jwt.NewParser(
+		popts := []jwt.ParserOption{
 			jwt.WithValidMethods(ic.Algorithms),
 			jwt.WithJSONNumber(),
 			jwt.WithStrictDecoding(),
@@ -96,8 +96,12 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
 			jwt.WithIssuer(ic.Issuer),
-			jwt.WithAudience(ic.Audiences...),
-		)
+		}
+		// Without aud (Cognito) only our own check, on the client id, applies.
+		if !ic.AcceptClientIDAsAudience {
+			popts = append(popts, jwt.WithAudience(ic.Audiences...))
+		}
+		is.parser = jwt.NewParser(popts...)
 		id := sourceIdentity{issuer: ic.Issuer, jwksURI: ic.JWKSURI, allowInsecure: ic.AllowInsecureHTTP}
 		sc := &sourceConfig{
 			client: client, logger: logger.With(zap.String("issuer", ic.Issuer)), now: now, onRefresh: opts.OnRefresh,

@@ -67,13 +67,16 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return nil, refuse(ReasonTypRequired, "the token's typ header must be at+jwt")
 	}
 
-	c, rerr := readClaims(m)
+	c, rerr := readClaims(m, &is.cfg)
 	if rerr != nil {
 		return nil, rerr
 	}
 	c.Issuer = iss
 	c.Scopes = addClaimScopes(c.Scopes, m, is.scopes)
 	if rerr := idTokenClaims(m); rerr != nil {
+		return nil, rerr
+	}
+	if rerr := requiredClaims(m, is.cfg.RequiredClaims); rerr != nil {
 		return nil, rerr
 	}
 	if rerr := is.checkTimes(c, v.now()); rerr != nil {
@@ -144,6 +147,10 @@ func (is *issuer) checkAudience(c *Claims, m map[string]any) *Error {
 			return nil
 		}
 	}
+	_, hasAud := m["aud"]
+	if !hasAud && is.cfg.AcceptClientIDAsAudience && is.auds[c.ClientID] {
+		return nil
+	}
 	if c.ClientID != "" {
 		for _, a := range c.Audience {
 			if a == c.ClientID {
@@ -151,7 +158,7 @@ func (is *issuer) checkAudience(c *Claims, m map[string]any) *Error {
 			}
 		}
 	}
-	if _, ok := m["aud"]; !ok {
+	if !hasAud {
 		return refuse(ReasonBadAudience, "the token has no aud claim")
 	}
 	return refuse(ReasonBadAudience, "the token is not meant for this audience")
