@@ -6,6 +6,7 @@
 //	scopegate check  --config PATH
 //	scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']...
 //	scopegate demo
+//	scopegate token --scope "..."
 //	scopegate version
 //
 // A hidden command serves a mock OpenAI-compatible model API (and
@@ -52,6 +53,7 @@ Usage:
                                     a token, the decision and its reason; no upstream is contacted
                                     (exit 0: allowed, 3: refused or would be, 1: cannot explain)
   scopegate demo                    run a local issuer, a mock model API and the gateway
+  scopegate token   --scope "..."   mint a token for the running demo (--sub, --client, --ttl, --id-token)
   scopegate version                 print version, commit and Go version
 `
 
@@ -73,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdExplain(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "token":
+		return cmdToken(args[1:], stdout, stderr)
 	case "mockapi": // hidden: for local trials (deploy/compose)
 		return cmdMockAPI(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

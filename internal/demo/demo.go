@@ -102,17 +102,28 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d := &Demo{Issuer: iss, API: api, Gateway: gw}
-	return gw.Run(ctx, func(p, a net.Addr) {
+	var removeState func()
+	err = gw.Run(ctx, func(p, a net.Addr) {
 		d.ProxyURL, d.AdminURL = "http://"+p.String(), "http://"+a.String()
 		// Wait (briefly) for the keys, so the printed commands work at once.
 		for i := 0; i < 100 && !gw.Ready(); i++ {
 			time.Sleep(20 * time.Millisecond)
+		}
+		// The key goes to a private file for `scopegate token`; without it
+		// the demo still works.
+		var serr error
+		if removeState, serr = saveState(d); serr != nil {
+			fmt.Fprintf(opts.Out, "(scopegate token will not work: %v)\n", serr)
 		}
 		printWelcome(opts.Out, d)
 		if opts.Ready != nil {
 			opts.Ready(d)
 		}
 	})
+	if removeState != nil {
+		removeState()
+	}
+	return err
 }
 
 // Token mints a demo access token with the given scopes.
@@ -164,6 +175,11 @@ curl -i %s/v1/models -H "Authorization: Bearer %s"
 # 6. Refused, 401: no token; the challenge points to the resource metadata
 curl -i %s/v1/models
 curl -s %s/.well-known/oauth-protected-resource
+
+# More tokens, with any scopes (in another terminal, while the demo runs):
+scopegate token --scope "models:read generate:images"     # or: go run ./cmd/scopegate token ...
+scopegate token --scope chat:completions --sub alice --ttl 5m
+scopegate token --id-token                                # an ID token, to see it refused
 
 # Metrics and the audit trail
 curl -s %s/metrics | grep scopegate_requests_total

@@ -44,6 +44,13 @@ type Options struct {
 	// Now is the clock used for iat, nbf, exp and auth_time. Nil means
 	// time.Now.
 	Now func() time.Time
+	// Key, if set, is the first signing key instead of a generated one
+	// (e.g. the key a running demo saved, for `scopegate token`). It must
+	// suit Algorithm: *ecdsa.PrivateKey on P-256 for ES256, *rsa.PrivateKey
+	// for RS256, ed25519.PrivateKey for EdDSA.
+	Key crypto.Signer
+	// KID is the kid of Key; empty means a random one. Ignored without Key.
+	KID string
 }
 
 // Issuer is an OpenID Connect issuer with rotatable keys. It is safe for
@@ -85,8 +92,38 @@ func New(opts Options) (*Issuer, error) {
 		now = time.Now
 	}
 	i := &Issuer{alg: alg, now: now, all: make(map[string]*key)}
-	i.addKey(alg)
+	if opts.Key == nil {
+		i.addKey(alg)
+		return i, nil
+	}
+	if !keyFits(opts.Key, alg) {
+		return nil, fmt.Errorf("issuer: a %T cannot sign %s", opts.Key, alg)
+	}
+	k := &key{kid: opts.KID, alg: alg, priv: opts.Key}
+	if k.kid == "" {
+		k.kid = rand.Text()
+	}
+	i.keys, i.current, i.all[k.kid] = []*key{k}, k, k
 	return i, nil
+}
+
+func keyFits(k crypto.Signer, alg string) bool {
+	switch k := k.(type) {
+	case *ecdsa.PrivateKey:
+		return alg == ES256 && k.Curve == elliptic.P256()
+	case *rsa.PrivateKey:
+		return alg == RS256 && k.N.BitLen() >= 2048
+	case ed25519.PrivateKey:
+		return alg == EdDSA
+	}
+	return false
+}
+
+// CurrentKey returns the key that signs new tokens, its kid and algorithm,
+// so that a process can hand it to another (see Options.Key).
+func (i *Issuer) CurrentKey() (kid, alg string, priv crypto.Signer) {
+	k := i.signer()
+	return k.kid, k.alg, k.priv
 }
 
 func supportedAlg(alg string) bool {
