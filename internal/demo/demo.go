@@ -177,8 +177,8 @@ curl -i %s/v1/models
 curl -s %s/.well-known/oauth-protected-resource
 
 # More tokens, with any scopes (in another terminal, while the demo runs):
-scopegate token --scope "models:read generate:images"     # or: go run ./cmd/scopegate token ...
-scopegate token --scope chat:completions --sub alice --ttl 5m
+scopegate token --scope "generate:images model:dall-e-3"  # or: go run ./cmd/scopegate token ...
+scopegate token --scope "chat:completions model:gpt-4o" --sub alice --ttl 5m
 scopegate token --id-token                                # an ID token, to see it refused
 
 # Metrics and the audit trail
