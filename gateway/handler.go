@@ -207,7 +207,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		}
 		cr := &countingReader{r: body}
 		r.Body = cr
-		defer func() { st.bytesIn = cr.n }()
+		defer func() { st.bytesIn = cr.n.Load() }()
 	}
 	// A model may start answering before it has read the whole request;
 	// without full duplex, net/http would cut the request body short once

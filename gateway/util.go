@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"sync/atomic"
 )
 
 // requestID keeps a client's X-Request-Id when it is short and plain
@@ -89,15 +90,18 @@ func (w *statusWriter) status() int {
 	return w.code
 }
 
-// countingReader counts the request body bytes read.
+// countingReader counts the request body bytes read. The count is atomic:
+// the transport may still be writing the body upstream (reading it here)
+// after RoundTrip has returned and the handler records the count, e.g. when
+// the upstream answers early and closes the connection.
 type countingReader struct {
 	r io.ReadCloser
-	n int64
+	n atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
