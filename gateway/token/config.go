@@ -115,6 +115,8 @@ type Options struct {
 	// OnRefresh, if set, is called after every JWKS fetch attempt (including
 	// discovery failures), e.g. for metrics. It must not block.
 	OnRefresh func(issuer string, unknownKID bool, err error)
+	// Cache bounds the verified-token cache. The zero value means no cache.
+	Cache CacheConfig
 }
 
 // validate collects every configuration problem, each naming its field.
@@ -128,6 +130,12 @@ func (o *Options) validate() error {
 	}
 	if o.MaxTokenBytes < 0 {
 		bad("max_token_bytes", "must not be negative")
+	}
+	if o.Cache.MaxEntries < 0 {
+		bad("token_cache.max_entries", "must not be negative")
+	}
+	if o.Cache.MaxBytes < 0 {
+		bad("token_cache.max_bytes", "must not be negative")
 	}
 	seen := map[string]int{}
 	for i, ic := range o.Issuers {

@@ -18,6 +18,7 @@ type Verifier struct {
 	order    []*issuer
 	now      func() time.Time
 	maxBytes int
+	cache    *tokenCache // nil: no cache
 	stop     func() bool  // unregisters the ctx-cancel hook
 	client   *http.Client // closed on Close when New made it
 
@@ -72,6 +73,7 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 		now:      now,
 		maxBytes: opts.MaxTokenBytes,
 		owned:    map[*keySource]struct{}{},
+		cache:    newTokenCache(opts.Cache),
 	}
 	if ownClient {
 		v.client = client

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"time"
 
@@ -23,75 +24,106 @@ import (
 // ID-token markers; times; audience; client; keys; signature. Everything
 // before the keys is cheap and needs no network, so bad tokens never cause a
 // JWKS fetch.
+//
+// With a cache (Options.Cache), a token verified before is answered from it
+// after the time and key checks have passed again (see CacheConfig). The
+// returned Claims may then be shared between calls: callers must not modify
+// them.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if len(raw) > v.maxBytes {
 		return nil, refuse(ReasonTooLarge, "the token is too large")
 	}
+	if v.cache == nil {
+		c, _, err := v.verify(ctx, raw)
+		return c, err
+	}
+	key := maphash.String(v.cache.seed, raw)
+	if c := v.cache.lookup(v, key, raw); c != nil {
+		return c, nil
+	}
+	c, vd, err := v.verify(ctx, raw)
+	if err == nil && vd.key != nil {
+		v.cache.add(key, raw, c, vd.is, vd.hdr, vd.key, vd.ks, v.now())
+	}
+	return c, err
+}
+
+// verified is what a successful verification used, for the cache.
+type verified struct {
+	is  *issuer
+	hdr header
+	key *jwk    // the one key that verified; nil when several were tried
+	ks  *keySet // the key set it came from
+}
+
+// verify is Verify without the cache.
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, verified, error) {
+	var vd verified
 	h, p, err := split(raw)
 	if err != nil {
-		return nil, err
+		return nil, vd, err
 	}
 	hdr, err := parseHeader(h)
 	if err != nil {
-		return nil, err
+		return nil, vd, err
 	}
 	payload, derr := decodeSegment(p)
 	if derr != nil {
-		return nil, refuse(ReasonMalformed, "the token payload is not base64url")
+		return nil, vd, refuse(ReasonMalformed, "the token payload is not base64url")
 	}
 	m, derr := decodeObject(payload)
 	switch {
 	case errors.Is(derr, errDuplicate):
-		return nil, refuse(ReasonBadClaim, "the token payload has duplicate claim names")
+		return nil, vd, refuse(ReasonBadClaim, "the token payload has duplicate claim names")
 	case derr != nil:
-		return nil, refuse(ReasonMalformed, "the token payload is not a JSON object")
+		return nil, vd, refuse(ReasonMalformed, "the token payload is not a JSON object")
 	}
 
 	// iss first: nothing issuer-specific, keys included, is looked at before.
 	issVal, ok := m["iss"]
 	if !ok {
-		return nil, refuse(ReasonUnknownIssuer, "the token has no iss claim")
+		return nil, vd, refuse(ReasonUnknownIssuer, "the token has no iss claim")
 	}
 	iss, ok := issVal.(string)
 	if !ok {
-		return nil, refuse(ReasonBadClaim, "claim iss is not a string")
+		return nil, vd, refuse(ReasonBadClaim, "claim iss is not a string")
 	}
 	is := v.issuers[iss]
 	if is == nil {
-		return nil, refuse(ReasonUnknownIssuer, "the token's issuer is not trusted")
+		return nil, vd, refuse(ReasonUnknownIssuer, "the token's issuer is not trusted")
 	}
 	if !is.algs[hdr.alg] {
-		return nil, refuse(ReasonUnsupportedAlg, "the token's algorithm is not allowed for its issuer")
+		return nil, vd, refuse(ReasonUnsupportedAlg, "the token's algorithm is not allowed for its issuer")
 	}
 	if is.cfg.RequireATJWT && !hdr.atJWT {
-		return nil, refuse(ReasonTypRequired, "the token's typ header must be at+jwt")
+		return nil, vd, refuse(ReasonTypRequired, "the token's typ header must be at+jwt")
 	}
 
 	c, rerr := readClaims(m, &is.cfg)
 	if rerr != nil {
-		return nil, rerr
+		return nil, vd, rerr
 	}
 	c.Issuer = iss
 	c.Scopes = addClaimScopes(c.Scopes, m, is.scopes)
 	if rerr := idTokenClaims(m); rerr != nil {
-		return nil, rerr
+		return nil, vd, rerr
 	}
 	if rerr := requiredClaims(m, is.cfg.RequiredClaims); rerr != nil {
-		return nil, rerr
+		return nil, vd, rerr
 	}
 	if rerr := is.checkTimes(c, v.now()); rerr != nil {
-		return nil, rerr
+		return nil, vd, rerr
 	}
 	if rerr := is.checkAudience(c, m); rerr != nil {
-		return nil, rerr
+		return nil, vd, rerr
 	}
 	if len(is.clients) > 0 && !is.clients[c.ClientID] {
-		return nil, refuse(ReasonClientNotAllowed, "the token's client is not allowed")
+		return nil, vd, refuse(ReasonClientNotAllowed, "the token's client is not allowed")
 	}
 
-	key, err := v.selectKey(ctx, is, hdr)
+	key, one, ks, err := v.selectKey(ctx, is, hdr)
 	if err != nil {
-		return nil, err
+		return nil, vd, err
 	}
 	// golang-jwt checks the signature, and again alg, exp, nbf, iat, iss and
 	// aud, on its own decoding; we accept only when it also says nil.
@@ -102,9 +134,9 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return key, nil
 	})
 	if err != nil || tok == nil || !tok.Valid {
-		return nil, jwtRefusal(err)
+		return nil, vd, jwtRefusal(err)
 	}
-	return c, nil
+	return c, verified{is: is, hdr: hdr, key: one, ks: ks}, nil
 }
 
 // split checks the compact serialization: exactly three non-empty segments of
@@ -166,43 +198,44 @@ func (is *issuer) checkAudience(c *Claims, m map[string]any) *Error {
 
 // selectKey returns the key (or keys) that may verify this token: for a kid,
 // that kid's keys only, refreshing once (rate-limited) when it is unknown;
-// without a kid, the keys bound to the token's alg.
-func (v *Verifier) selectKey(ctx context.Context, is *issuer, hdr header) (any, error) {
-	ks := is.keys(v.now())
+// without a kid, the keys bound to the token's alg. one is the key when
+// there is exactly one, and ks the key set the keys came from.
+func (v *Verifier) selectKey(ctx context.Context, is *issuer, hdr header) (key any, one *jwk, ks *keySet, err error) {
+	ks = is.keys(v.now())
 	if ks == nil {
-		return nil, fmt.Errorf("token: issuer keys never fetched or stale: %w", ErrKeysUnavailable)
+		return nil, nil, nil, fmt.Errorf("token: issuer keys never fetched or stale: %w", ErrKeysUnavailable)
 	}
 	keys, known := ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
 	if !known {
-		err := is.src.refreshForKID(ctx)
+		err = is.src.refreshForKID(ctx)
 		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, fmt.Errorf("%w: waiting for key refresh: %w", ErrKeysUnavailable, ctxErr)
+			return nil, nil, nil, fmt.Errorf("%w: waiting for key refresh: %w", ErrKeysUnavailable, ctxErr)
 		}
 		// An unknown kid while the issuer's JWKS cannot be fetched may be
 		// a rotated key we cannot see yet: that is "keys not obtainable"
 		// (503, retry), not a bad token.
 		if err != nil && !errors.Is(err, errRateLimited) || errors.Is(err, errRateLimited) && is.src.lastFailed.Load() {
-			return nil, fmt.Errorf("token: unknown kid while the JWKS cannot be fetched: %w", ErrKeysUnavailable)
+			return nil, nil, nil, fmt.Errorf("token: unknown kid while the JWKS cannot be fetched: %w", ErrKeysUnavailable)
 		}
 		if ks = is.keys(v.now()); ks == nil {
-			return nil, fmt.Errorf("token: issuer keys stale: %w", ErrKeysUnavailable)
+			return nil, nil, nil, fmt.Errorf("token: issuer keys stale: %w", ErrKeysUnavailable)
 		}
 		keys, known = ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
 		if !known {
-			return nil, refuse(ReasonUnknownKID, "the token's key is not known to its issuer")
+			return nil, nil, nil, refuse(ReasonUnknownKID, "the token's key is not known to its issuer")
 		}
 	}
 	switch len(keys) {
 	case 0:
-		return nil, refuse(ReasonAlgKeyMismatch, "no key of the issuer fits the token's algorithm")
+		return nil, nil, nil, refuse(ReasonAlgKeyMismatch, "no key of the issuer fits the token's algorithm")
 	case 1:
-		return keys[0].public, nil
+		return keys[0].public, keys[0], ks, nil
 	}
 	set := jwt.VerificationKeySet{Keys: make([]jwt.VerificationKey, len(keys))}
 	for i, k := range keys {
 		set.Keys[i] = k.public
 	}
-	return set, nil
+	return set, nil, ks, nil
 }
 
 // jwtRefusal maps a golang-jwt error to a refusal. Our own checks run first,
