@@ -18,7 +18,7 @@ type Verifier struct {
 	order    []*issuer
 	now      func() time.Time
 	maxBytes int
-	cache    *tokenCache // nil: no cache
+	cache    *tokenCache  // nil: no cache
 	stop     func() bool  // unregisters the ctx-cancel hook
 	client   *http.Client // closed on Close when New made it
 
