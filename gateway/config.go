@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
 
@@ -72,6 +73,25 @@ type ServerConfig struct {
 	// TLS, when cert_file and key_file are set, makes the proxy listener
 	// terminate TLS itself. Default: plain HTTP (TLS terminated in front).
 	TLS TLSConfig `yaml:"tls"`
+	// TokenCache bounds the cache of verified tokens.
+	TokenCache TokenCacheConfig `yaml:"token_cache"`
+}
+
+// TokenCacheConfig configures the cache of verified tokens, keyed by a
+// keyed hash of the whole token and compared whole on a hit. A cached
+// token is answered only after its exp, nbf and iat pass again against the
+// clock and its signing key is still in the issuer's current key set; a
+// reload starts an empty cache. Only successes are cached.
+type TokenCacheConfig struct {
+	// Disabled turns the cache off: every request verifies its token.
+	// Default false.
+	Disabled bool `yaml:"disabled"`
+	// MaxEntries bounds the number of cached tokens. Default 10000.
+	MaxEntries int `yaml:"max_entries"`
+	// MaxBytes bounds the estimated memory of the cached entries (each
+	// counted as 512 bytes plus three times its token's length). Default
+	// 16777216 (16 MiB).
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // TLSConfig is the proxy listener's TLS. The admin listener stays plain
@@ -305,6 +325,8 @@ func (c *Config) ApplyDefaults() {
 	if s.TLS.Enabled() {
 		setDefault(&s.TLS.MinVersion, "1.2")
 	}
+	setDefault(&s.TokenCache.MaxEntries, token.DefaultCacheMaxEntries)
+	setDefault(&s.TokenCache.MaxBytes, token.DefaultCacheMaxBytes)
 	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
 	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")

@@ -80,6 +80,9 @@ func TestDefaults(t *testing.T) {
 		{"identity subject", s.IdentityHeaders.Subject, "X-Auth-Subject"},
 		{"leeway", cfg.Issuers[0].Leeway.D(), 30 * time.Second},
 		{"upstream timeout", cfg.Upstreams["models"].Timeout.D(), 300 * time.Second},
+		{"token cache entries", s.TokenCache.MaxEntries, 10000},
+		{"token cache bytes", s.TokenCache.MaxBytes, int64(16 << 20)},
+		{"token cache on", s.TokenCache.Disabled, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

@@ -60,6 +60,9 @@ type Gateway struct {
 	metrics *metrics
 	now     func() time.Time
 	ctx     context.Context // lives as long as the gateway's key fetching
+	// cacheCounters is shared by the Verifier of every config, so that
+	// the token cache's counters survive reloads.
+	cacheCounters *token.CacheCounters
 
 	mu        sync.Mutex // serializes Reload
 	closeOnce sync.Once
@@ -109,9 +112,12 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx}
+	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx, cacheCounters: &token.CacheCounters{}}
 	m, err := newMetrics(deps.Registerer, g)
 	if err != nil {
+		return nil, err
+	}
+	if err := deps.Registerer.Register(&cacheCollector{g: g}); err != nil {
 		return nil, err
 	}
 	g.metrics = m
@@ -179,6 +185,9 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		Logger:        g.logger.Named("keys"),
 		MaxTokenBytes: cfg.Server.MaxTokenBytes,
 		OnRefresh:     g.metrics.keyRefresh,
+	}
+	if tc := cfg.Server.TokenCache; !tc.Disabled {
+		opts.Cache = token.CacheConfig{MaxEntries: tc.MaxEntries, MaxBytes: tc.MaxBytes, Counters: g.cacheCounters}
 	}
 	if prev != nil && prev.verifier != nil {
 		opts.Previous = prev.verifier

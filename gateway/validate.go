@@ -62,6 +62,12 @@ func (c *Config) validateServer(v *validator) {
 	if s.MaxBodyBytes < 0 {
 		v.add("server.max_body_bytes", "must not be negative")
 	}
+	if s.TokenCache.MaxEntries < 0 {
+		v.add("server.token_cache.max_entries", "must not be negative (set disabled: true to turn the cache off)")
+	}
+	if s.TokenCache.MaxBytes < 0 {
+		v.add("server.token_cache.max_bytes", "must not be negative")
+	}
 	if s.MaxTokenBytes < 256 {
 		v.add("server.max_token_bytes", "must be at least 256")
 	}

@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/issuer"
+)
+
+const audience = "https://models.example.com"
+
+// proc is one child process serving HTTP.
+type proc struct {
+	name  string
+	cmd   *exec.Cmd
+	url   string // proxy base URL
+	admin string // scopegate's admin base URL; "" for others
+}
+
+type env struct {
+	upstream, baseline, gateway *proc
+	issES, issRS                *issuer.Issuer
+	servers                     []*httptest.Server
+	repeated                    func(int) string
+	freshES, freshRS            func(int) string
+}
+
+// startEnv starts the issuers, the upstream, the baseline and scopegate,
+// and mints the tokens.
+func startEnv(ctx context.Context, o options, dir string) (*env, error) {
+	e := &env{}
+	var err error
+	if e.issES, err = e.startIssuer(issuer.ES256); err != nil {
+		return nil, err
+	}
+	if e.issRS, err = e.startIssuer(issuer.RS256); err != nil {
+		return nil, err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	if e.upstream, err = startChild(ctx, "upstream", self, "-role", "upstream"); err != nil {
+		return nil, err
+	}
+	if e.baseline, err = startChild(ctx, "baseline", self, "-role", "baseline", "-target", e.upstream.url); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.gateway, err = e.startGateway(ctx, o, dir); err != nil {
+		e.stop()
+		return nil, err
+	}
+	fmt.Printf("minting %d ES256 and %d RS256 tokens ...\n", o.pool, o.pool)
+	one := e.mint(e.issES, "repeated")
+	e.repeated = func(int) string { return one }
+	es, rs := e.pool(e.issES, o.pool), e.pool(e.issRS, o.pool)
+	e.freshES = func(i int) string { return es[i%len(es)] }
+	e.freshRS = func(i int) string { return rs[i%len(rs)] }
+	return e, nil
+}
+
+func (e *env) startIssuer(alg string) (*issuer.Issuer, error) {
+	iss, err := issuer.New(issuer.Options{Algorithm: alg})
+	if err != nil {
+		return nil, err
+	}
+	srv := httptest.NewServer(iss.Handler())
+	e.servers = append(e.servers, srv)
+	iss.SetURL(srv.URL)
+	return iss, nil
+}
+
+func (e *env) mint(iss *issuer.Issuer, jti string) string {
+	return iss.AccessToken(issuer.AccessTokenSpec{
+		Subject: "user-1", ClientID: "load-client", Audience: []string{audience},
+		Scopes: []string{"chat"}, TTL: 2 * time.Hour, Extra: map[string]any{"jti": jti},
+	})
+}
+
+func (e *env) pool(iss *issuer.Issuer, n int) []string {
+	out := make([]string, n)
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			for i := w; i < n; i += 2 {
+				out[i] = e.mint(iss, fmt.Sprint("fresh-", i))
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// startChild runs bin with args and reads the bound address from the
+// first line of its stdout.
+func startChild(ctx context.Context, name, bin string, args ...string) (*proc, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s did not report its address: %w", name, err)
+	}
+	return &proc{name: name, cmd: cmd, url: "http://" + strings.TrimSpace(line)}, nil
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, error) {
+	listen, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	admin, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`server:
+  listen: %q
+  admin_listen: %q
+  token_cache:
+    max_entries: %d
+issuers:
+  - issuer: %q
+    audiences: [%q]
+  - issuer: %q
+    audiences: [%q]
+upstreams:
+  models:
+    url: %q
+routes:
+  - name: chat
+    methods: [POST]
+    path: /v1/chat/completions
+    upstream: models
+    scopes: ["chat"]
+`, listen, admin, o.cacheMax, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, o.bin, "serve", "--config", path)
+	cmd.Stdout = devnull // the audit log: written, as in production, but not kept
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: "scopegate", cmd: cmd, url: "http://" + listen, admin: "http://" + admin}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(p.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("scopegate not ready after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (e *env) stop() {
+	for _, p := range []*proc{e.gateway, e.baseline, e.upstream} {
+		if p != nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	}
+	for _, s := range e.servers {
+		s.Close()
+	}
+}
+
+// verifyCosts benchmarks token.Verifier.Verify alone (no cache) per
+// algorithm, against the same issuers.
+func (e *env) verifyCosts() map[string]int64 {
+	out := map[string]int64{}
+	for alg, iss := range map[string]*issuer.Issuer{"ES256": e.issES, "RS256": e.issRS} {
+		v, err := token.New(context.Background(), token.Options{Issuers: []token.IssuerConfig{{Issuer: iss.URL(), Audiences: []string{audience}}}})
+		if err != nil {
+			panic(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); !v.Ready() && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+		}
+		tok := e.mint(iss, "bench")
+		r := testing.Benchmark(func(b *testing.B) {
+			for b.Loop() {
+				if _, err := v.Verify(context.Background(), tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		v.Close()
+		out[alg] = r.NsPerOp()
+	}
+	return out
+}
+
+type scenario struct {
+	name, key string
+	tok       func(int) string
+}
+
+// measurement is one target under one scenario for one round.
+type measurement struct {
+	n, errors      int
+	rps            float64
+	lat            []time.Duration // sorted
+	p50, p99, p999 time.Duration
+	cpuPerReq      float64 // µs of the proxy process's CPU per request
+	upstreamCPU    float64 // µs of the upstream's CPU per request
+	rssKB          int64   // proxy process VmRSS at the end
+	cacheHits      int64
+}
+
+var chatBody = []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+
+// measure drives t with o.conns workers for o.duration, after a short
+// warm-up that opens the connections.
+func (e *env) measure(t *proc, s scenario, o options) measurement {
+	tr := &http.Transport{MaxIdleConnsPerHost: o.conns, MaxConnsPerHost: o.conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var seq atomic.Int64
+	do := func() (time.Duration, bool) {
+		i := int(seq.Add(1))
+		req, _ := http.NewRequest("POST", t.url+"/v1/chat/completions", bytes.NewReader(chatBody))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+s.tok(i))
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, false
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return time.Since(start), resp.StatusCode == http.StatusOK
+	}
+	drive(o.conns, 300*time.Millisecond, do) // warm-up
+	hits0 := e.cacheHits(t)
+	cpu0, up0 := procCPU(t.cmd.Process.Pid), procCPU(e.upstream.cmd.Process.Pid)
+	start := time.Now()
+	lat, errs := drive(o.conns, o.duration, do)
+	elapsed := time.Since(start)
+	cpu1, up1 := procCPU(t.cmd.Process.Pid), procCPU(e.upstream.cmd.Process.Pid)
+	m := measurement{n: len(lat), errors: errs, lat: lat}
+	m.rps = float64(len(lat)) / elapsed.Seconds()
+	sortDurations(lat)
+	m.p50, m.p99, m.p999 = percentile(lat, .50), percentile(lat, .99), percentile(lat, .999)
+	if len(lat) > 0 {
+		m.cpuPerReq = float64(cpu1-cpu0) / float64(len(lat)) / 1e3
+		m.upstreamCPU = float64(up1-up0) / float64(len(lat)) / 1e3
+	}
+	m.rssKB = procRSS(t.cmd.Process.Pid)
+	m.cacheHits = e.cacheHits(t) - hits0
+	return m
+}
+
+// drive runs conns workers calling do until d has passed; it returns the
+// latencies of the successful calls and the count of failed ones. Each
+// worker keeps at most 1<<20 samples.
+func drive(conns int, d time.Duration, do func() (time.Duration, bool)) ([]time.Duration, int) {
+	deadline := time.Now().Add(d)
+	var mu sync.Mutex
+	var all []time.Duration
+	errs := 0
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 4096)
+			bad := 0
+			for time.Now().Before(deadline) && len(lat) < 1<<20 {
+				if l, ok := do(); ok {
+					lat = append(lat, l)
+				} else {
+					bad++
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			errs += bad
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return all, errs
+}
+
+// measureSSE sends n streaming requests one after another on one
+// keep-alive connection and times the first event's arrival.
+func (e *env) measureSSE(t *proc, n int) measurement {
+	tr := &http.Transport{MaxIdleConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	tok := e.repeated(0)
+	var lat []time.Duration
+	buf := make([]byte, 1)
+	for i := range n + 10 {
+		req, _ := http.NewRequest("POST", t.url+"/v1/chat/completions?stream=1", bytes.NewReader(chatBody))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		_, err = io.ReadFull(resp.Body, buf)
+		ttfb := time.Since(start)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err == nil && resp.StatusCode == http.StatusOK && i >= 10 { // the first 10 warm up
+			lat = append(lat, ttfb)
+		}
+	}
+	sortDurations(lat)
+	return measurement{n: len(lat), lat: lat, p50: percentile(lat, .5), p99: percentile(lat, .99), p999: percentile(lat, .999)}
+}
+
+// cacheHits reads scopegate_token_cache_hits_total from scopegate's
+// /metrics; 0 for the baseline.
+func (e *env) cacheHits(t *proc) int64 {
+	if t.admin == "" {
+		return 0
+	}
+	resp, err := http.Get(t.admin + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "scopegate_token_cache_hits_total "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return int64(f)
+		}
+	}
+	return 0
+}
+
+// procCPU returns the user+system CPU time of pid in nanoseconds, from
+// /proc/PID/stat (clock ticks of 10 ms: USER_HZ is 100 on Linux).
+func procCPU(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return (ut + st) * 10_000_000
+}
+
+// procRSS returns VmRSS of pid in KiB.
+func procRSS(pid int) int64 {
+	return statusField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+}
+
+func statusField(path, name string) int64 {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "model name"); ok {
+			return strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+		}
+	}
+	return "unknown CPU"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// series collects one target's measurements of one scenario over rounds.
+type series struct{ ms []measurement }
+
+func (s *series) add(m measurement) { s.ms = append(s.ms, m) }
+
+// median of f over the rounds.
+func (s *series) median(f func(measurement) float64) float64 {
+	v := make([]float64, 0, len(s.ms))
+	for _, m := range s.ms {
+		v = append(v, f(m))
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+// pooled returns percentiles over every round's latencies together.
+func (s *series) pooled() (p50, p99, p999 time.Duration) {
+	var all []time.Duration
+	for _, m := range s.ms {
+		all = append(all, m.lat...)
+	}
+	sortDurations(all)
+	return percentile(all, .5), percentile(all, .99), percentile(all, .999)
+}
+
+// row is one target in one scenario, summarized.
+type row struct {
+	rps              float64
+	p50, p99, p999   time.Duration
+	cpu, upstreamCPU float64
+	rssKB            int64
+	errors, n        int
+	hits             int64
+}
+
+func summarizeSeries(s *series) row {
+	r := row{
+		rps:         s.median(func(m measurement) float64 { return m.rps }),
+		cpu:         s.median(func(m measurement) float64 { return m.cpuPerReq }),
+		upstreamCPU: s.median(func(m measurement) float64 { return m.upstreamCPU }),
+	}
+	r.p50, r.p99, r.p999 = s.pooled()
+	for _, m := range s.ms {
+		r.rssKB = max(r.rssKB, m.rssKB)
+		r.errors += m.errors
+		r.n += m.n
+		r.hits += m.cacheHits
+	}
+	return r
+}
+
+type report struct {
+	o          options
+	scenarios  []string
+	rows       map[string]map[string]row // scenario -> target -> row
+	ratios     map[string]float64        // scenario -> median per-round throughput ratio
+	sse        map[string]row
+	verifyCost map[string]int64
+	machine    string
+}
+
+func summarize(o options, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
+	r := &report{o: o, scenarios: []string{"repeated", "fresh-ES256", "fresh-RS256"},
+		rows: map[string]map[string]row{}, ratios: map[string]float64{}, sse: map[string]row{}, verifyCost: verify}
+	for _, sc := range r.scenarios {
+		r.rows[sc] = map[string]row{}
+		for t, s := range res[sc] {
+			r.rows[sc][t] = summarizeSeries(s)
+		}
+		var ratios []float64
+		b, g := res[sc]["baseline"], res[sc]["scopegate"]
+		for i := range min(len(b.ms), len(g.ms)) {
+			if b.ms[i].rps > 0 {
+				ratios = append(ratios, g.ms[i].rps/b.ms[i].rps)
+			}
+		}
+		sort.Float64s(ratios)
+		if len(ratios) > 0 {
+			r.ratios[sc] = ratios[len(ratios)/2]
+		}
+	}
+	for t, s := range sse {
+		r.sse[t] = summarizeSeries(s)
+	}
+	r.machine = fmt.Sprintf("%s, load average at the end %s", cpuModel(), loadAvg())
+	return r
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "HOLDS"
+	}
+	return "MISSED"
+}
+
+func (r *report) print() {
+	fmt.Println()
+	fmt.Printf("== summary (median of %d rounds; percentiles over all rounds' requests) ==\n", r.o.rounds)
+	fmt.Printf("%-13s %-9s %9s %8s %8s %8s %10s %10s %8s %7s\n", "scenario", "target", "req/s", "p50 ms", "p99 ms", "p999 ms", "cpu µs/req", "upstr µs", "RSS MiB", "errors")
+	for _, sc := range r.scenarios {
+		for _, t := range []string{"baseline", "scopegate"} {
+			x := r.rows[sc][t]
+			fmt.Printf("%-13s %-9s %9.0f %8.2f %8.2f %8.2f %10.1f %10.1f %8.1f %7d\n", sc, t, x.rps, ms(x.p50), ms(x.p99), ms(x.p999), x.cpu, x.upstreamCPU, float64(x.rssKB)/1024, x.errors)
+		}
+		g := r.rows[sc]["scopegate"]
+		fmt.Printf("%-13s ratio scopegate/baseline throughput %.3f; cache hits %d of %d requests\n", sc, r.ratios[sc], g.hits, g.n)
+	}
+	for _, t := range []string{"baseline", "scopegate"} {
+		x := r.sse[t]
+		fmt.Printf("SSE TTFB      %-9s p50 %.3f ms  p99 %.3f ms  (%d requests)\n", t, ms(x.p50), ms(x.p99), x.n)
+	}
+	fmt.Println()
+	fmt.Println("== issue 5 targets ==")
+	rep, repB := r.rows["repeated"]["scopegate"], r.rows["repeated"]["baseline"]
+	fmt.Printf("repeated token throughput >= 0.95 x baseline: %.3f  %s\n", r.ratios["repeated"], verdict(r.ratios["repeated"] >= 0.95))
+	dp99 := rep.p99 - repB.p99
+	fmt.Printf("repeated token p99 <= baseline + 1 ms: %+.2f ms  %s\n", ms(dp99), verdict(dp99 <= time.Millisecond))
+	fmt.Printf("moonshot, repeated token >= 1.0 x baseline: %.3f  %s\n", r.ratios["repeated"], verdict(r.ratios["repeated"] >= 1))
+	for _, alg := range []string{"ES256", "RS256"} {
+		sc := "fresh-" + alg
+		extra := r.rows[sc]["scopegate"].cpu - r.rows[sc]["baseline"].cpu
+		v := float64(r.verifyCost[alg]) / 1e3
+		fmt.Printf("fresh %s: gateway CPU beyond baseline %.1f µs/req vs verify alone %.1f µs (%.0f%% over; target within 15%%)  %s; throughput ratio %.3f\n",
+			alg, extra, v, 100*(extra-v)/v, verdict(extra <= 1.15*v), r.ratios[sc])
+	}
+	dt := r.sse["scopegate"].p50 - r.sse["baseline"].p50
+	fmt.Printf("SSE TTFB within 1 ms of baseline (p50): %+.3f ms  %s\n", ms(dt), verdict(dt <= time.Millisecond))
+	fmt.Printf("steady RSS of scopegate under load: %.1f MiB (baseline %.1f MiB)\n",
+		float64(max(rep.rssKB, r.rows["fresh-ES256"]["scopegate"].rssKB, r.rows["fresh-RS256"]["scopegate"].rssKB))/1024,
+		float64(repB.rssKB)/1024)
+}
