@@ -193,7 +193,7 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 		if c.Act != nil {
 			fields = append(fields, zap.Array("act", actChain{c.Act}))
 		}
-		fields = append(fields, zap.String("scopes", strings.Join(c.Scopes, " ")))
+		fields = append(fields, zap.String("scopes", st.scopes))
 		if c.ID != "" {
 			fields = append(fields, zap.String("jti", c.ID))
 		}

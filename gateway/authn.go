@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -72,7 +73,7 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refus
 		}
 		return false
 	}
-	st.claims = claims
+	st.claims, st.scopes = claims, strings.Join(claims.Scopes, " ")
 	if !validHeaderValue(claims.Subject) || !validHeaderValue(claims.ClientID) {
 		refuse(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
 		return false

@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"testing"
@@ -71,5 +74,59 @@ func runChain(b *testing.B, h http.Handler, tok func(int) string, conns interfac
 			b.Fatalf("status %d", w.code)
 		}
 	}
+	b.ReportMetric(float64(conns.Load()), "upstream-conns")
+}
+
+// BenchmarkChainParallel serves the gateway (and the baseline) on a real
+// loopback listener and drives it from 32 client goroutines over
+// keep-alive connections: the shape of the load harness, in-process, for
+// CPU profiles (go test -bench ChainParallel -cpuprofile).
+func BenchmarkChainParallel(b *testing.B) {
+	b.Run("baseline", func(b *testing.B) {
+		up, conns := newFastUpstream(b)
+		target, _ := url.Parse(up.URL)
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 256
+		rp := &httputil.ReverseProxy{
+			Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(target); pr.SetXForwarded() },
+			Transport: t,
+		}
+		runParallel(b, rp, "", conns)
+	})
+	b.Run("gateway/cached", func(b *testing.B) {
+		c := newChain(b, issuer.ES256, nil)
+		runParallel(b, c.g, c.token(b, "cached"), c.conns)
+	})
+}
+
+func runParallel(b *testing.B, h http.Handler, tok string, conns interface{ Load() int64 }) {
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	tr := &http.Transport{MaxIdleConnsPerHost: 32, MaxConnsPerHost: 32}
+	b.Cleanup(tr.CloseIdleConnections)
+	client := &http.Client{Transport: tr}
+	body := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	b.SetParallelism(16)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", srv.URL+"/v1/chat/completions", bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			if tok != "" {
+				req.Header.Set("Authorization", "Bearer "+tok)
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
 	b.ReportMetric(float64(conns.Load()), "upstream-conns")
 }

@@ -124,7 +124,11 @@ func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *discardWriter) Flush()                      {}
-func (w *discardWriter) reset()                      { clear(w.h); w.code = 200 }
+
+// EnableFullDuplex is there as on net/http's own ResponseWriter, which
+// the gateway asks for it.
+func (w *discardWriter) EnableFullDuplex() error { return nil }
+func (w *discardWriter) reset()                  { clear(w.h); w.code = 200 }
 
 // chatRequest is what a client sends: a small JSON body and a bearer token.
 func chatRequest(tok string) *http.Request {

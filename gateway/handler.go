@@ -26,6 +26,7 @@ type reqState struct {
 	canonicalPath string
 	decodedPath   string
 	claims        *token.Claims
+	scopes        string // claims.Scopes, space-separated, joined once
 	traceID       string // of a valid W3C traceparent; "" if none
 	decision      string // allow, deny, would_deny, error
 	reason        Reason

@@ -198,6 +198,12 @@ func trustedPeer(remoteAddr string, trusted []netip.Prefix) (netip.Addr, bool) {
 // Client-sent values survive only when the peer is trusted; otherwise the
 // TCP peer replaces them.
 func setForwarded(out, in *http.Request, trusted []netip.Prefix) {
+	var a headerValues
+	setForwardedWith(&a, out, in, trusted)
+}
+
+// setForwardedWith is setForwarded taking its header values from a.
+func setForwardedWith(a *headerValues, out, in *http.Request, trusted []netip.Prefix) {
 	peer, ok := trustedPeer(in.RemoteAddr, trusted)
 	if !peer.IsValid() {
 		return
@@ -220,37 +226,52 @@ func setForwarded(out, in *http.Request, trusted []netip.Prefix) {
 	h := out.Header
 	if ok {
 		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
-			h.Set("X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
+			a.set(h, "X-Forwarded-For", strings.Join(prior, ", ")+", "+ip)
 		} else {
-			h.Set("X-Forwarded-For", ip)
+			a.set(h, "X-Forwarded-For", ip)
 		}
 		if prior := in.Header.Values("Forwarded"); len(prior) > 0 {
-			h.Set("Forwarded", strings.Join(prior, ", ")+", "+fwd)
+			a.set(h, "Forwarded", strings.Join(prior, ", ")+", "+fwd)
 		} else {
-			h.Set("Forwarded", fwd)
+			a.set(h, "Forwarded", fwd)
 		}
 		if real := in.Header.Get("X-Real-Ip"); real != "" {
-			h.Set("X-Real-Ip", real)
+			a.set(h, "X-Real-Ip", real)
 		} else {
-			h.Set("X-Real-Ip", ip)
+			a.set(h, "X-Real-Ip", ip)
 		}
 		if fh := in.Header.Get("X-Forwarded-Host"); fh != "" {
-			h.Set("X-Forwarded-Host", fh)
+			a.set(h, "X-Forwarded-Host", fh)
 		} else {
-			h.Set("X-Forwarded-Host", in.Host)
+			a.set(h, "X-Forwarded-Host", in.Host)
 		}
 		if fp := in.Header.Get("X-Forwarded-Proto"); fp != "" {
-			h.Set("X-Forwarded-Proto", fp)
+			a.set(h, "X-Forwarded-Proto", fp)
 		} else {
-			h.Set("X-Forwarded-Proto", proto)
+			a.set(h, "X-Forwarded-Proto", proto)
 		}
 		return
 	}
-	h.Set("X-Forwarded-For", ip)
-	h.Set("Forwarded", fwd)
-	h.Set("X-Real-Ip", ip)
-	h.Set("X-Forwarded-Host", in.Host)
-	h.Set("X-Forwarded-Proto", proto)
+	a.set(h, "X-Forwarded-For", ip)
+	a.set(h, "Forwarded", fwd)
+	a.set(h, "X-Real-Ip", ip)
+	a.set(h, "X-Forwarded-Host", in.Host)
+	a.set(h, "X-Forwarded-Proto", proto)
+}
+
+// headerValues hands out one-element header value slices from one
+// allocation, so that setting the eight or so headers of an outbound
+// request costs one allocation instead of one each. Keys passed to set
+// must be in canonical form.
+type headerValues struct{ buf []string }
+
+func (a *headerValues) set(h http.Header, canonicalKey, v string) {
+	if len(a.buf) == cap(a.buf) {
+		a.buf = make([]string, 0, 12)
+	}
+	a.buf = append(a.buf, v)
+	n := len(a.buf)
+	h[canonicalKey] = a.buf[n-1 : n : n] // capped: an append elsewhere never reaches a neighbour
 }
 
 func isToken(s string) bool {

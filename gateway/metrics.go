@@ -3,6 +3,7 @@ package gateway
 import (
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ type metrics struct {
 	config    *prometheus.GaugeVec
 
 	auditDropped *prometheus.CounterVec
+	children     sync.Map // obsKey -> *obsChildren
 }
 
 // latencyBuckets span a cached answer to a long model generation.
@@ -118,27 +120,63 @@ var knownMethods = map[string]string{"GET": "GET", "HEAD": "HEAD", "POST": "POST
 	"DELETE": "DELETE", "OPTIONS": "OPTIONS", "CONNECT": "CONNECT", "TRACE": "TRACE"}
 
 func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
-	route := "none"
+	k := obsKey{route: "none", status: st.status, decision: st.decision, reason: st.reason}
 	if st.route != nil {
-		route = st.route.Name
+		k.route, k.upstream = st.route.Name, st.route.Upstream
 	}
-	lm, ok := knownMethods[method]
-	if !ok {
-		lm = "OTHER"
+	var ok bool
+	if k.method, ok = knownMethods[method]; !ok {
+		k.method = "OTHER"
 	}
-	m.requests.WithLabelValues(route, lm, strconv.Itoa(st.status), st.decision).Inc()
-	m.duration.WithLabelValues(route, st.decision).Observe(dur.Seconds())
-	if st.decision != decisionAllow && st.decision != decisionWouldDeny || st.reason == ReasonUpstreamError || st.reason == ReasonUpstreamTimeout {
-		m.refusals.WithLabelValues(route, st.reason).Inc()
+	c := m.childrenFor(k)
+	c.requests.Inc()
+	c.duration.Observe(dur.Seconds())
+	if c.refusal != nil {
+		c.refusal.Inc()
 	}
-	if st.route != nil {
-		switch st.reason {
+	if c.upstream != nil {
+		c.upstream.Inc()
+	}
+}
+
+// obsKey is every label value observe needs; its children are resolved
+// once (WithLabelValues hashes and validates each label value and takes
+// the vector's lock on every call) and then found with one map lookup.
+// The key space is that of the series themselves: bounded by the config.
+type obsKey struct {
+	route, upstream, method, decision string
+	reason                            Reason
+	status                            int
+}
+
+type obsChildren struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+	refusal  prometheus.Counter // nil: not a refusal
+	upstream prometheus.Counter // nil: not an upstream failure
+}
+
+func (m *metrics) childrenFor(k obsKey) *obsChildren {
+	if c, ok := m.children.Load(k); ok {
+		return c.(*obsChildren)
+	}
+	c := &obsChildren{
+		requests: m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status), k.decision),
+		duration: m.duration.WithLabelValues(k.route, k.decision),
+	}
+	if k.decision != decisionAllow && k.decision != decisionWouldDeny || k.reason == ReasonUpstreamError || k.reason == ReasonUpstreamTimeout {
+		c.refusal = m.refusals.WithLabelValues(k.route, k.reason)
+	}
+	if k.route != "none" {
+		switch k.reason {
 		case ReasonUpstreamError:
-			m.upstream.WithLabelValues(st.route.Upstream, "error").Inc()
+			c.upstream = m.upstream.WithLabelValues(k.upstream, "error")
 		case ReasonUpstreamTimeout:
-			m.upstream.WithLabelValues(st.route.Upstream, "timeout").Inc()
+			c.upstream = m.upstream.WithLabelValues(k.upstream, "timeout")
 		}
 	}
+	actual, _ := m.children.LoadOrStore(k, c)
+	return actual.(*obsChildren)
 }
 
 // observeForwarded counts what only forwarded requests have: the

@@ -26,6 +26,11 @@ type upstream struct {
 	cfg       UpstreamConfig
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
+	// identity and headers are the identity header names and the
+	// configured headers with their names in canonical form, resolved
+	// once so that rewrite need not canonicalize per request.
+	identity IdentityHeaders
+	headers  [][2]string
 }
 
 // proxyDeps is what the proxies share with the gateway.
@@ -44,6 +49,14 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
 	u := &upstream{name: name, target: target, cfg: cfg}
+	u.identity = IdentityHeaders{
+		Subject:  http.CanonicalHeaderKey(d.identity.Subject),
+		ClientID: http.CanonicalHeaderKey(d.identity.ClientID),
+		Scopes:   http.CanonicalHeaderKey(d.identity.Scopes),
+	}
+	for k, v := range cfg.Headers {
+		u.headers = append(u.headers, [2]string{http.CanonicalHeaderKey(k), v})
+	}
 	u.prefix = strings.TrimRight(target.Path, "/")
 	u.rawPrefix = strings.TrimRight(target.EscapedPath(), "/")
 
@@ -110,8 +123,9 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 		h.Del("Authorization")
 	}
 	h.Del("Proxy-Authorization")
-	setForwarded(out, pr.In, d.trusted)
-	h.Set("X-Request-Id", st.requestID)
+	var a headerValues
+	setForwardedWith(&a, out, pr.In, d.trusted)
+	a.set(h, "X-Request-Id", st.requestID)
 	if st.listRoute != nil {
 		// The list is filtered: it must arrive unencoded.
 		h.Del("Accept-Encoding")
@@ -125,12 +139,12 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 	// Identity headers say the gateway vouches for the caller: only for
 	// requests it allowed, never for a shadow route's would_deny.
 	if c := st.claims; c != nil && st.decision == decisionAllow {
-		h.Set(d.identity.Subject, c.Subject)
-		h.Set(d.identity.ClientID, c.ClientID)
-		h.Set(d.identity.Scopes, strings.Join(c.Scopes, " "))
+		a.set(h, u.identity.Subject, c.Subject)
+		a.set(h, u.identity.ClientID, c.ClientID)
+		a.set(h, u.identity.Scopes, st.scopes)
 	}
-	for k, v := range u.cfg.Headers {
-		h.Set(k, v)
+	for _, kv := range u.headers {
+		a.set(h, kv[0], kv[1])
 	}
 }
 
