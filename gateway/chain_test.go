@@ -186,3 +186,37 @@ scopegate_token_cache_misses_total ` + strconv.FormatFloat(tc.misses, 'g', -1, 6
 		})
 	}
 }
+
+// TestChainMetricsSeries: requests counted through the resolved-once
+// metric children land in the same series as before, refusals included.
+func TestChainMetricsSeries(t *testing.T) {
+	c := newChain(t, issuer.ES256, nil)
+	readOnly := c.iss.AccessToken(issuer.AccessTokenSpec{Subject: "u", ClientID: "c", Audience: []string{chainAud}, Scopes: []string{"read"}})
+	full := c.token(t, "full")
+	send := func(tok, path string) {
+		w := &discardWriter{h: http.Header{}}
+		w.reset()
+		r := chatRequest(tok)
+		r.URL.Path, r.RequestURI = path, path
+		c.g.ServeHTTP(w, r)
+	}
+	for range 2 {
+		send(full, "/v1/chat/completions")     // 200 allow
+		send(readOnly, "/v1/chat/completions") // 403 insufficient_scope
+		send(full, "/v1/nowhere")              // 404 no route
+	}
+	expected := `
+# HELP scopegate_requests_total Requests decided, by route, method, status code and decision (allow, deny, error).
+# TYPE scopegate_requests_total counter
+scopegate_requests_total{code="200",decision="allow",method="POST",route="chat"} 2
+scopegate_requests_total{code="403",decision="deny",method="POST",route="chat"} 2
+scopegate_requests_total{code="404",decision="deny",method="POST",route="none"} 2
+# HELP scopegate_refusals_total Requests refused or failed, by route and reason code.
+# TYPE scopegate_refusals_total counter
+scopegate_refusals_total{reason="insufficient_scope",route="chat"} 2
+scopegate_refusals_total{reason="no_route",route="none"} 2
+`
+	if err := testutil.GatherAndCompare(c.reg, strings.NewReader(expected), "scopegate_requests_total", "scopegate_refusals_total"); err != nil {
+		t.Error(err)
+	}
+}
