@@ -9,12 +9,13 @@ import (
 	"strings"
 )
 
-// writeSVG draws three panels by hand: throughput per scenario, latency
-// percentiles with a repeated token, and SSE time to first byte; baseline
+// writeSVG draws four panels by hand: throughput and CPU per request per
+// scenario, latency percentiles with a repeated token, and SSE time to
+// first byte; baseline
 // and scopegate side by side in each group.
 func writeSVG(path string, r *report) error {
 	const (
-		w, h       = 960, 420
+		w, h       = 1280, 420
 		panelW     = 290
 		top, baseY = 70, 340
 		barW       = 28
@@ -26,7 +27,7 @@ func writeSVG(path string, r *report) error {
 	fmt.Fprintf(&b, `<text x="16" y="24" font-size="15" font-weight="bold">scopegate vs bare httputil.ReverseProxy, %d connections, loopback</text>`+"\n", r.o.conns)
 	fmt.Fprintf(&b, `<text x="16" y="42" fill="#555">%s; %d rounds x %s per target and scenario</text>`+"\n", html.EscapeString(r.machine), r.o.rounds, r.o.duration)
 	for i, t := range []string{"baseline", "scopegate"} {
-		fmt.Fprintf(&b, `<rect x="%d" y="52" width="12" height="12" fill="%s"/><text x="%d" y="62">%s</text>`+"\n", 620+i*110, colors[t], 636+i*110, t)
+		fmt.Fprintf(&b, `<rect x="%d" y="14" width="12" height="12" fill="%s"/><text x="%d" y="24">%s</text>`+"\n", 1040+i*110, colors[t], 1056+i*110, t)
 	}
 
 	type bar struct {
@@ -73,6 +74,15 @@ func writeSVG(path string, r *report) error {
 	}
 	panel(16, "Throughput", "requests per second (higher is better)", tp, r.scenarios)
 
+	var cpu []bar
+	for _, sc := range r.scenarios {
+		for _, t := range []string{"baseline", "scopegate"} {
+			v := r.rows[sc][t].cpu
+			cpu = append(cpu, bar{sc, t, v, fmt.Sprintf("%.0f", v)})
+		}
+	}
+	panel(336, "CPU per request of the proxy process", "microseconds (lower is better)", cpu, r.scenarios)
+
 	var lat []bar
 	for _, t := range []string{"baseline", "scopegate"} {
 		x := r.rows["repeated"][t]
@@ -83,14 +93,14 @@ func writeSVG(path string, r *report) error {
 			lat = append(lat, bar{p.g, t, p.v, fmt.Sprintf("%.2f", p.v)})
 		}
 	}
-	panel(336, "Latency, repeated token", "milliseconds (lower is better)", lat, []string{"p50", "p99", "p99.9"})
+	panel(656, "Latency, repeated token", "milliseconds (lower is better)", lat, []string{"p50", "p99", "p99.9"})
 
 	var sse []bar
 	for _, t := range []string{"baseline", "scopegate"} {
 		x := r.sse[t]
 		sse = append(sse, bar{"p50", t, ms(x.p50), fmt.Sprintf("%.2f", ms(x.p50))}, bar{"p99", t, ms(x.p99), fmt.Sprintf("%.2f", ms(x.p99))})
 	}
-	panel(656, "SSE time to first byte", "milliseconds (lower is better)", sse, []string{"p50", "p99"})
+	panel(976, "SSE time to first byte", "milliseconds (lower is better)", sse, []string{"p50", "p99"})
 	b.WriteString("</svg>\n")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
