@@ -206,7 +206,7 @@ func TestChainMetricsSeries(t *testing.T) {
 		send(full, "/v1/nowhere")              // 404 no route
 	}
 	expected := `
-# HELP scopegate_requests_total Requests decided, by route, method, status code and decision (allow, deny, error).
+# HELP scopegate_requests_total Requests decided, by route, method, status code and decision (allow, deny, would_deny, error).
 # TYPE scopegate_requests_total counter
 scopegate_requests_total{code="200",decision="allow",method="POST",route="chat"} 2
 scopegate_requests_total{code="403",decision="deny",method="POST",route="chat"} 2
