@@ -152,6 +152,7 @@ func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, e
   admin_listen: %q
   token_cache:
     max_entries: %d
+    disabled: %t
 issuers:
   - issuer: %q
     audiences: [%q]
@@ -166,7 +167,7 @@ routes:
     path: /v1/chat/completions
     upstream: models
     scopes: ["chat"]
-`, listen, admin, o.cacheMax, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
+`, listen, admin, o.cacheMax, o.cacheOff, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
