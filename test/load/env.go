@@ -244,7 +244,6 @@ func (e *env) verifyCosts() map[string]int64 {
 	return out
 }
 
-
 type scenario struct {
 	name, key string
 	tok       func(int) string
