@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/zap"
 )
 
@@ -34,7 +33,6 @@ type issuer struct {
 	auds    map[string]bool
 	clients map[string]bool
 	scopes  [][]string // parsed ScopeClaims
-	parser  *jwt.Parser
 	src     *keySource
 }
 
@@ -89,21 +87,6 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 			segs, _ := ParseClaimPath(p) // validated above
 			is.scopes = append(is.scopes, segs)
 		}
-		popts := []jwt.ParserOption{
-			jwt.WithValidMethods(ic.Algorithms),
-			jwt.WithJSONNumber(),
-			jwt.WithStrictDecoding(),
-			jwt.WithTimeFunc(now),
-			jwt.WithLeeway(ic.Leeway),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithIssuer(ic.Issuer),
-		}
-		// Without aud (Cognito) only our own check, on the client id, applies.
-		if !ic.AcceptClientIDAsAudience {
-			popts = append(popts, jwt.WithAudience(ic.Audiences...))
-		}
-		is.parser = jwt.NewParser(popts...)
 		id := sourceIdentity{issuer: ic.Issuer, jwksURI: ic.JWKSURI, allowInsecure: ic.AllowInsecureHTTP}
 		sc := &sourceConfig{
 			client: client, logger: logger.With(zap.String("issuer", ic.Issuer)), now: now, onRefresh: opts.OnRefresh,
