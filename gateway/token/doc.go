@@ -12,7 +12,9 @@
 // RefreshInterval. Verify never holds a lock across I/O: it loads the key
 // set atomically. A token naming an unknown kid triggers one refresh through
 // a singleflight group, rate-limited per issuer to one per
-// MinRefreshInterval; callers beyond the limit fail fast with unknown_kid.
+// MinRefreshInterval; callers beyond the limit fail fast with unknown_kid,
+// and one trailing refresh runs when the limit lifts, so a freshly rotated
+// key is honoured at most MinRefreshInterval after its first sighting.
 // On reload, Options.Previous hands its key sources to the new Verifier, so
 // keys survive the reload; the old Verifier's Close then leaves them alone.
 //

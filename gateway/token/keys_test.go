@@ -189,6 +189,74 @@ func TestUnknownKIDFlood(t *testing.T) {
 	}
 }
 
+// TestUnknownKIDTrailingRefresh: a key rotated in right after another
+// unknown kid spent the refresh is refused fast at first, and honoured once
+// the rate limit lifts, by one trailing refresh that nobody waits for; a
+// flood inside the limit is refused fast and owes only that one refresh.
+func TestUnknownKIDTrailingRefresh(t *testing.T) {
+	a := newKey(t, "p256", "a", "ES256", "ES256")
+	b := newKey(t, "p256", "b", "ES256", "ES256")
+	srv := newJWKSServer(t, a)
+	clock := newClock()
+	const interval = 400 * time.Millisecond
+	v := newVerifier(t, Options{
+		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: interval}},
+		Now:     clock.Now,
+	})
+	waitReady(t, v)
+	bogus := mint(t, a, map[string]any{"kid": "nope"}, claimsAt(clock.Now()))
+	if _, err := v.Verify(context.Background(), bogus); reasonOf(err) != ReasonUnknownKID {
+		t.Fatalf("bogus kid: %v; want unknown_kid", err)
+	}
+	before := srv.fetches.Load()
+	srv.setKeys(a, b) // rotated in just after the refresh the bogus kid spent
+	rotated := mint(t, b, nil, claimsAt(clock.Now()))
+
+	// Inside the limit: everything is refused fast, the rotated key too.
+	var wg sync.WaitGroup
+	for i := range 200 {
+		tok := mint(t, a, map[string]any{"kid": fmt.Sprintf("flood-%d", i)}, claimsAt(clock.Now()))
+		if i == 0 {
+			tok = rotated
+		}
+		wg.Go(func() {
+			t1 := time.Now()
+			if _, err := v.Verify(context.Background(), tok); reasonOf(err) != ReasonUnknownKID {
+				t.Errorf("inside the limit: %v; want unknown_kid", err)
+			}
+			if d := time.Since(t1); d > interval/2 {
+				t.Errorf("a rate-limited refusal took %v; want fail-fast", d)
+			}
+		})
+	}
+	wg.Wait()
+	if got := srv.fetches.Load() - before; got != 0 {
+		t.Errorf("fetches inside the limit = %d; want 0", got)
+	}
+
+	// The trailing refresh makes the rotated key known without a request.
+	deadline := time.Now().Add(interval + 5*time.Second)
+	for srv.fetches.Load()-before < 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := srv.fetches.Load() - before; got != 1 {
+		t.Fatalf("fetches after the limit lifted = %d; want exactly 1 trailing refresh", got)
+	}
+	var err error
+	for time.Now().Before(deadline) {
+		if _, err = v.Verify(context.Background(), rotated); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("token under the rotated-in kid after the trailing refresh: %v", err)
+	}
+	if got := srv.fetches.Load() - before; got != 1 {
+		t.Errorf("fetches = %d; want 1", got)
+	}
+}
+
 func TestRemovedKeyRefused(t *testing.T) {
 	a := newKey(t, "rsa2048", "a", "RS256", "RS256")
 	b := newKey(t, "p256", "b", "ES256", "ES256")

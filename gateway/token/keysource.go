@@ -63,8 +63,9 @@ type keySource struct {
 
 	mu            sync.Mutex
 	closed        bool
-	inflight      int       // fetches running
-	lastOnDemand  time.Time // start of the last unknown-kid refresh (monotonic)
+	inflight      int         // fetches running
+	lastOnDemand  time.Time   // start of the last unknown-kid refresh (monotonic)
+	trailing      *time.Timer // the refresh owed to rate-limited unknown kids
 	discoveredURI string
 }
 
@@ -83,6 +84,10 @@ func (s *keySource) start() { go s.run() }
 func (s *keySource) close() {
 	s.mu.Lock()
 	s.closed = true
+	if s.trailing != nil {
+		s.trailing.Stop()
+		s.trailing = nil
+	}
 	s.mu.Unlock()
 	s.cancel()
 	<-s.done
@@ -112,19 +117,43 @@ func (s *keySource) run() {
 }
 
 // refreshForKID is called by Verify for an unknown kid. It joins a fetch in
-// flight; otherwise it starts one unless the last unknown-kid refresh began
-// less than MinRefreshInterval ago, in which case it fails fast.
+// flight; otherwise it starts one, unless the last unknown-kid refresh began
+// less than MinRefreshInterval ago: then it fails fast with errRateLimited
+// and makes sure one trailing refresh runs as soon as the limit lifts, so
+// that a key the issuer has just rotated in is known at most
+// MinRefreshInterval after its first sighting, however many unknown kids
+// came in between, and without any request waiting (a wait would let a
+// flood of made-up kids hold requests open).
 func (s *keySource) refreshForKID(ctx context.Context) error {
 	s.mu.Lock()
-	if s.inflight == 0 {
-		if !s.lastOnDemand.IsZero() && time.Since(s.lastOnDemand) < s.cfg.Load().minRefreshInterval {
+	if s.inflight == 0 && !s.lastOnDemand.IsZero() {
+		if wait := time.Until(s.lastOnDemand.Add(s.cfg.Load().minRefreshInterval)); wait > 0 {
+			if s.trailing == nil && !s.closed {
+				s.trailing = time.AfterFunc(wait, s.trailingRefresh)
+			}
 			s.mu.Unlock()
 			return errRateLimited
 		}
+	}
+	if s.inflight == 0 {
 		s.lastOnDemand = time.Now()
 	}
 	s.mu.Unlock()
 	return s.refresh(ctx, true)
+}
+
+// trailingRefresh is the one refresh owed to the unknown kids refused while
+// the rate limit held.
+func (s *keySource) trailingRefresh() {
+	s.mu.Lock()
+	s.trailing = nil
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.lastOnDemand = time.Now()
+	s.mu.Unlock()
+	_ = s.refresh(s.ctx, true) // failures are logged and counted by fetch
 }
 
 // refresh runs (or joins) one fetch under the source's own context, waiting
