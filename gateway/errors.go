@@ -24,6 +24,7 @@ const (
 	ReasonInsufficientScope Reason = "insufficient_scope"
 	ReasonKeysUnavailable   Reason = "keys_unavailable"
 	ReasonBodyTooLarge      Reason = "body_too_large"
+	ReasonHeadersTooLarge   Reason = "headers_too_large"
 	ReasonUpstreamError     Reason = "upstream_error"
 	ReasonUpstreamTimeout   Reason = "upstream_timeout"
 	ReasonClientClosed      Reason = "client_closed"
@@ -171,6 +172,11 @@ func errNoRoute() apiError {
 func errBodyTooLarge(limit int64) apiError {
 	return apiError{status: http.StatusRequestEntityTooLarge, typ: "invalid_request_error", code: "body_too_large",
 		message: "the request body is larger than the " + strconv.FormatInt(limit, 10) + " bytes this route accepts"}
+}
+
+func errHeadersTooLarge(limit int) apiError {
+	return apiError{status: http.StatusRequestHeaderFieldsTooLarge, typ: "invalid_request_error", code: "headers_too_large",
+		message: "the request line and headers are larger than the " + strconv.Itoa(limit) + " bytes the gateway accepts"}
 }
 
 func errUpstream(status int, msg string) apiError {

@@ -132,6 +132,11 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		writeError(w, st.realm, e)
 	}
 
+	if limit := rt.cfg.Server.MaxHeaderBytes; headerBytes(r) > limit {
+		deny(ReasonHeadersTooLarge, errHeadersTooLarge(limit))
+		return
+	}
+
 	// The request target: origin-form only. Absolute-form and "*" would
 	// let the Host the policy saw differ from the one forwarded.
 	raw := r.RequestURI
@@ -222,4 +227,16 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 			st.decision = decisionDeny
 		}
 	}
+}
+
+// headerBytes is the size of the request line and headers as a client
+// sent them over HTTP/1.1, as server.max_header_bytes counts them.
+func headerBytes(r *http.Request) int {
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + 2 + len("Host: ") + len(r.Host) + 2
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	return n + 2
 }

@@ -35,6 +35,22 @@ func TestOversizedHeaders431(t *testing.T) {
 			}
 		})
 	}
+	// Between the configured cap and net/http's hard cap (twice it), the
+	// gateway answers itself: the JSON error, audited.
+	t.Run("just over the cap: JSON and audited", func(t *testing.T) {
+		r.api.Reset()
+		resp := r.do("GET", "/v1/models", tok, nil, "X-Big", strings.Repeat("c", 5000))
+		wantStatus(t, resp, http.StatusRequestHeaderFieldsTooLarge)
+		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("Content-Type %q; want application/json", ct)
+		}
+		if a := r.auditFor(resp.Header.Get("X-Request-Id")); a["reason"] != "headers_too_large" {
+			t.Errorf("audit reason %v; want headers_too_large", a["reason"])
+		}
+		if recs := r.checkForwarded(); len(recs) != 0 {
+			t.Errorf("upstream got %v; want nothing", paths(recs))
+		}
+	})
 	t.Run("token over max_token_bytes within the header cap", func(t *testing.T) {
 		r2 := newRig(t, rigOptions{server: "  max_token_bytes: 512"})
 		resp := r2.do("GET", "/v1/models", r2.token("models:read")+strings.Repeat("A", 1024), nil)

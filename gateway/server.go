@@ -320,8 +320,11 @@ func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(pro
 		Handler:           g,
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
-		MaxHeaderBytes:    cfg.Server.MaxHeaderBytes,
-		ErrorLog:          errLog,
+		// net/http's own cap answers 431 in plain text, unaudited: it sits
+		// at twice the configured size, and the handler answers requests
+		// between the two with the JSON error (headersTooLarge).
+		MaxHeaderBytes: 2 * cfg.Server.MaxHeaderBytes,
+		ErrorLog:       errLog,
 		// "OPTIONS *" would otherwise be answered 200 by net/http itself,
 		// unaudited; the handler refuses it like any non-origin-form target.
 		DisableGeneralOptionsHandler: true,
