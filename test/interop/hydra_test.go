@@ -185,24 +185,29 @@ type tokenResponse struct {
 // token posts form to the token endpoint with the client's credentials.
 func (h *hydra) token(c oauthClient, form url.Values) tokenResponse {
 	h.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, h.public+"/oauth2/token", strings.NewReader(form.Encode()))
+	return postToken(h.t, h.client, "hydra", h.public+"/oauth2/token", c, form)
+}
+
+// postToken posts form to an OAuth 2.0 token endpoint with c's credentials
+// (client_secret_basic) and returns the response, failing the test unless
+// it is a 200 with an access token.
+func postToken(t testing.TB, client *http.Client, server, endpoint string, c oauthClient, form url.Values) tokenResponse {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		h.t.Fatalf("hydra token endpoint: %v", err)
+		t.Fatalf("%s token endpoint: %v", server, err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		h.t.Fatalf("hydra token endpoint: %d %s", resp.StatusCode, b)
-	}
 	var tr tokenResponse
-	if err := json.Unmarshal(b, &tr); err != nil || tr.AccessToken == "" {
-		h.t.Fatalf("hydra token endpoint: %v in %s", err, b)
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &tr) != nil || tr.AccessToken == "" {
+		t.Fatalf("%s token endpoint: %d %s", server, resp.StatusCode, b)
 	}
 	return tr
 }

@@ -132,23 +132,7 @@ func startOIDCProvider(t *testing.T) *oidcProvider {
 // token posts form to the token endpoint with c's credentials.
 func (op *oidcProvider) token(c oauthClient, form url.Values) tokenResponse {
 	op.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, op.issuer+"/token", strings.NewReader(form.Encode()))
-	if err != nil {
-		op.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
-	resp, err := op.client.Do(req)
-	if err != nil {
-		op.t.Fatalf("oidc-provider token endpoint: %v", err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var tr tokenResponse
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &tr) != nil || tr.AccessToken == "" {
-		op.t.Fatalf("oidc-provider token endpoint: %d %s", resp.StatusCode, b)
-	}
-	return tr
+	return postToken(op.t, op.client, "oidc-provider", op.issuer+"/token", c, form)
 }
 
 // clientCredentials gets an at+jwt access token for scope at our resource.
