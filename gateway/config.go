@@ -278,11 +278,11 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 		root = root.Content[0]
 	}
 	var problems Problems
+	// Unknown keys and unset variables are reported together with every
+	// other problem: decoding ignores the unknown keys, and validation
+	// sees an unexpanded ${NAME} as written.
 	problems = append(problems, checkKnownKeys(root, "", configType)...)
 	problems = append(problems, expandEnv(root, "", lookup)...)
-	if len(problems) > 0 {
-		return nil, problems
-	}
 	cfg := &Config{}
 	var typeErrs []string
 	if err := root.Decode(cfg); err != nil {

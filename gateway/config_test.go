@@ -99,6 +99,7 @@ server:
   listen: "nowhere"
   admin_listen: "127.0.0.1:9090"
   idle_timeout: "forever"
+  listn: "127.0.0.1:1"
 issuers:
   - issuer: "http://idp.example.com"
     audiences: []

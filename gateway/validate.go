@@ -230,7 +230,11 @@ func (c *Config) validateRoutes(v *validator) {
 		if errors.As(e, &ce) {
 			msg := ce.Message
 			if strings.HasSuffix(ce.Field, ".upstream") {
-				msg += " (defined: " + strings.Join(c.upstreamNames(), ", ") + ")"
+				if names := c.upstreamNames(); len(names) > 0 {
+					msg += " (defined: " + strings.Join(names, ", ") + ")"
+				} else {
+					msg += " (no upstreams are defined)"
+				}
 			}
 			v.add(ce.Field, "%s", msg)
 		} else {
