@@ -53,6 +53,20 @@ func BenchmarkChain(b *testing.B) {
 			runChain(b, c.g, func(i int) string { return pool[i%len(pool)] }, c.conns)
 		})
 	}
+	b.Run("gateway/miss/"+issuer.ES256, func(b *testing.B) {
+		// The cache is on but never hits: twice as many distinct tokens
+		// as it may hold, cycled. What a miss-only workload pays over
+		// gateway/fresh (cache off).
+		c := newChain(b, issuer.ES256, func(cfg *Config) { cfg.Server.TokenCache.MaxEntries = 128 })
+		pool := make([]string, 256)
+		for i := range pool {
+			pool[i] = c.token(b, fmt.Sprint("miss-", i))
+		}
+		runChain(b, c.g, func(i int) string { return pool[i%len(pool)] }, c.conns)
+		if st := c.g.runtime.Load().verifier.CacheStats(); st.Hits > 1 { // the warm-up token comes again once
+			b.Fatalf("cache hits in a miss-only run: %+v", st)
+		}
+	})
 }
 
 func runChain(b *testing.B, h http.Handler, tok func(int) string, conns interface{ Load() int64 }) {
