@@ -120,7 +120,7 @@ func isB64Token(s string) bool {
 // queryHasToken reports whether the raw query carries an access_token
 // parameter (RFC 6750 section 2.3), in any percent-encoding of its name.
 func queryHasToken(raw string) bool {
-	if raw == "" || !strings.Contains(strings.ToLower(raw), "access") && !strings.Contains(raw, "%") {
+	if raw == "" {
 		return false
 	}
 	for part := range strings.SplitSeq(raw, "&") {
@@ -152,6 +152,11 @@ func stripQueryToken(raw string) string {
 
 func isTokenParam(part string) bool {
 	name, _, _ := strings.Cut(part, "=")
+	// Only a name of that length, or one with escapes or spaces to undo,
+	// can be access_token: the common case costs no allocation.
+	if len(name) != len("access_token") && !strings.ContainsAny(name, "%+ \t") {
+		return false
+	}
 	if n, err := url.QueryUnescape(name); err == nil {
 		name = n
 	}

@@ -197,12 +197,21 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// bufferPool lends 32 KiB copy buffers to every proxy.
+// copyBufSize is the size of the proxies' copy buffers.
+const copyBufSize = 32 << 10
+
+// bufferPool lends 32 KiB copy buffers to every proxy. It pools array
+// pointers, so that neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {
-	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}}
+	return &bufferPool{p: sync.Pool{New: func() any { return new([copyBufSize]byte) }}}
 }
 
-func (bp *bufferPool) Get() []byte  { return *(bp.p.Get().(*[]byte)) }
-func (bp *bufferPool) Put(b []byte) { bp.p.Put(&b) }
+func (bp *bufferPool) Get() []byte { return bp.p.Get().(*[copyBufSize]byte)[:] }
+
+func (bp *bufferPool) Put(b []byte) {
+	if cap(b) >= copyBufSize {
+		bp.p.Put((*[copyBufSize]byte)(b[:copyBufSize]))
+	}
+}
