@@ -133,6 +133,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
+	applyGCDefault(os.Getenv)
 	// The operational log and the audit records (audit.output: stdout, the
 	// default) share stdout: one lock keeps their lines whole.
 	out := &lockedWriter{w: stdout}
