@@ -204,6 +204,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	}
 	cleanInbound(r.Header, rt.identity, false)
 	if r.Body != nil && r.Body != http.NoBody {
+		serverBody := r.Body
 		body := r.Body
 		if limit > 0 {
 			// The server's own writer: through it MaxBytesReader makes
@@ -213,7 +214,11 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		}
 		cr := &countingReader{r: body}
 		r.Body = cr
-		defer func() { st.bytesIn = cr.n.Load() }()
+		defer func() {
+			cr.detach()
+			st.bytesIn = cr.n.Load()
+			drainUnread(serverBody)
+		}()
 	}
 	// A model may start answering before it has read the whole request;
 	// without full duplex, net/http would cut the request body short once

@@ -119,6 +119,9 @@ type rig struct {
 	client *http.Client
 	scheme string
 	logs   *observer.ObservedLogs
+	// opLogs are the operational logs (Deps.Logger): net/http's own
+	// complaints, panics among them, arrive there.
+	opLogs *observer.ObservedLogs
 }
 
 // newRig starts everything and registers its teardown, which checks that
@@ -158,8 +161,10 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	r.cfg = cfg
 	core, logs := observer.New(zapcore.InfoLevel)
 	r.logs = logs
+	opCore, opLogs := observer.New(zapcore.DebugLevel)
+	r.opLogs = opLogs
 	ctx, cancel := context.WithCancel(context.Background())
-	gw, err := New(ctx, cfg, Deps{Audit: zap.New(core), KeyClient: o.keyClient, Now: o.now})
+	gw, err := New(ctx, cfg, Deps{Audit: zap.New(core), Logger: zap.New(opCore), KeyClient: o.keyClient, Now: o.now})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
