@@ -228,6 +228,19 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 
 var sharedPool = newBufferPool()
 
+// ReloadFile loads the config file at path and reloads it (see Reload).
+// A file that does not load is a failed reload like a config Reload
+// refuses: both are counted in scopegate_config_reloads_total{result="failure"}
+// and leave the running config in force.
+func (g *Gateway) ReloadFile(path string) error {
+	cfg, err := LoadFile(path)
+	if err != nil {
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+		return err
+	}
+	return g.Reload(cfg)
+}
+
 // Reload puts cfg in force for new requests. In-flight requests finish
 // under the config they started with. Issuers whose key source is
 // unchanged keep their keys, so a reload never causes a cold start. An

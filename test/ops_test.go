@@ -110,6 +110,17 @@ func TestSIGHUPReload(t *testing.T) {
 	if n := countLines(p, "config reload failed"); n != 3 {
 		t.Errorf("%d reload failures logged; want 3", n)
 	}
+	// Every failure is counted, a file that does not load as much as one
+	// that loads and is refused: the reload-failure alert reads this.
+	metrics := string(p.adminGet("/metrics").body)
+	for _, want := range []string{
+		`scopegate_config_reloads_total{result="failure"} 3`,
+		`scopegate_config_reloads_total{result="success"} 1`,
+	} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
 }
 
 // countLines counts JSON log lines whose msg starts with msg.

@@ -180,11 +180,7 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 }
 
 func reload(gw *gateway.Gateway, path string, logger *zap.Logger) {
-	cfg, err := gateway.LoadFile(path)
-	if err == nil {
-		err = gw.Reload(cfg)
-	}
-	if err != nil {
+	if err := gw.ReloadFile(path); err != nil {
 		logger.Error("config reload failed; the running config stays", zap.String("path", path), zap.Error(err))
 		return
 	}
