@@ -117,3 +117,73 @@ func TestNoPanicOnFailedUpstreamWithBody(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenClientBodyIs400: a request body the client broke (bad chunked
+// framing, or shorter than its Content-Length) is the client's fault: 400
+// invalid_body, audited as a denial, and not an upstream error in the
+// metrics that page the upstream's owners.
+func TestBrokenClientBodyIs400(t *testing.T) {
+	r := newRig(t, rigOptions{upstreamTimeout: "1s"})
+	tok := r.token("embeddings:create")
+	cases := map[string]string{
+		"bad chunk size": "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":\r\nZZ\r\nxx\r\n0\r\n\r\n",
+		"chunk without its CRLF": "POST /v1/embeddings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok +
+			"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX0\r\n\r\n",
+	}
+	for name, req := range cases {
+		t.Run(name, func(t *testing.T) {
+			resp := halfClosedExchange(t, r.proxy, req)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d body %s; want 400", resp.StatusCode, bodyOf(resp))
+			}
+			if !strings.Contains(bodyOf(resp), `"code":"invalid_request"`) {
+				t.Errorf("body %s; want the invalid_request JSON error", bodyOf(resp))
+			}
+		})
+	}
+	resp, err := http.Get("http://" + r.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(b), "scopegate_upstream_errors_total{") {
+		t.Errorf("a client's broken body was counted as an upstream error:\n%s", grepLines(string(b), "scopegate_upstream_errors_total"))
+	}
+	if !strings.Contains(string(b), `reason="invalid_body"`) {
+		t.Errorf("no refusal counted with reason invalid_body")
+	}
+}
+
+// halfClosedExchange writes req, closes the connection's write side (the
+// client has nothing more to send) and reads one response.
+func halfClosedExchange(t *testing.T, addr, req string) *http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second)) // a hang guard only
+	if _, err := io.WriteString(c, req); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.(*net.TCPConn).CloseWrite()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no response: %v", err)
+	}
+	readBody(resp)
+	return resp
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -33,6 +33,7 @@ type reqState struct {
 	status        int
 	detail        string // client-safe detail of a refusal
 	upstreamErr   error
+	body          *countingReader // the request body as forwarded; nil without one
 	bytesIn       int64
 	bytesOut      int64
 	forwarded     bool          // handed to the upstream's proxy
@@ -214,6 +215,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		}
 		cr := &countingReader{r: body}
 		r.Body = cr
+		st.body = cr
 		defer func() {
 			cr.detach()
 			st.bytesIn = cr.n.Load()
@@ -226,11 +228,8 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	_ = http.NewResponseController(w).EnableFullDuplex()
 	st.forwarded = true
 	up.proxy.ServeHTTP(w, r)
-	if st.reason == ReasonBodyTooLarge || st.upstreamErr != nil {
+	if st.upstreamErr != nil {
 		st.decision = decisionError
-		if st.reason == ReasonBodyTooLarge {
-			st.decision = decisionDeny
-		}
 	}
 }
 

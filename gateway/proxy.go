@@ -149,15 +149,31 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 }
 
 // errorHandler answers for an upstream that failed: 504 on a timeout, 502
-// otherwise, 413 for a body over the cap, nothing for a client that left.
+// otherwise, 413 for a body over the cap, 400 for a body the client broke
+// (bad chunked framing, cut short), nothing for a client that left. The
+// client's own faults are not upstream errors: they must not set off the
+// upstream's alerts.
 func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r.Context())
-	st.upstreamErr = err
+	var bodyErr error
+	if st.body != nil {
+		bodyErr = st.body.readErr()
+	}
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.As(err, &mbe):
-		st.reason = ReasonBodyTooLarge
+	case errors.As(err, &mbe) || errors.As(bodyErr, &mbe):
+		st.reason, st.decision = ReasonBodyTooLarge, decisionDeny
 		writeError(w, st.realm, errBodyTooLarge(mbe.Limit))
+		return
+	case bodyErr != nil && r.Context().Err() == nil:
+		st.reason, st.decision = ReasonBadBody, decisionDeny
+		st.detail = "the request body could not be read: " + bodyErr.Error()
+		w.Header().Set("Connection", "close") // the framing is lost
+		writeError(w, st.realm, errBadBody("the request body could not be read (malformed chunked encoding, or shorter than its Content-Length)"))
+		return
+	}
+	st.upstreamErr = err
+	switch {
 	case errors.Is(err, errModelList):
 		st.reason = ReasonModelList
 		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the model backend's model list could not be filtered"))

@@ -108,6 +108,7 @@ func (w *statusWriter) status() int {
 type countingReader struct {
 	r        io.ReadCloser
 	n        atomic.Int64
+	err      atomic.Pointer[error] // the first read error of the client's body
 	mu       sync.Mutex
 	detached bool
 }
@@ -120,7 +121,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		c.err.CompareAndSwap(nil, &err)
+	}
 	return n, err
+}
+
+// readErr is the first error reading the client's body (broken chunked
+// framing, a body cut short, one over the cap), or nil.
+func (c *countingReader) readErr() error {
+	if p := c.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Close does not close the server's body: see the type's comment.
