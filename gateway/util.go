@@ -122,7 +122,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	if err != nil && err != io.EOF {
-		c.err.CompareAndSwap(nil, &err)
+		first := err // a copy: only this branch allocates it
+		c.err.CompareAndSwap(nil, &first)
 	}
 	return n, err
 }
