@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -147,6 +148,13 @@ func (a *auditor) close() {
 
 // record writes the audit record of one request, unless the rate cap
 // drops it.
+// auditFieldsPool lends the field slices of audit records: zap encodes
+// the fields before Info returns and keeps none of them.
+var auditFieldsPool = sync.Pool{New: func() any {
+	f := make([]zap.Field, 0, 32)
+	return &f
+}}
+
 func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 	defer a.summarize(false)
 	if !a.admit(st) {
@@ -157,7 +165,13 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 	if st.route != nil {
 		route, tmpl, required = st.route.Name, st.route.Pattern, st.route.Scopes
 	}
-	fields := make([]zap.Field, 0, 28)
+	fp := auditFieldsPool.Get().(*[]zap.Field)
+	fields := (*fp)[:0]
+	defer func() {
+		clear(fields) // drop the references to this request's strings
+		*fp = fields[:0]
+		auditFieldsPool.Put(fp)
+	}()
 	fields = append(fields,
 		zap.Int("audit_v", AuditSchemaVersion),
 		zap.String("request_id", st.requestID),

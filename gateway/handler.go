@@ -48,6 +48,10 @@ type reqState struct {
 	delegationDepth int
 	// listRoute is set on a list route: its response is filtered.
 	listRoute *policy.Route
+	// sw is the response writer the chain writes through; it lives in the
+	// pooled state so that a request does not allocate one. Nothing uses
+	// it once ServeHTTP has returned.
+	sw statusWriter
 }
 
 // Decisions, as the decision label and audit field.
@@ -81,7 +85,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.requestID = requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", st.requestID)
 	st.traceID = traceIDOf(r.Header)
-	sw := &statusWriter{ResponseWriter: w}
+	st.sw = statusWriter{ResponseWriter: w}
+	sw := &st.sw
 	g.metrics.inFlight.Inc()
 	defer func() {
 		// abort cuts the connection once the request is recorded: a
