@@ -166,6 +166,16 @@ routes:
     path: /v1/chat/completions
     upstream: models
     scopes: ["chat"]
+  - name: chat-model
+    methods: [POST]
+    path: /m/v1/chat/completions
+    upstream: models
+    scopes: ["chat"]
+    models:
+      rules:
+        - {model: gpt-4o-mini, scopes: []}
+        - {model: "gpt-4o*", scopes: ["chat"]}
+      default: deny
 `, listen, admin, o.cacheMax, o.cacheOff, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -247,7 +257,14 @@ func (e *env) verifyCosts() map[string]int64 {
 type scenario struct {
 	name, key string
 	tok       func(int) string
+	// path is the request path; "" is /v1/chat/completions, a route
+	// that only checks scopes.
+	path string
 }
+
+// modelPath is the route whose scopes depend on the body's model: the
+// gateway buffers and reads the JSON body before it forwards it.
+const modelPath = "/m/v1/chat/completions"
 
 // measurement is one target under one scenario for one round.
 type measurement struct {
@@ -272,7 +289,11 @@ func (e *env) measure(t *proc, s scenario, o options) measurement {
 	var seq atomic.Int64
 	do := func() (time.Duration, bool) {
 		i := int(seq.Add(1))
-		req, _ := http.NewRequest("POST", t.url+"/v1/chat/completions", bytes.NewReader(chatBody))
+		path := s.path
+		if path == "" {
+			path = "/v1/chat/completions"
+		}
+		req, _ := http.NewRequest("POST", t.url+path, bytes.NewReader(chatBody))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+s.tok(i))
 		start := time.Now()
