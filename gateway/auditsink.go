@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"go.uber.org/zap/zapcore"
 )
@@ -19,7 +20,17 @@ type auditSink struct {
 	w    io.Writer
 	f    *os.File // nil for a standard stream
 	path string   // "" for a standard stream
+
+	// With a flush interval, records wait in buf until the timer armed by
+	// the first of them fires, the buffer fills, or Sync/reopen/Close.
+	interval time.Duration
+	buf      []byte
+	timer    *time.Timer // armed while buf holds records
 }
+
+// auditBufferSize bounds what a buffered sink holds (and what a crash may
+// lose besides the interval).
+const auditBufferSize = 64 << 10
 
 var _ zapcore.WriteSyncer = (*auditSink)(nil)
 
@@ -50,18 +61,71 @@ func openAuditFile(path string) (*os.File, error) {
 	return f, nil
 }
 
+// buffered makes the sink hold records for up to interval (0: none).
+func (s *auditSink) buffered(interval time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if interval <= 0 {
+		_ = s.flushLocked()
+	}
+	s.interval = interval
+}
+
+// Write takes one whole record (zap writes each entry in one call).
 func (s *auditSink) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.w == nil {
 		return 0, errors.New("audit output closed")
 	}
-	return s.w.Write(p)
+	if s.interval <= 0 {
+		return s.w.Write(p)
+	}
+	if len(s.buf)+len(p) > auditBufferSize {
+		// Never split a record: what is held goes first, whole.
+		if err := s.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) > auditBufferSize {
+			return s.w.Write(p)
+		}
+	}
+	if len(s.buf) == 0 {
+		if s.timer == nil {
+			s.timer = time.AfterFunc(s.interval, s.flushTimer)
+		} else {
+			s.timer.Reset(s.interval)
+		}
+	}
+	s.buf = append(s.buf, p...)
+	return len(p), nil
+}
+
+func (s *auditSink) flushTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.flushLocked()
+}
+
+// flushLocked writes the held records in one write.
+func (s *auditSink) flushLocked() error {
+	if len(s.buf) == 0 || s.w == nil {
+		return nil
+	}
+	_, err := s.w.Write(s.buf)
+	s.buf = s.buf[:0]
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	return err
 }
 
 func (s *auditSink) Sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.flushLocked(); err != nil {
+		return err
+	}
 	if s.f != nil {
 		return s.f.Sync()
 	}
@@ -79,6 +143,7 @@ func (s *auditSink) reopen() error {
 		return err
 	}
 	s.mu.Lock()
+	_ = s.flushLocked() // the held records belong to the old file
 	old := s.f
 	s.w, s.f = f, f
 	s.mu.Unlock()
@@ -92,11 +157,15 @@ func (s *auditSink) reopen() error {
 func (s *auditSink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	flushErr := s.flushLocked()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
 	s.w = nil
 	if s.f != nil {
 		err := s.f.Close()
 		s.f = nil
-		return err
+		return errors.Join(flushErr, err)
 	}
-	return nil
+	return flushErr
 }

@@ -195,6 +195,14 @@ type AuditConfig struct {
 	// Burst is how many refusal records may be written at once above the
 	// rate. Default 2 × MaxRecordsPerSecond.
 	Burst int `yaml:"burst"`
+	// FlushInterval, when above 0, buffers records (up to 64 KiB) and
+	// writes them at most this long after the first of them, rather than
+	// one write(2) per record. Records stay whole; every buffered record is
+	// written on SIGHUP, on a clean stop (SIGTERM, after the drain) and
+	// when the buffer fills. A crash (SIGKILL, an OOM kill) may lose the
+	// records of the last interval. Default 0: each record is written at
+	// once.
+	FlushInterval Duration `yaml:"flush_interval"`
 }
 
 // UpstreamConfig is one model backend.

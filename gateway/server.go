@@ -127,6 +127,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		if sink, err = openAuditSink(cfg.Audit.Output, deps.Stdout, deps.Stderr); err != nil {
 			return nil, err
 		}
+		sink.buffered(cfg.Audit.FlushInterval.D())
 		auditLog = NewAuditLogger(sink)
 	}
 	g.audit = newAuditor(auditLog, sink, g.now, m.auditDropped)
@@ -261,6 +262,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 	}
 	g.audit.setLimits(cfg.Audit)
 	if g.audit.sink != nil {
+		g.audit.sink.buffered(cfg.Audit.FlushInterval.D())
 		if err := g.audit.sink.reopen(); err != nil {
 			g.logger.Warn("reopening the audit output failed; records go on to the file already open", zap.Error(err))
 		}

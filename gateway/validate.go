@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
@@ -303,5 +304,8 @@ func (c *Config) validateAudit(v *validator) {
 	}
 	if a.MaxRecordsPerSecond == -1 && a.Burst != 0 {
 		v.add("audit.burst", "has no meaning without a cap: remove it, or set max_records_per_second")
+	}
+	if d := a.FlushInterval.D(); d < 0 || d > 10*time.Second {
+		v.add("audit.flush_interval", "must be between 0 (write each record at once) and 10s")
 	}
 }

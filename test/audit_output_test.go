@@ -97,3 +97,35 @@ func TestAuditToOwnFile(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferedAuditFlushedOnStop: with audit.flush_interval, records wait
+// in memory, and a clean stop (SIGTERM) writes every one of them.
+func TestBufferedAuditFlushedOnStop(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	path := filepath.Join(t.TempDir(), "audit.log")
+	text := e.config(cfg{routes: defaultRoutes + "audit:\n  output: " + path + "\n  flush_interval: 10s\n"})
+	p := start(t, e, writeConfig(t, text))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("/readyz not 200 within 10s")
+	}
+	tok := e.token("models:read")
+	var ids []string
+	for range 5 {
+		ids = append(ids, p.do("GET", "/v1/models", tok, nil).id())
+	}
+	ids = append(ids, p.do("GET", "/v1/models", "", nil).id())
+	p.signal(syscall.SIGTERM)
+	if exited, err := p.wait(20 * time.Second); !exited || err != nil {
+		t.Fatalf("after SIGTERM: exited %v, err %v; want a clean exit", exited, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if !bytes.Contains(b, []byte(`"request_id":"`+id+`"`)) {
+			t.Errorf("the record of request %s was lost on a clean stop", id)
+		}
+	}
+}
