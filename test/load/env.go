@@ -152,6 +152,8 @@ func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, e
   token_cache:
     max_entries: %d
     disabled: %t
+audit:
+  flush_interval: %s
 issuers:
   - issuer: %q
     audiences: [%q]
@@ -176,7 +178,7 @@ routes:
         - {model: gpt-4o-mini, scopes: []}
         - {model: "gpt-4o*", scopes: ["chat"]}
       default: deny
-`, listen, admin, o.cacheMax, o.cacheOff, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
+`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -41,6 +41,8 @@ type options struct {
 	bin      string
 	svg      string
 	sseN     int
+	// auditFlush is scopegate's audit.flush_interval.
+	auditFlush time.Duration
 }
 
 func main() {
@@ -56,6 +58,7 @@ func main() {
 	flag.BoolVar(&o.cacheOff, "cache-off", false, "run scopegate with server.token_cache.disabled (every request verifies; for comparison)")
 	flag.StringVar(&o.bin, "bin", "", "scopegate binary (default: build ./cmd/scopegate into a temp dir)")
 	flag.StringVar(&o.svg, "svg", "docs/performance.svg", "chart to write (empty: none)")
+	flag.DurationVar(&o.auditFlush, "audit-flush", 0, "scopegate's audit.flush_interval (0: one write per record, the default)")
 	flag.IntVar(&o.sseN, "sse", 200, "SSE requests per target and round for time-to-first-byte")
 	flag.Parse()
 
