@@ -67,16 +67,32 @@ func (e apiError) auditText() string {
 	return e.message
 }
 
+// challengeError is the RFC 6750 error attribute of e's challenge, or "".
+// Every 403 is one: RFC 6750 section 3 asks a challenge of every request
+// whose token does not enable access, and insufficient_scope is its only
+// error for a valid token the resource refuses, whichever rule refused it
+// (model, principal, delegation, client, condition); the JSON body's code
+// keeps the precise rule.
+func (e apiError) challengeError() string {
+	switch {
+	case e.challenge:
+		return e.code
+	case e.status == http.StatusForbidden:
+		return "insufficient_scope"
+	}
+	return ""
+}
+
 func writeError(w http.ResponseWriter, realm string, e apiError) {
 	h := w.Header()
-	if e.challenge || e.bare {
+	if chErr := e.challengeError(); chErr != "" || e.bare || e.status == http.StatusUnauthorized {
 		var b strings.Builder
 		b.WriteString(`Bearer realm="`)
 		b.WriteString(realm)
 		b.WriteByte('"')
-		if e.challenge {
+		if chErr != "" {
 			b.WriteString(`, error="`)
-			b.WriteString(e.code)
+			b.WriteString(chErr)
 			b.WriteString(`", error_description="`)
 			b.WriteString(challengeText(e.message))
 			b.WriteByte('"')
@@ -193,8 +209,9 @@ func errInternal() apiError {
 }
 
 // errForbidden is a 403 for a rule other than scopes (principal kind,
-// client, delegation depth, condition): no scope would help, so there is
-// no challenge.
+// client, delegation depth, condition, model). Its challenge says
+// insufficient_scope (see challengeError); set scope where a scope would
+// help.
 func errForbidden(code, msg string) apiError {
 	return apiError{status: http.StatusForbidden, typ: "permission_error", code: code, message: msg}
 }

@@ -517,6 +517,19 @@ func wantError(t *testing.T, r response, status int, code string) {
 	if code != "" && e.Error["code"] != code {
 		t.Errorf("error.code %v; want %q (body %s)", e.Error["code"], code, r.body)
 	}
+	// RFC 6750 section 3: every 401 and every 403 carries a Bearer
+	// challenge; a 403 names insufficient_scope, whatever rule refused.
+	ch := r.Header.Get("WWW-Authenticate")
+	switch status {
+	case http.StatusUnauthorized:
+		if !strings.HasPrefix(ch, "Bearer ") {
+			t.Errorf("401 with WWW-Authenticate %q; want a Bearer challenge", ch)
+		}
+	case http.StatusForbidden:
+		if !strings.HasPrefix(ch, "Bearer ") || !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, "error_description=") {
+			t.Errorf("403 with WWW-Authenticate %q; want Bearer ..., error=\"insufficient_scope\", error_description=...", ch)
+		}
+	}
 }
 
 // lastRecorded returns the last request the mock API recorded.
