@@ -34,6 +34,7 @@ const (
 	ReasonModelNotAllowed   Reason = "model_not_allowed"
 	ReasonBadBody           Reason = "invalid_body"
 	ReasonModelList         Reason = "model_list_unfilterable"
+	ReasonMethodNotAllowed  Reason = "method_not_allowed"
 	// principal_not_allowed, delegation_too_deep and client_not_allowed
 	// come from the policy package (policy.Reason*).
 )
@@ -183,6 +184,12 @@ func errKeysUnavailable() apiError {
 func errNoRoute() apiError {
 	return apiError{status: http.StatusNotFound, typ: "invalid_request_error", code: "route_not_found",
 		message: "no route matches this method and path"}
+}
+
+// errMethodNotAllowed is a 405; the handler sets Allow.
+func errMethodNotAllowed(method string) apiError {
+	return apiError{status: http.StatusMethodNotAllowed, typ: "invalid_request_error", code: "method_not_allowed",
+		message: "method " + method + " is not allowed on this path"}
 }
 
 func errBodyTooLarge(limit int64) apiError {

@@ -166,8 +166,21 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		return
 	}
 
-	route, params := rt.table.Match(r.Method, decoded)
+	var route *policy.Route
+	var params policy.Params
+	if !policy.NeverForwarded(r.Method) {
+		route, params = rt.table.Match(r.Method, decoded)
+	}
 	if route == nil {
+		// A path that exists under other methods is a 405 with Allow
+		// (RFC 9110 section 15.5.6); TRACE and TRACK are always refused.
+		// Routes are configuration, not secrets: an unauthenticated
+		// client learns that a path exists, as a 401 would tell it.
+		if allow := rt.table.Allow(decoded); len(allow) > 0 || policy.NeverForwarded(r.Method) {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			deny(ReasonMethodNotAllowed, errMethodNotAllowed(r.Method))
+			return
+		}
 		deny(ReasonNoRoute, errNoRoute())
 		return
 	}

@@ -41,9 +41,28 @@ var reservedHeaders = map[string]bool{
 	"proxy-authorization":    true,
 }
 
-// methodOverrideHeaders change what some upstream frameworks do with a
-// request; the policy decided on the request's real method, so they go.
-var methodOverrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+// overrideHeaders, folded by normHeader, make some upstream frameworks
+// handle a request as another method or another path than the one it
+// has: method overrides (Rails, Laravel, Express's method-override,
+// Spring's HiddenHttpMethodFilter behind a header), URL overrides (IIS and
+// Symfony's X-Original-URL and X-Rewrite-URL, nginx's X-Original-URI,
+// Traefik's X-Forwarded-Uri, Spring and Symfony's X-Forwarded-Prefix and
+// X-Forwarded-Path, Envoy's X-Envoy-Original-Path). The policy decided on
+// the request's real method and path, so they never reach the upstream,
+// in any spelling. An upstream's configured headers may still set them.
+var overrideHeaders = map[string]bool{
+	"x-http-method-override": true,
+	"x-http-method":          true,
+	"x-method-override":      true,
+	"x-original-url":         true,
+	"x-original-uri":         true,
+	"x-rewrite-url":          true,
+	"x-override-url":         true,
+	"x-forwarded-uri":        true,
+	"x-forwarded-path":       true,
+	"x-forwarded-prefix":     true,
+	"x-envoy-original-path":  true,
+}
 
 // errBearer* are the ways an Authorization header can be malformed.
 var (
@@ -171,12 +190,9 @@ func isTokenParam(part string) bool {
 func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
 	for k := range h {
 		n := normHeader(k)
-		if identity[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
+		if identity[n] || overrideHeaders[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
 			delete(h, k)
 		}
-	}
-	for _, k := range methodOverrideHeaders {
-		delete(h, k)
 	}
 	if !allowUpgrade {
 		delete(h, "Upgrade")

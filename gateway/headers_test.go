@@ -70,6 +70,12 @@ func TestCleanInbound(t *testing.T) {
 	h["X_Forwarded_For"] = []string{"1.2.3.4"}
 	h["X-Http-Method-Override"] = []string{"DELETE"}
 	h["X-Method-Override"] = []string{"DELETE"}
+	h["x-http-method"] = []string{"DELETE"}
+	h["X_Http_Method_Override"] = []string{"DELETE"}
+	for _, k := range []string{"X-Original-Url", "X-Rewrite-Url", "x-original-uri", "X_Original_URL", "X-Override-Url",
+		"X-Forwarded-Uri", "X-Forwarded-Path", "X-Forwarded-Prefix", "X-Envoy-Original-Path"} {
+		h[k] = []string{"/admin/delete-everything"}
+	}
 	h["Upgrade"] = []string{"h2c"}
 	h["X-Keep"] = []string{"yes"}
 	identity := map[string]bool{"x-auth-subject": true, "x-auth-client-id": true, "x-auth-scopes": true}

@@ -26,7 +26,7 @@ func TestShadowRoute(t *testing.T) {
 		{"no token", "POST", "/v1/images/generations", "", 200, true, "would_deny", "missing_token", false},
 		{"bad token", "POST", "/v1/images/generations", "not.a.token", 200, true, "would_deny", "malformed", false},
 		{"token in query", "POST", "/v1/images/generations?access_token=" + images + "&n=1", "", 200, true, "would_deny", "token_in_query", false},
-		{"method no route", "GET", "/v1/images/generations", images, 404, false, "deny", "no_route", false},
+		{"method not allowed", "GET", "/v1/images/generations", images, 405, false, "deny", "method_not_allowed", false},
 		{"bad path", "POST", "/v1/images/%2e%2e/generations", images, 400, false, "deny", "bad_path", false},
 	}
 	for i, tt := range tests {

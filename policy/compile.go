@@ -277,7 +277,16 @@ func checkMethod(m string) string {
 	if up := strings.ToUpper(m); up != m {
 		return fmt.Sprintf("method %q must be upper-case (methods are case-sensitive): write %q", m, up)
 	}
+	if NeverForwarded(m) {
+		return fmt.Sprintf("method %s is never forwarded (it echoes the request, gateway-added headers included, back to the client): remove it", m)
+	}
 	return ""
+}
+
+// NeverForwarded reports whether the gateway refuses method on every
+// route: TRACE and TRACK (in any case: some upstream frameworks fold it).
+func NeverForwarded(method string) bool {
+	return strings.EqualFold(method, "TRACE") || strings.EqualFold(method, "TRACK")
 }
 
 // isTokenChar reports whether c is an RFC 9110 tchar.

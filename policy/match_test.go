@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -168,5 +170,39 @@ func TestMatchConcurrent(t *testing.T) {
 	}
 	for range 4 {
 		<-done
+	}
+}
+
+func TestAllow(t *testing.T) {
+	tab := mustCompile(t,
+		RouteConfig{Name: "chat", Methods: []string{"POST"}, Path: "/v1/chat/completions", Upstream: "u", Scopes: []string{}},
+		RouteConfig{Name: "models", Methods: []string{"GET", "HEAD"}, Path: "/v1/models", Upstream: "u", Scopes: []string{}},
+		RouteConfig{Name: "model", Methods: []string{"DELETE"}, Path: "/v1/models/{id}", Upstream: "u", Scopes: []string{}},
+		RouteConfig{Name: "echo", Path: "/echo/{rest...}", Upstream: "u", Scopes: []string{}},
+	)
+	tests := []struct {
+		path string
+		want []string
+	}{
+		{"/v1/chat/completions", []string{"POST"}},
+		{"/v1/models", []string{"GET", "HEAD"}},
+		{"/v1/models/gpt-4o", []string{"DELETE"}},
+		{"/echo/a/b", StandardMethods},
+		{"/nowhere", nil},
+		{"/v1/models/a/b", nil},
+	}
+	for _, tt := range tests {
+		if got := tab.Allow(tt.path); !slices.Equal(got, tt.want) {
+			t.Errorf("Allow(%q) = %q; want %q", tt.path, got, tt.want)
+		}
+	}
+}
+
+func TestTraceRefusedInConfig(t *testing.T) {
+	for _, m := range []string{"TRACE", "TRACK"} {
+		_, err := Compile([]RouteConfig{{Name: "r", Methods: []string{m}, Path: "/x", Upstream: "u", Scopes: []string{}}}, nil)
+		if err == nil || !strings.Contains(err.Error(), "never forwarded") {
+			t.Errorf("methods: [%s]: err %v; want it refused", m, err)
+		}
 	}
 }

@@ -39,6 +39,40 @@ func (t *Table) Match(method, decodedPath string) (*Route, Params) {
 	return r, Params{segs: r.segs, path: decodedPath}
 }
 
+// StandardMethods are the methods Allow reports for a route that takes
+// any method: RFC 9110's, less CONNECT and TRACE, which the gateway never
+// forwards.
+var StandardMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// anyMethodProbe is a method no route can list (Compile refuses methods
+// that are not tokens of upper-case letters), so that only any-method
+// routes match it.
+const anyMethodProbe = "\x00"
+
+// Allow returns the methods some route takes on decodedPath, in
+// StandardMethods' order followed by other listed methods, or nil when no
+// route has the path at all: the Allow header of a 405. A path an
+// any-method route takes lists StandardMethods.
+func (t *Table) Allow(decodedPath string) []string {
+	if r, _ := t.Match(anyMethodProbe, decodedPath); r != nil {
+		return StandardMethods
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range t.routes {
+		for _, m := range r.Methods {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			if got, _ := t.Match(m, decodedPath); got != nil {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // node is a node of the segment trie. A route ends at the node reached by
 // its pattern's segments.
 type node struct {

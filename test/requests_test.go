@@ -191,6 +191,37 @@ func TestLargeBody(t *testing.T) {
 	check(3, int64(len(body)))
 }
 
+// TestTraceNeverForwarded: TRACE (and TRACK) would echo the request, with
+// whatever the gateway added, back to the client; they are refused with
+// 405 on every path, even on a route that allows any method.
+func TestTraceNeverForwarded(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	tok := e.token("echo")
+	for _, m := range []string{"TRACE", "TRACK", "trace"} {
+		for _, path := range []string{"/v1/echo/x", "/public/status", "/nowhere"} {
+			r := raw(t, p.proxy, m+" "+path+" HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer "+tok+"\r\n\r\n")
+			if r.StatusCode != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: status %d; want 405", m, path, r.StatusCode)
+			}
+			if a := p.audit(r.id()); a["reason"] != "method_not_allowed" {
+				t.Errorf("%s %s: audit reason %v; want method_not_allowed", m, path, a["reason"])
+			}
+		}
+	}
+	e.noneRecorded("TRACE")
+
+	// A path that exists under another method: 405 with Allow, not 404.
+	r := p.do("GET", "/v1/chat/completions", tok, nil)
+	wantError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
+	if got := r.Header.Get("Allow"); got != "POST" {
+		t.Errorf("Allow %q; want POST", got)
+	}
+	r = p.do("GET", "/v2/nothing", tok, nil)
+	wantError(t, r, http.StatusNotFound, "route_not_found")
+	e.noneRecorded("405 and 404")
+}
+
 func TestSpoofedHeaders(t *testing.T) {
 	t.Parallel()
 	e, p := serve(t, envOptions{}, cfg{})
@@ -213,6 +244,15 @@ func TestSpoofedHeaders(t *testing.T) {
 		"X-HTTP-Method-Override: DELETE\r\n" +
 		"X-HTTP-Method: DELETE\r\n" +
 		"X-Method-Override: DELETE\r\n" +
+		"X_HTTP_Method_Override: DELETE\r\n" +
+		"X-Original-URL: /evil/admin\r\n" +
+		"X_Original_URL: /evil/admin\r\n" +
+		"X-Rewrite-URL: /evil/admin\r\n" +
+		"X-Original-URI: /evil/admin\r\n" +
+		"X-Forwarded-Uri: /evil/admin\r\n" +
+		"X-Forwarded-Prefix: /evil\r\n" +
+		"X-Forwarded-Path: /evil/admin\r\n" +
+		"X-Envoy-Original-Path: /evil/admin\r\n" +
 		"X-Keep-Me: yes\r\n" +
 		"Content-Length: 2\r\n\r\n{}"
 	r := raw(t, p.proxy, req)
@@ -233,8 +273,9 @@ func TestSpoofedHeaders(t *testing.T) {
 			}
 		}
 		switch n {
-		case "x-http-method-override", "x-http-method", "x-method-override":
-			t.Errorf("upstream got method-override header %s: %q", k, vs)
+		case "x-http-method-override", "x-http-method", "x-method-override", "x-original-url", "x-rewrite-url",
+			"x-original-uri", "x-forwarded-uri", "x-forwarded-prefix", "x-forwarded-path", "x-envoy-original-path":
+			t.Errorf("upstream got method- or URL-override header %s: %q", k, vs)
 		}
 		for _, v := range vs {
 			if strings.Contains(v, "203.0.113.9") || strings.Contains(v, "evil") || strings.Contains(v, "mallory") {
