@@ -35,6 +35,9 @@ const (
 	ReasonBadBody           Reason = "invalid_body"
 	ReasonModelList         Reason = "model_list_unfilterable"
 	ReasonMethodNotAllowed  Reason = "method_not_allowed"
+	// ReasonUnsupportedMediaType: a body the gateway judges is not JSON
+	// in UTF-8 by its Content-Type (docs/authorization.md).
+	ReasonUnsupportedMediaType Reason = "unsupported_media_type"
 	// principal_not_allowed, delegation_too_deep and client_not_allowed
 	// come from the policy package (policy.Reason*).
 )
@@ -232,6 +235,10 @@ func errModelNotAllowed(model string) apiError {
 // the token is not at fault.
 func errBadBody(msg string) apiError {
 	return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request", message: msg}
+}
+
+func errUnsupportedMediaType(msg string) apiError {
+	return apiError{status: http.StatusUnsupportedMediaType, typ: "invalid_request_error", code: "unsupported_media_type", message: msg}
 }
 
 func errUnsupportedEncoding() apiError {

@@ -35,6 +35,10 @@ func bufferModelBody(r *http.Request, limit int64) (string, Reason, *apiError) {
 		e := errBadBody("this route needs a JSON request body naming a model")
 		return "", ReasonBadBody, &e
 	}
+	if msg := checkJSONMediaType(r.Header.Values("Content-Type")); msg != "" {
+		e := errUnsupportedMediaType(msg)
+		return "", ReasonUnsupportedMediaType, &e
+	}
 	orig := r.Body
 	b, err := io.ReadAll(io.LimitReader(orig, limit+1))
 	// On a refusal the body is put back as it came, read part first: a

@@ -43,6 +43,11 @@ func filterModelList(resp *http.Response) error {
 	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return fmt.Errorf("%w: Content-Encoding %q", errModelList, ce)
 	}
+	// The client parses the list by its media type: one the gateway does
+	// not read as UTF-8 JSON could show it entries the filter never saw.
+	if msg := checkJSONMediaType(resp.Header.Values("Content-Type")); msg != "" {
+		return fmt.Errorf("%w: %s", errModelList, msg)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxModelListBytes+1))
 	resp.Body.Close()
 	if err != nil {

@@ -29,7 +29,7 @@ func listResponse(t *testing.T, status int, body string, hdr ...string) *http.Re
 	t.Helper()
 	st := &reqState{listRoute: listRoute(t), claims: &token.Claims{}}
 	req, _ := http.NewRequestWithContext(context.WithValue(context.Background(), stateKey{}, st), "GET", "http://x/v1/models", nil)
-	resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(body)), Request: req, ContentLength: int64(len(body))}
+	resp := &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(strings.NewReader(body)), Request: req, ContentLength: int64(len(body))}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		resp.Header.Set(hdr[i], hdr[i+1])
 	}
@@ -59,6 +59,9 @@ func TestFilterModelList(t *testing.T) {
 		{"entry not object", 200, `{"object":"list","data":["gpt-4o-mini"]}`, nil, ""},
 		{"partial content", 206, list, nil, ""},
 		{"truncated", 200, list[:40], nil, ""},
+		{"text/plain list", 200, list, []string{"Content-Type", "text/plain"}, ""},
+		{"utf-16 list", 200, list, []string{"Content-Type", "application/json; charset=utf-16"}, ""},
+		{"html list", 200, list, []string{"Content-Type", "text/html; charset=utf-8"}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -124,6 +125,7 @@ func TestModelBodyChunked(t *testing.T) {
 	req, _ := http.NewRequest("POST", p.url("/v1/chat/completions"), io.NopCloser(strings.NewReader(body)))
 	req.ContentLength = -1
 	req.Header.Set("Authorization", "Bearer "+e.token("chat:completions"))
+	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -306,4 +308,51 @@ func TestModelRulesShadowed(t *testing.T) {
 		}
 		e.noneRecorded("a body over the model cap on a shadow route")
 	})
+}
+
+// TestModelBodyMediaTypes: the upstream must parse what the gateway
+// judged. A model-routed body whose Content-Type an upstream framework
+// would read as a form, as another charset or as something other than
+// JSON is refused with 415 and never forwarded.
+func TestModelBodyMediaTypes(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{routes: modelRoutes})
+	tok := e.token("chat:completions")
+	body := `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`
+	send := func(cts ...string) response {
+		req := "POST /v1/chat/completions HTTP/1.1\r\nHost: gateway.test\r\nAuthorization: Bearer " + tok + "\r\n"
+		for _, ct := range cts {
+			req += "Content-Type: " + ct + "\r\n"
+		}
+		req += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + body
+		return raw(t, p.proxy, req)
+	}
+	for _, ok := range []string{"application/json", "Application/JSON", "application/json; charset=utf-8",
+		`application/json; charset="UTF-8"`, "application/vnd.openai+json"} {
+		if r := send(ok); r.StatusCode != 200 {
+			t.Errorf("Content-Type %q: status %d (%s); want 200", ok, r.StatusCode, r.body)
+		}
+	}
+	e.api.Reset()
+	for _, bad := range [][]string{
+		nil,
+		{"application/x-www-form-urlencoded"},
+		{"multipart/form-data; boundary=x"},
+		{"text/plain"},
+		{"application/json; charset=utf-16"},
+		{"application/json; charset=iso-8859-1"},
+		{"application/json; charset=utf-8; charset=utf-16"},
+		{"application/json; boundary=x"},
+		{"application/json", "application/x-www-form-urlencoded"},
+		{"application/+json"},
+		{"application/jsonx"},
+		{"text/json"},
+	} {
+		r := send(bad...)
+		wantError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		if a := p.audit(r.id()); a["reason"] != "unsupported_media_type" || a["decision"] != "deny" {
+			t.Errorf("Content-Type %q: audit %v %v; want deny unsupported_media_type", bad, a["decision"], a["reason"])
+		}
+	}
+	e.noneRecorded("bodies of another media type")
 }

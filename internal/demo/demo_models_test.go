@@ -46,6 +46,9 @@ func TestDemoPerModelRefusal(t *testing.T) {
 			rd = strings.NewReader(body)
 		}
 		req, _ := http.NewRequest(method, d.ProxyURL+path, rd)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
