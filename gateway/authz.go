@@ -18,7 +18,7 @@ import (
 // whether the request may go on; on false it has called deny, which
 // records the refusal (the handler answers it, or forwards the request as
 // would_deny on a shadow route).
-func authorize(st *reqState, r *http.Request, route *policy.Route, params policy.Params, conds []*conditions.Program, deny func(Reason, apiError)) bool {
+func authorize(rt *runtime, st *reqState, r *http.Request, route *policy.Route, params policy.Params, conds []*conditions.Program, deny func(Reason, apiError)) bool {
 	c := st.claims
 	p := principalOf(c)
 	st.principal, st.delegationDepth = p.Kind(), p.DelegationDepth
@@ -33,7 +33,7 @@ func authorize(st *reqState, r *http.Request, route *policy.Route, params policy
 	if !decideModel(st, r, route, params, deny) {
 		return false
 	}
-	if i, err := checkConditions(conds, st, r); i >= 0 {
+	if i, err := checkConditions(rt, conds, st, r); i >= 0 {
 		msg := fmt.Sprintf("the request does not meet condition %d of this route", i)
 		if err != nil {
 			msg = fmt.Sprintf("condition %d of this route could not be evaluated for this request", i)

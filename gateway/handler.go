@@ -192,7 +192,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		var ref *refusal
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
 		if g.authenticate(rt, st, r, refuse) {
-			authorize(st, r, route, params, rt.conds[route.Index], refuse)
+			authorize(rt, st, r, route, params, rt.conds[route.Index], refuse)
 		}
 		if ref != nil {
 			// A body over a cap is refused even on a shadow route, as

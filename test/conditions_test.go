@@ -90,3 +90,54 @@ func TestConditionsRefusedAtLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestConditionsSeeWhatTheUpstreamSees: a condition on a forwarding
+// header or the client address cannot be met by what an untrusted client
+// sends, since the upstream never sees it; behind a trusted proxy the
+// client address is the proxy's word.
+func TestConditionsSeeWhatTheUpstreamSees(t *testing.T) {
+	t.Parallel()
+	routes := `
+  - name: by-header
+    methods: [POST]
+    path: /v1/chat/completions
+    upstream: models
+    scopes: ["chat:completions"]
+    conditions: ["request.headers['x-forwarded-for'].startsWith('203.0.113.9')"]
+  - name: by-addr
+    methods: [POST]
+    path: /v1/embeddings
+    upstream: models
+    scopes: ["chat:completions"]
+    conditions: ["request.remote_addr == '203.0.113.9'"]
+  - name: override
+    methods: [POST]
+    path: /v1/images/generations
+    upstream: models
+    scopes: ["chat:completions"]
+    conditions: ["!('x-original-url' in request.headers) && !('x-auth-subject' in request.headers) && request.peer_addr == '127.0.0.1'"]
+`
+	spoof := []string{"X-Forwarded-For", "203.0.113.9", "X-Real-IP", "203.0.113.9", "X-Original-URL", "/admin", "X-Auth-Subject", "root"}
+	body := []byte(`{"model":"m","input":"hi"}`)
+
+	t.Run("untrusted peer", func(t *testing.T) {
+		e, p := serve(t, envOptions{}, cfg{routes: routes})
+		tok := e.token("chat:completions")
+		for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+			r := p.do("POST", path, tok, body, spoof...)
+			wantError(t, r, 403, "condition_failed")
+		}
+		if r := p.do("POST", "/v1/images/generations", tok, body, spoof...); r.StatusCode == 403 {
+			t.Errorf("override route: status %d (%s); want it forwarded: the headers the upstream never sees are not there", r.StatusCode, r.body)
+		}
+	})
+	t.Run("trusted proxy", func(t *testing.T) {
+		e, p := serve(t, envOptions{}, cfg{routes: routes, serverExtra: "  trusted_proxies: [\"127.0.0.0/8\"]\n"})
+		tok := e.token("chat:completions")
+		for _, path := range []string{"/v1/chat/completions", "/v1/embeddings"} {
+			if r := p.do("POST", path, tok, body, "X-Forwarded-For", "203.0.113.9"); r.StatusCode == 403 {
+				t.Errorf("%s via a trusted proxy: status %d (%s); want it forwarded", path, r.StatusCode, r.body)
+			}
+		}
+	})
+}

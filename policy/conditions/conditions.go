@@ -92,7 +92,13 @@ type Request struct {
 	Method string
 	Path   string // decoded
 	Model  string
+	// Header is the request's headers as the upstream will receive them
+	// (the caller's job): a condition must not be satisfied by a header
+	// the gateway replaces or removes before forwarding.
 	Header http.Header
+	// RemoteAddr is the client's IP address, resolved through the trusted
+	// proxies; PeerAddr the TCP peer's.
+	RemoteAddr, PeerAddr string
 }
 
 // Input is the evaluation input of one request, built once and shared by
@@ -116,10 +122,12 @@ func NewInput(claims map[string]any, r Request) *Input {
 	return &Input{vars: map[string]any{
 		"claims": convert(claims),
 		"request": map[string]any{
-			"method":  r.Method,
-			"path":    r.Path,
-			"model":   r.Model,
-			"headers": headers,
+			"method":      r.Method,
+			"path":        r.Path,
+			"model":       r.Model,
+			"headers":     headers,
+			"remote_addr": r.RemoteAddr,
+			"peer_addr":   r.PeerAddr,
 		},
 	}}
 }
