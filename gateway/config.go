@@ -68,6 +68,13 @@ type ServerConfig struct {
 	// MaxTokenBytes refuses longer bearer tokens before parsing them.
 	// Default 16384.
 	MaxTokenBytes int `yaml:"max_token_bytes"`
+	// RouteAliases decides a request whose path, with a trailing slash
+	// removed or letters folded to lower case, would match another route
+	// than the one it matches (many upstream routers treat those spellings
+	// as one resource): "refuse" (400, reason route_alias, naming the
+	// route it aliases) or "allow" (match the path as written). Default
+	// "refuse".
+	RouteAliases string `yaml:"route_aliases"`
 	// Realm is the realm of WWW-Authenticate challenges. Default "scopegate".
 	Realm string `yaml:"realm"`
 	// TLS, when cert_file and key_file are set, makes the proxy listener
@@ -330,6 +337,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))
 	setDefault(&s.MaxTokenBytes, 16<<10)
 	setDefault(&s.Realm, "scopegate")
+	setDefault(&s.RouteAliases, "refuse")
 	if s.TLS.Enabled() {
 		setDefault(&s.TLS.MinVersion, "1.2")
 	}

@@ -184,6 +184,14 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		deny(ReasonNoRoute, errNoRoute())
 		return
 	}
+	if rt.cfg.Server.RouteAliases != "allow" {
+		if other := aliasOf(rt.table, r.Method, decoded, route); other != nil {
+			st.route = route
+			deny(ReasonRouteAlias, errInvalidRequest("the path is another spelling (trailing slash or letter case) of a path of route "+
+				other.Name+"; send it as that route's path"))
+			return
+		}
+	}
 	st.route = route
 
 	st.decision, st.reason = decisionAllow, ReasonPublic

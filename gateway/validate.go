@@ -44,6 +44,9 @@ func (v *validator) add(field, format string, args ...any) {
 
 func (c *Config) validateServer(v *validator) {
 	s := c.Server
+	if s.RouteAliases != "refuse" && s.RouteAliases != "allow" {
+		v.add("server.route_aliases", "%q is neither refuse nor allow", s.RouteAliases)
+	}
 	checkAddr(v, "server.listen", s.Listen)
 	checkAddr(v, "server.admin_listen", s.AdminListen)
 	if _, port, _ := net.SplitHostPort(s.Listen); s.Listen == s.AdminListen && port != "0" {

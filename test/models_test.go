@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/scopegate/scopegate/internal/issuer"
 )
 
 // modelRoutes gate chat by a rules table, images by a scope template, and
@@ -355,4 +357,71 @@ func TestModelBodyMediaTypes(t *testing.T) {
 		}
 	}
 	e.noneRecorded("bodies of another media type")
+}
+
+// aliasRoutes put a catch-all beside specific routes, as docs/security.md
+// suggests for the rest of an API.
+const aliasRoutes = `
+  - name: models
+    methods: [GET]
+    path: /v1/models
+    upstream: models
+    scopes: ["models:read"]
+    models: {list: true, rules_from: [chat]}
+  - name: chat
+    methods: [POST]
+    path: /v1/chat/completions
+    upstream: models
+    scopes: ["chat:completions"]
+    principals: [human]
+    models:
+      rules:
+        - {model: gpt-4o-mini, scopes: []}
+  - name: rest
+    path: /v1/{rest...}
+    upstream: models
+    scopes: ["api"]
+`
+
+// TestCatchAllIsNoAlias: a path an upstream router would treat as a
+// specific route's (trailing slash, letter case) does not get the
+// catch-all's weaker policy: 400 route_alias, naming the route, nothing
+// forwarded; with route_aliases: allow it is matched as written.
+func TestCatchAllIsNoAlias(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{routes: aliasRoutes})
+	// A machine token with the catch-all's scope and chat's, neither of
+	// which may use gpt-4o or see the unfiltered list.
+	tok := e.spec(issuer.AccessTokenSpec{Subject: "svc", ClientID: "svc", Scopes: []string{"api", "chat:completions"}})
+	chat := []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
+	for _, tc := range []struct{ method, path, alias string }{
+		{"GET", "/v1/models/", "models"},
+		{"GET", "/v1/Models", "models"},
+		{"POST", "/v1/chat/completions/", "chat"},
+		{"POST", "/v1/Chat/Completions", "chat"},
+	} {
+		var body []byte
+		if tc.method == "POST" {
+			body = chat
+		}
+		r := p.do(tc.method, tc.path, tok, body)
+		wantError(t, r, http.StatusBadRequest, "invalid_request")
+		if !strings.Contains(string(r.body), "route "+tc.alias) {
+			t.Errorf("%s %s: body %s; want it to name route %s", tc.method, tc.path, r.body, tc.alias)
+		}
+		if a := p.audit(r.id()); a["reason"] != "route_alias" {
+			t.Errorf("%s %s: audit reason %v; want route_alias", tc.method, tc.path, a["reason"])
+		}
+	}
+	e.noneRecorded("aliases of specific routes")
+	// The catch-all's own paths still pass.
+	if r := p.do("GET", "/v1/files", tok, nil); r.StatusCode == 400 || r.StatusCode == 403 {
+		t.Errorf("GET /v1/files: status %d (%s); want it forwarded", r.StatusCode, r.body)
+	}
+
+	e2, p2 := serve(t, envOptions{}, cfg{routes: aliasRoutes, serverExtra: "  route_aliases: allow\n"})
+	tok2 := e2.spec(issuer.AccessTokenSpec{Subject: "svc", ClientID: "svc", Scopes: []string{"api"}})
+	if r := p2.do("GET", "/v1/models/", tok2, nil); r.StatusCode == 400 {
+		t.Errorf("route_aliases: allow: status %d; want the path matched as written", r.StatusCode)
+	}
 }
