@@ -50,6 +50,11 @@ type ServerConfig struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
 	// IdleTimeout closes idle keep-alive connections. Default 120s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// BodyReadTimeout is how long the gateway waits for the next bytes of
+	// a request body (after the headers, and between reads); a body that
+	// stops arriving ends the request with 408 and the connection. An
+	// upload that keeps sending is never cut. Default 30s.
+	BodyReadTimeout Duration `yaml:"body_read_timeout"`
 	// MaxHeaderBytes caps the request line and headers. Default 32768.
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
 	// MaxBodyBytes caps a request body; larger bodies get 413 and are not
@@ -332,6 +337,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.AdminListen, "127.0.0.1:9090")
 	setDefault(&s.ReadHeaderTimeout, Duration(10*time.Second))
 	setDefault(&s.IdleTimeout, Duration(120*time.Second))
+	setDefault(&s.BodyReadTimeout, Duration(30*time.Second))
 	setDefault(&s.MaxHeaderBytes, 32<<10)
 	setDefault(&s.MaxBodyBytes, 64<<20)
 	setDefault(&s.DrainTimeout, Duration(30*time.Second))

@@ -35,6 +35,8 @@ const (
 	ReasonBadBody           Reason = "invalid_body"
 	ReasonModelList         Reason = "model_list_unfilterable"
 	ReasonMethodNotAllowed  Reason = "method_not_allowed"
+	// ReasonBodyTimeout: the client stopped sending its request body.
+	ReasonBodyTimeout Reason = "body_timeout"
 	// ReasonUnsupportedMediaType: a body the gateway judges is not JSON
 	// in UTF-8 by its Content-Type (docs/authorization.md).
 	ReasonUnsupportedMediaType Reason = "unsupported_media_type"
@@ -235,6 +237,11 @@ func errModelNotAllowed(model string) apiError {
 // the token is not at fault.
 func errBadBody(msg string) apiError {
 	return apiError{status: http.StatusBadRequest, typ: "invalid_request_error", code: "invalid_request", message: msg}
+}
+
+func errBodyTimeout() apiError {
+	return apiError{status: http.StatusRequestTimeout, typ: "invalid_request_error", code: "body_timeout",
+		message: "the request body stopped arriving before it was complete"}
 }
 
 func errUnsupportedMediaType(msg string) apiError {

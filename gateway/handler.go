@@ -34,6 +34,8 @@ type reqState struct {
 	detail        string // client-safe detail of a refusal
 	upstreamErr   error
 	body          *countingReader // the request body as forwarded; nil without one
+	in            *bodyReader     // the request body as read from the client; nil without one
+	inBody        bodyReader      // in's storage
 	bytesIn       int64
 	bytesOut      int64
 	forwarded     bool          // handed to the upstream's proxy
@@ -130,7 +132,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // handle runs the chain: canonical path, route, authn, authz, proxy.
 func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) {
+	st.in = wrapBody(&st.inBody, w, r, rt.cfg.Server.BodyReadTimeout.D(), g.now)
 	deny := func(reason Reason, e apiError) {
+		refuseConn(w, st.in)
 		st.decision, st.reason, st.status, st.detail = decisionDeny, reason, e.status, e.message
 		if rt.metadata != nil {
 			e.resourceMetadata = rt.metadata.url
@@ -211,6 +215,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 				if rt.metadata != nil {
 					e.resourceMetadata = rt.metadata.url
 				}
+				refuseConn(w, st.in)
 				writeError(w, st.realm, e)
 				return
 			}

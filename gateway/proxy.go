@@ -165,6 +165,12 @@ func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 		st.reason, st.decision = ReasonBodyTooLarge, decisionDeny
 		writeError(w, st.realm, errBodyTooLarge(mbe.Limit))
 		return
+	case isBodyTimeout(bodyErr):
+		st.reason, st.decision = ReasonBodyTimeout, decisionDeny
+		st.detail = "no request body bytes within server.body_read_timeout"
+		w.Header().Set("Connection", "close")
+		writeError(w, st.realm, errBodyTimeout())
+		return
 	case bodyErr != nil && r.Context().Err() == nil:
 		st.reason, st.decision = ReasonBadBody, decisionDeny
 		st.detail = "the request body could not be read: " + bodyErr.Error()

@@ -44,6 +44,9 @@ func (v *validator) add(field, format string, args ...any) {
 
 func (c *Config) validateServer(v *validator) {
 	s := c.Server
+	if s.BodyReadTimeout.D() < 0 {
+		v.add("server.body_read_timeout", "must be positive")
+	}
 	if s.RouteAliases != "refuse" && s.RouteAliases != "allow" {
 		v.add("server.route_aliases", "%q is neither refuse nor allow", s.RouteAliases)
 	}

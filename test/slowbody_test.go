@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSilentBodiesHoldNoConnection: clients that declare a body and never
+// send it get their refusal at once, with the connection closed, whatever
+// their number; one with a valid token gets 408 once body_read_timeout
+// passes; and a valid request gets through all the while.
+func TestSilentBodiesHoldNoConnection(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{serverExtra: "  body_read_timeout: 300ms\n"})
+	tok := e.token("echo")
+	const n = 300
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", p.proxy)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(60 * time.Second)) // a hang guard only
+			auth, want := "", http.StatusUnauthorized
+			if i%10 == 0 {
+				auth, want = "Authorization: Bearer "+tok+"\r\n", http.StatusRequestTimeout
+			}
+			fmt.Fprintf(c, "POST /v1/echo/x HTTP/1.1\r\nHost: gateway.test\r\n%sContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n", auth)
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				errs <- fmt.Errorf("conn %d: no response: %w", i, err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != want {
+				errs <- fmt.Errorf("conn %d: status %d; want %d", i, resp.StatusCode, want)
+				return
+			}
+			if !resp.Close {
+				errs <- fmt.Errorf("conn %d: the response does not close the connection", i)
+				return
+			}
+			if _, err := br.ReadByte(); err != io.EOF {
+				errs <- fmt.Errorf("conn %d: the connection stayed open (%v)", i, err)
+			}
+		}()
+	}
+	// A valid request, meanwhile.
+	if r := p.do("POST", "/v1/echo/ok", tok, []byte(`{}`)); r.StatusCode != 200 {
+		t.Errorf("a valid request among the silent ones: status %d (%s)", r.StatusCode, r.body)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	e.lastRecorded()
+}
