@@ -93,7 +93,7 @@ func decideModel(st *reqState, r *http.Request, route *policy.Route, params poli
 
 // principalOf describes the caller of a verified token.
 func principalOf(c *token.Claims) policy.Principal {
-	p := policy.Principal{Subject: c.Subject, ClientID: c.ClientID}
+	p := policy.Principal{Subject: c.Subject, ClientID: c.ClientID, Machine: c.Machine}
 	for a := c.Act; a != nil; a = a.Act {
 		p.DelegationDepth++
 	}

@@ -178,6 +178,12 @@ type IssuerConfig struct {
 	// non-empty wins (X-Auth-Client-Id, allowed_clients). Default
 	// [client_id, azp]. Okta: [cid]; Entra v1: [appid].
 	ClientIDClaims []string `yaml:"client_id_claims"`
+	// MachineClaims mark a token as a machine's (principal kind machine)
+	// when a claim equals the value (an array claim: contains it), beyond
+	// the markers scopegate knows (Auth0 gty, Entra idtyp and app-only
+	// tokens, Keycloak service accounts; docs/authorization.md). Default
+	// none.
+	MachineClaims map[string]string `yaml:"machine_claims"`
 	// AcceptClientIDAsAudience lets a token with no aud claim pass when its
 	// client id is one of audiences (Amazon Cognito access tokens). A token
 	// with aud is judged by aud. Default false: no aud, no entry.

@@ -212,6 +212,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 			ClientIDClaims:           is.ClientIDClaims,
 			AcceptClientIDAsAudience: is.AcceptClientIDAsAudience,
 			RequiredClaims:           is.RequiredClaims,
+			MachineClaims:            is.MachineClaims,
 		})
 	}
 	if len(opts.Issuers) > 0 { // a config of public routes only needs none

@@ -33,15 +33,19 @@ type Principal struct {
 	// DelegationDepth is the number of links in the act chain: 0 without
 	// act, 1 for act, 2 for act.act, ...
 	DelegationDepth int
+	// Machine is set when the token's claims mark it as a machine's
+	// (a provider's client-credentials or service-account marker).
+	Machine bool
 }
 
-// Kind classifies p: delegated if it has an act chain, machine if it has
-// no subject or its subject is its client id, human otherwise.
+// Kind classifies p: delegated if it has an act chain, machine if its
+// claims say so, if it has no subject or its subject is its client id,
+// human otherwise.
 func (p Principal) Kind() string {
 	switch {
 	case p.DelegationDepth > 0:
 		return PrincipalDelegated
-	case p.Subject == "" || p.Subject == p.ClientID:
+	case p.Machine || p.Subject == "" || p.Subject == p.ClientID:
 		return PrincipalMachine
 	}
 	return PrincipalHuman

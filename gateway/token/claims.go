@@ -25,7 +25,12 @@ type Claims struct {
 	IssuedAt  time.Time // zero when absent
 	NotBefore time.Time // zero when absent
 	Act       *Actor    // RFC 8693 act claim; nil when absent
-	Raw       map[string]any
+	// Machine is true when a claim marks the token as issued to a client
+	// acting for itself (client credentials, a service account): see
+	// isMachineToken. A token whose sub is empty or its client id is a
+	// machine token too; the caller judges that.
+	Machine bool
+	Raw     map[string]any
 }
 
 // Actor is one link of an RFC 8693 delegation chain: Act is the actor before.
@@ -61,6 +66,7 @@ func readClaims(m map[string]any, cfg *IssuerConfig) (*Claims, *Error) {
 			c.ClientID = id
 		}
 	}
+	c.Machine = isMachineToken(m, cfg)
 	if _, ok := m["exp"]; !ok {
 		return nil, refuse(ReasonMissingExp, "the token has no exp claim")
 	}

@@ -87,6 +87,10 @@ type IssuerConfig struct {
 	// these values, e.g. {"token_use": "access"} (Cognito) or {"typ":
 	// "Bearer"} (Keycloak). nil = none required.
 	RequiredClaims map[string]string
+	// MachineClaims mark a machine token (Claims.Machine) when any of
+	// these claims equals its value (or, an array, contains it), beyond
+	// the providers' own markers (isMachineToken). nil = none.
+	MachineClaims map[string]string
 }
 
 // DefaultClientIDClaims are the claims that name the client when an

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
@@ -46,6 +48,9 @@ type providerCase struct {
 	WantDetail string `json:"want_detail"`
 	// WantClientID is the X-Auth-Client-Id the upstream must see (200 only).
 	WantClientID string `json:"want_client_id"`
+	// WantPrincipal is the principal kind the gateway must read (200
+	// only): human, machine or delegated.
+	WantPrincipal string `json:"want_principal"`
 	// ForeignIssuer marks a token whose iss is deliberately not the
 	// recipe's (another issuer of the same provider).
 	ForeignIssuer bool `json:"foreign_issuer"`
@@ -133,7 +138,8 @@ routes:
 	cfg.Issuers[0].JWKSURI = iss.JWKSURL()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: zap.NewNop(), Audit: zap.NewNop()})
+	core, audits := observer.New(zapcore.InfoLevel)
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: zap.NewNop(), Audit: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,6 +170,10 @@ routes:
 				last := api.Requests()[len(api.Requests())-1]
 				if got := last.Header.Get("X-Auth-Client-Id"); got != c.WantClientID {
 					t.Errorf("X-Auth-Client-Id %q; want %q", got, c.WantClientID)
+				}
+				recs := audits.All()
+				if got := recs[len(recs)-1].ContextMap()["principal"]; c.WantPrincipal == "" || got != c.WantPrincipal {
+					t.Errorf("principal %v; want %q (every allowed fixture case states want_principal)", got, c.WantPrincipal)
 				}
 				// The same token lacks a scope no provider grants: 403.
 				if st, b, _ := call(gw, "/v1/admin", tok); st != http.StatusForbidden {
