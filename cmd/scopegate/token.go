@@ -30,6 +30,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
 	idToken := fs.Bool("id-token", false, "mint an OpenID Connect ID token (the gateway refuses it) instead of an access token")
 	config := fs.String("config", "", "refused: tokens are only minted for the demo issuer")
+	demoURL := fs.String("demo", "", "the proxy URL of the demo to mint for (default: the only one running)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -45,7 +46,7 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "scopegate token: --ttl must be positive")
 		return 2
 	}
-	st, err := demo.ReadState(context.Background())
+	st, err := demo.ReadState(context.Background(), *demoURL)
 	if err != nil {
 		fmt.Fprintf(stderr, "scopegate token: %v\n", err)
 		return 1

@@ -34,8 +34,19 @@ type State struct {
 // ErrNoDemo means no demo state was found or its demo is not running.
 var ErrNoDemo = errors.New("no scopegate demo is running (start one with `scopegate demo`)")
 
-// stateFile is the name of the state file in StateDir.
-const stateFile = "demo.json"
+// stateFile is the name of the state file of the demo whose proxy is at
+// proxyURL: each demo has its own, so that two demos (on other ports)
+// coexist and neither removes the other's.
+func stateFile(proxyURL string) string {
+	name := strings.TrimPrefix(strings.TrimPrefix(proxyURL, "http://"), "https://")
+	name = strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, name)
+	return "demo-" + name + ".json"
+}
 
 // StateDir is where a demo of this user keeps its state:
 // $XDG_RUNTIME_DIR/scopegate-demo when that is set (a per-user directory
@@ -69,7 +80,7 @@ func writeState(st State) (remove func(), err error) {
 	if cerr := tmp.Close(); werr == nil {
 		werr = cerr
 	}
-	path := filepath.Join(dir, stateFile)
+	path := filepath.Join(dir, stateFile(st.ProxyURL))
 	if werr == nil {
 		werr = os.Rename(tmp.Name(), path)
 	}
@@ -115,11 +126,43 @@ func readStateFile(path string) (*State, error) {
 	return &st, nil
 }
 
-// ReadState loads the state of the running demo and checks with its issuer
-// that the demo is alive and still publishes the key. It returns an error
-// wrapping ErrNoDemo when there is no state or no such demo.
-func ReadState(ctx context.Context) (*State, error) {
-	path := filepath.Join(StateDir(), stateFile)
+// ReadState loads the state of a running demo and checks with its issuer
+// that the demo is alive and still publishes the key: the demo whose proxy
+// is at proxyURL, or, with proxyURL "", the only one running (several
+// running is an error that lists them). It returns an error wrapping
+// ErrNoDemo when there is no state or no such demo.
+func ReadState(ctx context.Context, proxyURL string) (*State, error) {
+	if proxyURL != "" {
+		return readLive(ctx, filepath.Join(StateDir(), stateFile(proxyURL)))
+	}
+	paths, _ := filepath.Glob(filepath.Join(StateDir(), "demo-*.json"))
+	var live []*State
+	var lastErr error
+	for _, p := range paths {
+		st, err := readLive(ctx, p)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		live = append(live, st)
+	}
+	switch {
+	case len(live) == 1:
+		return live[0], nil
+	case len(live) > 1:
+		var urls []string
+		for _, st := range live {
+			urls = append(urls, st.ProxyURL)
+		}
+		return nil, fmt.Errorf("%d demos are running (%s): name one with --demo URL", len(live), strings.Join(urls, ", "))
+	case lastErr != nil && !errors.Is(lastErr, ErrNoDemo):
+		return nil, lastErr
+	}
+	return nil, ErrNoDemo
+}
+
+// readLive reads the state file at path and checks its demo is alive.
+func readLive(ctx context.Context, path string) (*State, error) {
 	st, err := readStateFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNoDemo

@@ -15,7 +15,15 @@ import (
 // XDG_RUNTIME_DIR, and returns it and a func that stops it.
 func startDemo(t *testing.T) (*Demo, func()) {
 	t.Helper()
-	t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
+	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	return startDemoIn(t)
+}
+
+// startDemoIn runs a demo whose state goes to $XDG_RUNTIME_DIR, set by
+// the caller.
+func startDemoIn(t *testing.T) (*Demo, func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *Demo, 1)
 	done := make(chan error, 1)
@@ -48,7 +56,7 @@ func TestTokenForRunningDemo(t *testing.T) {
 		}
 	}()
 	dir := StateDir()
-	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, stateFile): 0o600} {
+	for path, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, stateFile(d.ProxyURL)): 0o600} {
 		fi, err := os.Stat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -57,7 +65,7 @@ func TestTokenForRunningDemo(t *testing.T) {
 			t.Errorf("%s has mode %v; want at most %v", path, fi.Mode().Perm(), want)
 		}
 	}
-	st, err := ReadState(context.Background())
+	st, err := ReadState(context.Background(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,10 +105,10 @@ func TestTokenForRunningDemo(t *testing.T) {
 	}
 	stop()
 	stopped = true
-	if _, err := os.Stat(filepath.Join(dir, stateFile)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(dir, stateFile(d.ProxyURL))); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the state file outlived the demo: %v", err)
 	}
-	if _, err := ReadState(context.Background()); !errors.Is(err, ErrNoDemo) {
+	if _, err := ReadState(context.Background(), ""); !errors.Is(err, ErrNoDemo) {
 		t.Errorf("ReadState after the demo: %v; want ErrNoDemo", err)
 	}
 }
@@ -108,7 +116,7 @@ func TestTokenForRunningDemo(t *testing.T) {
 func TestReadStateRefuses(t *testing.T) {
 	t.Run("no_demo", func(t *testing.T) {
 		t.Setenv("XDG_RUNTIME_DIR", t.TempDir())
-		if _, err := ReadState(context.Background()); !errors.Is(err, ErrNoDemo) {
+		if _, err := ReadState(context.Background(), ""); !errors.Is(err, ErrNoDemo) {
 			t.Fatalf("got %v; want ErrNoDemo", err)
 		}
 	})
@@ -119,7 +127,7 @@ func TestReadStateRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer remove()
-		if _, err := ReadState(context.Background()); !errors.Is(err, ErrNoDemo) {
+		if _, err := ReadState(context.Background(), ""); !errors.Is(err, ErrNoDemo) {
 			t.Fatalf("got %v; want ErrNoDemo for a demo that is gone", err)
 		}
 	})
@@ -130,12 +138,36 @@ func TestReadStateRefuses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer remove()
-		if err := os.Chmod(filepath.Join(StateDir(), stateFile), 0o644); err != nil {
+		if err := os.Chmod(filepath.Join(StateDir(), stateFile("")), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err = ReadState(context.Background())
+		_, err = ReadState(context.Background(), "")
 		if err == nil || !strings.Contains(err.Error(), "accessible to other users") {
 			t.Fatalf("got %v; want a refusal of the shared file", err)
 		}
 	})
+}
+
+// TestTwoDemosCoexist: two demos keep their own state; scopegate token
+// asks which one when both run, and each one's stop removes only its own.
+func TestTwoDemosCoexist(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("XDG_RUNTIME_DIR", dir)
+	a, stopA := startDemoIn(t)
+	b, stopB := startDemoIn(t)
+	if _, err := ReadState(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "2 demos are running") {
+		t.Errorf("ReadState with two demos: %v; want it to ask which", err)
+	}
+	for _, d := range []*Demo{a, b} {
+		st, err := ReadState(context.Background(), d.ProxyURL)
+		if err != nil || st.ProxyURL != d.ProxyURL {
+			t.Fatalf("ReadState(%s) = %v, %v", d.ProxyURL, st, err)
+		}
+	}
+	stopA()
+	st, err := ReadState(context.Background(), "")
+	if err != nil || st.ProxyURL != b.ProxyURL {
+		t.Fatalf("after the first demo stopped: ReadState = %v, %v; want the second demo's state", st, err)
+	}
+	stopB()
 }
