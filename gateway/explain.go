@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +66,33 @@ type Explanation struct {
 	// Forward is what the upstream would be sent; nil when nothing would
 	// be forwarded. No upstream is contacted.
 	Forward *ExplainForward `json:"forward,omitempty"`
+	// Unverified, when a token was given and not accepted, is what the
+	// token says of itself, read without verifying it, beside Expected,
+	// what the config trusts: to see a wrong issuer or audience at once.
+	Unverified *ExplainUnverified `json:"unverified,omitempty"`
+	Expected   []ExplainExpected  `json:"expected,omitempty"`
+
+	now func() time.Time // the request's clock, for "expired ... ago"
+}
+
+// ExplainUnverified is what a refused token claims, unverified. It never
+// holds the token or its signature.
+type ExplainUnverified struct {
+	Issuer   string    `json:"iss,omitempty"`
+	Audience []string  `json:"aud,omitempty"`
+	Expires  time.Time `json:"exp,omitzero"`
+	Typ      string    `json:"typ,omitempty"`
+	Alg      string    `json:"alg,omitempty"`
+	KID      string    `json:"kid,omitempty"`
+	// Malformed says why the token could not even be read, if so.
+	Malformed string `json:"malformed,omitempty"`
+}
+
+// ExplainExpected is one trusted issuer and its audiences.
+type ExplainExpected struct {
+	Issuer     string   `json:"issuer"`
+	Audiences  []string `json:"audiences"`
+	Algorithms []string `json:"algorithms,omitempty"`
 }
 
 // ExplainRoute is the route a request matches.
@@ -196,6 +225,10 @@ func explanation(req ExplainRequest, rt *runtime, st *reqState, code int, sent *
 	e := &Explanation{
 		Method: req.Method, Target: req.Target, CanonicalPath: st.canonicalPath,
 		Decision: st.decision, Reason: st.reason, Status: st.status, Detail: st.detail,
+		now: req.Now,
+	}
+	if e.now == nil {
+		e.now = time.Now
 	}
 	if e.Decision == "" {
 		e.Decision = decisionError
@@ -227,6 +260,12 @@ func explanation(req ExplainRequest, rt *runtime, st *reqState, code int, sent *
 				LastRefresh: s.LastRefresh, Failures: s.RefreshFailures})
 		}
 	}
+	if req.Token != "" && st.claims == nil && st.reason != ReasonKeysUnavailable {
+		e.Unverified = readUnverified(req.Token)
+		for _, is := range rt.cfg.Issuers {
+			e.Expected = append(e.Expected, ExplainExpected{Issuer: is.Issuer, Audiences: is.Audiences, Algorithms: is.Algorithms})
+		}
+	}
 	if sent != nil {
 		f := &ExplainForward{Method: sent.Method, URL: sent.URL.String()}
 		ih := rt.cfg.Server.IdentityHeaders
@@ -251,4 +290,46 @@ func (n noUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	*n.sent = r
 	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// readUnverified decodes what a JWT says of itself, without verifying it:
+// for an operator's diagnosis only, never for a decision.
+func readUnverified(tok string) *ExplainUnverified {
+	u := &ExplainUnverified{}
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		u.Malformed = fmt.Sprintf("not a JWT: %d dot-separated parts, not 3 (an opaque token?)", len(parts))
+		return u
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+		Typ string `json:"typ"`
+		KID string `json:"kid"`
+	}
+	var claims struct {
+		Iss string          `json:"iss"`
+		Aud json.RawMessage `json:"aud"`
+		Exp json.Number     `json:"exp"`
+	}
+	for i, dst := range []any{&hdr, &claims} {
+		b, err := base64.RawURLEncoding.DecodeString(parts[i])
+		if err == nil {
+			err = json.Unmarshal(b, dst)
+		}
+		if err != nil {
+			u.Malformed = fmt.Sprintf("part %d does not decode: %v", i+1, err)
+			return u
+		}
+	}
+	u.Alg, u.Typ, u.KID, u.Issuer = hdr.Alg, hdr.Typ, hdr.KID, claims.Iss
+	var one string
+	if json.Unmarshal(claims.Aud, &one) == nil {
+		u.Audience = []string{one}
+	} else {
+		_ = json.Unmarshal(claims.Aud, &u.Audience)
+	}
+	if n, err := claims.Exp.Int64(); err == nil {
+		u.Expires = time.Unix(n, 0).UTC()
+	}
+	return u
 }

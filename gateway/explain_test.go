@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/scopegate/scopegate/internal/issuer"
 	"time"
 )
 
@@ -130,6 +132,52 @@ func TestExplainBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := Explain(context.Background(), w.gw.Config(), ExplainRequest{Method: tt.method, Target: tt.target}); err == nil {
 				t.Errorf("Explain(%q, %q) succeeded; want an error", tt.method, tt.target)
+			}
+		})
+	}
+}
+
+// TestExplainShowsWhatARefusedTokenSays: a token refused for its issuer or
+// audience is shown as it claims to be (unverified: iss, aud, exp, typ,
+// alg, kid) beside what the config trusts, and the detail names the
+// mismatch. Never the token itself.
+func TestExplainShowsWhatARefusedTokenSays(t *testing.T) {
+	w := newWorld(t, "")
+	cfg := w.gw.Config()
+	for _, tc := range []struct {
+		name, tok, detail string
+	}{
+		{"wrong audience", w.iss.AccessToken(issuer.AccessTokenSpec{Subject: "alice", ClientID: "cli",
+			Audience: []string{"https://other.example"}, Scopes: []string{"chat:completions"}}),
+			`its aud is "https://other.example", expected one of`},
+		{"issuer with a trailing slash", w.iss.Sign(map[string]any{"alg": "ES256", "typ": "at+jwt", "kid": w.iss.CurrentKID()},
+			map[string]any{"iss": w.iss.URL() + "/", "sub": "alice", "aud": cfg.Issuers[0].Audiences[0],
+				"exp": w.clock.Now().Add(time.Hour).Unix(), "iat": w.clock.Now().Unix(), "scope": "chat:completions"}),
+			"only by a trailing slash or letter case"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := Explain(t.Context(), cfg, ExplainRequest{Method: "POST", Target: "/v1/chat/completions", Token: tc.tok, Now: w.clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Status != 401 || !strings.Contains(e.Detail, tc.detail) {
+				t.Errorf("status %d detail %q; want 401 naming %q", e.Status, e.Detail, tc.detail)
+			}
+			if e.Unverified == nil || e.Unverified.Issuer == "" || len(e.Expected) != 1 {
+				t.Fatalf("unverified %+v expected %+v; want the token's claims and the trusted issuer", e.Unverified, e.Expected)
+			}
+			var text strings.Builder
+			e.WriteText(&text)
+			out := text.String()
+			for _, want := range []string{"says (unverified): iss=", "aud=", "trusts:", cfg.Issuers[0].Issuer} {
+				if !strings.Contains(out, want) {
+					t.Errorf("text lacks %q:\n%s", want, out)
+				}
+			}
+			for _, part := range strings.Split(tc.tok, ".") {
+				if strings.Contains(out, part) {
+					t.Errorf("the text shows a part of the token:\n%s", out)
+				}
 			}
 		})
 	}

@@ -41,6 +41,26 @@ func (e *Explanation) WriteText(w io.Writer) {
 		p("token", "valid signature; iss=%s sub=%q client_id=%q scopes=%q expires %s",
 			c.Issuer, c.Subject, c.ClientID, strings.Join(c.Scopes, " "), c.Expires.UTC().Format(time.RFC3339))
 	}
+	if u := e.Unverified; u != nil {
+		if u.Malformed != "" {
+			p("token", "unreadable: %s", u.Malformed)
+		} else {
+			exp := "none"
+			if !u.Expires.IsZero() {
+				exp = u.Expires.Format(time.RFC3339)
+				if d := u.Expires.Sub(e.now()); d < 0 {
+					exp += fmt.Sprintf(" (expired %s ago)", (-d).Round(time.Second))
+				} else {
+					exp += fmt.Sprintf(" (in %s)", d.Round(time.Second))
+				}
+			}
+			p("token", "says (unverified): iss=%q aud=%q exp=%s typ=%q alg=%q kid=%q",
+				u.Issuer, u.Audience, exp, u.Typ, u.Alg, u.KID)
+		}
+		for _, x := range e.Expected {
+			p("  trusts", "iss=%q aud one of %q algs %q", x.Issuer, x.Audiences, x.Algorithms)
+		}
+	}
 	if e.KeysUnavailable {
 		p("keys", "unavailable: the token cannot be checked until its issuer's signing keys are fetched")
 		for _, is := range e.Issuers {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,7 +92,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, verified, e
 	}
 	is := v.issuers[iss]
 	if is == nil {
-		return nil, vd, refuse(ReasonUnknownIssuer, "the token's issuer is not trusted")
+		return nil, vd, refuse(ReasonUnknownIssuer, v.untrustedIssuer(iss))
 	}
 	if !is.algs[hdr.alg] {
 		return nil, vd, refuse(ReasonUnsupportedAlg, "the token's algorithm is not allowed for its issuer")
@@ -187,9 +189,54 @@ func (is *issuer) checkAudience(c *Claims, m map[string]any) *Error {
 		}
 	}
 	if !hasAud {
-		return refuse(ReasonBadAudience, "the token has no aud claim")
+		return refuse(ReasonBadAudience, "the token has no aud claim (expected one of "+quoteList(is.cfg.Audiences)+")")
 	}
-	return refuse(ReasonBadAudience, "the token is not meant for this audience")
+	return refuse(ReasonBadAudience, "the token is not meant for this audience: its aud is "+quoteList(c.Audience)+
+		", expected one of "+quoteList(is.cfg.Audiences))
+}
+
+// untrustedIssuer says why iss is not trusted, naming the trusted issuers
+// (public: they publish discovery documents), and the near miss an
+// operator most often makes: a trailing slash, or letter case.
+func (v *Verifier) untrustedIssuer(iss string) string {
+	trusted := make([]string, 0, len(v.issuers))
+	near := ""
+	for name := range v.issuers {
+		trusted = append(trusted, name)
+		if strings.TrimRight(name, "/") == strings.TrimRight(iss, "/") || strings.EqualFold(name, iss) {
+			near = name
+		}
+	}
+	slices.Sort(trusted)
+	msg := "the token's issuer " + strconv.Quote(clip(iss)) + " is not trusted (trusted: " + quoteList(trusted) + ")"
+	if near != "" {
+		msg += "; it differs from " + strconv.Quote(near) + " only by a trailing slash or letter case: iss must match exactly"
+	}
+	return msg
+}
+
+// quoteList quotes each of vs (clipped) and joins them.
+func quoteList(vs []string) string {
+	if len(vs) == 0 {
+		return "none"
+	}
+	out := make([]string, 0, min(len(vs), 5))
+	for i, v := range vs {
+		if i == 5 {
+			out = append(out, "...")
+			break
+		}
+		out = append(out, strconv.Quote(clip(v)))
+	}
+	return strings.Join(out, ", ")
+}
+
+// clip bounds a token-supplied value in a message.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "..."
+	}
+	return s
 }
 
 // selectKey returns the key (or keys) that may verify this token: for a kid,
