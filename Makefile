@@ -7,16 +7,22 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build test e2e lint fmt-check vet staticcheck unit promtool image demo bench load fuzz clean
+.PHONY: all build help test e2e lint fmt-check vet staticcheck unit promtool image demo bench load fuzz clean
 
 all: build
 
+## help: list the targets, with what each does.
+help:
+	@grep -E '^## [a-z0-9-]+:' $(MAKEFILE_LIST) | sed -E 's/^## ([a-z0-9-]+): /  \1\t/' | expand -t 12
+
+## build: bin/scopegate, static, version-stamped.
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/scopegate ./cmd/scopegate
 
 ## test: everything CI runs: formatting, vet, staticcheck, promtool on deploy/prometheus, every test with -race.
 test: lint promtool unit
 
+## lint: gofmt, go vet and staticcheck only.
 lint: fmt-check vet staticcheck
 
 fmt-check:
@@ -29,6 +35,7 @@ vet:
 staticcheck:
 	$(GO) tool staticcheck $(PKGS)
 
+## unit: go test -race of every package (what make test runs after lint and promtool).
 unit:
 	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 
@@ -79,5 +86,6 @@ fuzz:
 	  done; \
 	done
 
+## clean: remove bin/ and dist/.
 clean:
 	rm -rf bin dist

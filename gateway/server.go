@@ -13,6 +13,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -312,15 +313,32 @@ func (g *Gateway) Run(ctx context.Context, ready func(proxyAddr, adminAddr net.A
 	cfg := g.Config()
 	pl, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
-		return fmt.Errorf("proxy listener: %w", err)
+		return &ListenError{Key: "server.listen", Addr: cfg.Server.Listen, Err: err}
 	}
 	al, err := net.Listen("tcp", cfg.Server.AdminListen)
 	if err != nil {
 		pl.Close()
-		return fmt.Errorf("admin listener: %w", err)
+		return &ListenError{Key: "server.admin_listen", Addr: cfg.Server.AdminListen, Err: err}
 	}
 	return g.Serve(ctx, pl, al, ready)
 }
+
+// ListenError is a listener that could not be opened; Key is the config
+// key that sets its address, so that the message says what to change.
+type ListenError struct {
+	Key, Addr string
+	Err       error
+}
+
+func (e *ListenError) Error() string {
+	hint := ""
+	if errors.Is(e.Err, syscall.EADDRINUSE) {
+		hint = ": another process listens there; stop it, or set " + e.Key + " to a free address"
+	}
+	return fmt.Sprintf("%s %s: %v%s", e.Key, e.Addr, e.Err, hint)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
 
 // Serve is Run on listeners the caller made.
 func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(proxyAddr, adminAddr net.Addr)) error {

@@ -116,6 +116,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK\n\n", path)
+	for _, w := range gateway.Warnings(cfg) {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
+	}
 	gateway.PrintRoutes(stdout, cfg)
 	return 0
 }
@@ -144,6 +147,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		logger.Error("config invalid", zap.String("path", path), zap.Error(err))
 		return 1
+	}
+	for _, w := range gateway.Warnings(cfg) {
+		logger.Warn("config", zap.String("path", path), zap.String("warning", w))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -198,6 +204,12 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := demo.Run(ctx, demo.Options{Listen: *listen, AdminListen: *admin, Out: stdout, Log: stderr}); err != nil {
+		var le *gateway.ListenError
+		if errors.As(err, &le) && errors.Is(err, syscall.EADDRINUSE) {
+			flag := map[string]string{"server.listen": "--listen", "server.admin_listen": "--admin"}[le.Key]
+			fmt.Fprintf(stderr, "scopegate demo: %s is in use (another demo, or another program): run `scopegate demo %s 127.0.0.1:PORT` with a free port\n", le.Addr, flag)
+			return 1
+		}
 		fmt.Fprintf(stderr, "scopegate demo: %v\n", err)
 		return 1
 	}
