@@ -54,6 +54,9 @@ type reqState struct {
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
 	sw statusWriter
+	// binding is how the token was bound (none, dpop, mtls, dpop+mtls),
+	// jkt the DPoP key's thumbprint; set once the binding is proven.
+	binding, jkt string
 }
 
 // Decisions, as the decision label and audit field.
