@@ -18,26 +18,26 @@ import (
 // Reasons of sender-constraint refusals (the DPoP proof's own reasons are
 // dpop.Reason*).
 const (
-	ReasonBadConfirmation    Reason = "bad_cnf_claim"
-	ReasonDPoPDowngrade      Reason = "dpop_bound_token_as_bearer"
-	ReasonDPoPNotAccepted    Reason = "dpop_not_accepted"
-	ReasonDPoPUnboundToken   Reason = "dpop_token_not_bound"
-	ReasonDPoPRequired       Reason = "dpop_required"
-	ReasonDPoPStoreDown      Reason = "dpop_replay_cache_unavailable"
-	ReasonMTLSNotAccepted    Reason = "mtls_not_accepted"
-	ReasonMTLSNoCertificate  Reason = "mtls_no_client_certificate"
-	ReasonMTLSCertMismatch   Reason = "mtls_certificate_mismatch"
-	ReasonMTLSRequired       Reason = "mtls_required"
+	ReasonBadConfirmation   Reason = "bad_cnf_claim"
+	ReasonDPoPDowngrade     Reason = "dpop_bound_token_as_bearer"
+	ReasonDPoPNotAccepted   Reason = "dpop_not_accepted"
+	ReasonDPoPUnboundToken  Reason = "dpop_token_not_bound"
+	ReasonDPoPRequired      Reason = "dpop_required"
+	ReasonDPoPStoreDown     Reason = "dpop_replay_cache_unavailable"
+	ReasonMTLSNotAccepted   Reason = "mtls_not_accepted"
+	ReasonMTLSNoCertificate Reason = "mtls_no_client_certificate"
+	ReasonMTLSCertMismatch  Reason = "mtls_certificate_mismatch"
+	ReasonMTLSRequired      Reason = "mtls_required"
 )
 
 // Authorization schemes, and the bindings the audit record names.
 const (
-	schemeBearer                    = "Bearer"
-	schemeDPoP                      = "DPoP"
-	bindingNone                     = "none"
-	bindingDPoP                     = "dpop"
-	bindingMTLS                     = "mtls"
-	bindingBoth                     = "dpop+mtls"
+	schemeBearer = "Bearer"
+	schemeDPoP   = "DPoP"
+	bindingNone  = "none"
+	bindingDPoP  = "dpop"
+	bindingMTLS  = "mtls"
+	bindingBoth  = "dpop+mtls"
 )
 
 // senderRuntime is one config's sender-constraint policy, compiled.

@@ -195,4 +195,3 @@ func (w *senderWorld) forwarded() int {
 }
 
 const testPeer = "192.0.2.7:40000"
-
