@@ -87,8 +87,6 @@ func Run(ctx context.Context, opts Options) error {
 		"DEMO_UPSTREAM": "http://" + apiLn.Addr().String(),
 		"DEMO_LISTEN":   opts.Listen,
 		"DEMO_ADMIN":    opts.AdminListen,
-		// Replaced by the proxy's real address once it listens (below).
-		"DEMO_PUBLIC_URL": "http://127.0.0.1",
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := gateway.Parse(configYAML, lookup)
