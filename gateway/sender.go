@@ -189,7 +189,7 @@ func (g *Gateway) checkSender(rt *runtime, st *reqState, r *http.Request, tok, s
 	s := rt.sender
 	jkt, x5t, ok := confirmation(c.Raw)
 	if !ok {
-		refuse(ReasonBadConfirmation, errInvalidToken("the token's cnf claim is malformed"))
+		refuse(ReasonBadConfirmation, errInvalidToken("the token's cnf claim is malformed or names a confirmation method other than jkt and x5t#S256"))
 		return false
 	}
 	isc, ok := s.issuers[c.Issuer]
@@ -261,7 +261,9 @@ func (g *Gateway) refuseProof(s *senderRuntime, st *reqState, err error, refuse 
 
 // confirmation reads the token's cnf claim (RFC 7800): the DPoP key
 // thumbprint (jkt) and the certificate thumbprint (x5t#S256). ok is false
-// when cnf, or one of those members, is of the wrong type or empty.
+// when cnf is not an object, one of those members is not a non-empty
+// string, or cnf names another confirmation method (jwk, jwe, jku, kid...):
+// a token bound in a way the gateway cannot check is not a bearer token.
 func confirmation(raw map[string]any) (jkt, x5t string, ok bool) {
 	v, present := raw["cnf"]
 	if !present {
@@ -271,13 +273,15 @@ func confirmation(raw map[string]any) (jkt, x5t string, ok bool) {
 	if !isObj {
 		return "", "", false
 	}
-	for name, dst := range map[string]*string{"jkt": &jkt, "x5t#S256": &x5t} {
-		if mv, present := m[name]; present {
-			s, isStr := mv.(string)
-			if !isStr || s == "" {
-				return "", "", false
-			}
-			*dst = s
+	for name, mv := range m {
+		s, isStr := mv.(string)
+		switch {
+		case name != "jkt" && name != "x5t#S256", !isStr || s == "":
+			return "", "", false
+		case name == "jkt":
+			jkt = s
+		default:
+			x5t = s
 		}
 	}
 	return jkt, x5t, true

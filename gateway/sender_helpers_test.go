@@ -141,7 +141,7 @@ func newClientKey(t testing.TB) clientKey {
 }
 
 // boundToken mints a token bound by cnf (nil: a bearer token).
-func (w *senderWorld) boundToken(cnf map[string]any) string {
+func (w *senderWorld) boundToken(cnf any) string {
 	extra := map[string]any{}
 	if cnf != nil {
 		extra["cnf"] = cnf

@@ -223,8 +223,18 @@ func TestDPoPNotConfigured(t *testing.T) {
 			}
 		}
 	}
-	if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(map[string]any{"jkt": 7}), testPeer); rec.Code != 401 || w.lastRecord()["reason"] != ReasonBadConfirmation {
-		t.Fatalf("cnf.jkt of the wrong type: %d %v", rec.Code, w.lastRecord()["reason"])
+	for name, cnf := range map[string]any{
+		"cnf.jkt a number":    map[string]any{"jkt": 7},
+		"cnf.jkt empty":       map[string]any{"jkt": ""},
+		"cnf a string":        "jkt",
+		"cnf.jwk (RFC 7800)":  map[string]any{"jwk": map[string]any{"kty": "EC"}},
+		"cnf.kid":             map[string]any{"kid": "k1"},
+		"cnf.JKT (case)":      map[string]any{"JKT": k.jkt},
+		"cnf.x5t#S256 number": map[string]any{"x5t#S256": 1},
+	} {
+		if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(cnf), testPeer); rec.Code != 401 || w.lastRecord()["reason"] != ReasonBadConfirmation {
+			t.Errorf("%s: %d %v; want 401 %s", name, rec.Code, w.lastRecord()["reason"], ReasonBadConfirmation)
+		}
 	}
 }
 
