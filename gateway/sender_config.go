@@ -144,3 +144,27 @@ func (c *Config) isLoopbackURL(n string) bool {
 	}
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
+
+// senderMetadata adds to the RFC 9728 metadata document what it says of
+// sender-constrained tokens (section 2): the DPoP algorithms, whether every
+// issuer requires DPoP-bound tokens, and whether certificate-bound tokens
+// can be used.
+func senderMetadata(cfg *Config, doc map[string]any) {
+	if cfg.DPoP.PublicBaseURL != "" {
+		algs := cfg.DPoP.Algorithms
+		if len(algs) == 0 {
+			algs = dpop.DefaultAlgorithms
+		}
+		doc["dpop_signing_alg_values_supported"] = algs
+		required := len(cfg.Issuers) > 0
+		for _, is := range cfg.Issuers {
+			required = required && is.SenderConstraint != nil && is.SenderConstraint.DPoP == policy.SenderRequired
+		}
+		if required {
+			doc["dpop_bound_access_tokens_required"] = true
+		}
+	}
+	if cfg.certSource() {
+		doc["tls_client_certificate_bound_access_tokens"] = true
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -248,5 +249,28 @@ func TestDPoPIssuerRequired(t *testing.T) {
 	}
 	if rec.Header().Get("WWW-Authenticate") == "" || !strings.Contains(strings.Join(rec.Header().Values("WWW-Authenticate"), "|"), "DPoP algs=") {
 		t.Fatalf("challenges %q", rec.Header().Values("WWW-Authenticate"))
+	}
+}
+
+// TestDPoPResourceMetadata: the RFC 9728 document says which proof
+// algorithms are accepted and that DPoP-bound tokens are required.
+func TestDPoPResourceMetadata(t *testing.T) {
+	w := newSenderWorld(t, dpopConfig+`  algorithms: [ES256, EdDSA]
+resource_metadata:
+  resource: "`+senderBase+`"
+`, "    sender_constraint: {dpop: required}")
+	rec := w.do(0, "GET", "/.well-known/oauth-protected-resource", "", testPeer)
+	var doc map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil || rec.Code != 200 {
+		t.Fatalf("metadata: %d %s", rec.Code, rec.Body)
+	}
+	if algs, _ := doc["dpop_signing_alg_values_supported"].([]any); len(algs) != 2 || algs[0] != "ES256" || algs[1] != "EdDSA" {
+		t.Errorf("dpop_signing_alg_values_supported = %v", doc["dpop_signing_alg_values_supported"])
+	}
+	if doc["dpop_bound_access_tokens_required"] != true {
+		t.Errorf("dpop_bound_access_tokens_required = %v; want true", doc["dpop_bound_access_tokens_required"])
+	}
+	if _, ok := doc["tls_client_certificate_bound_access_tokens"]; ok {
+		t.Errorf("tls_client_certificate_bound_access_tokens set without a way to see client certificates")
 	}
 }
