@@ -2,18 +2,9 @@ package token
 
 import "github.com/scopegate/scopegate/internal/strictjson"
 
-// maxJSONDepth bounds nesting in headers, payloads and JWKs.
-const maxJSONDepth = strictjson.MaxDepth
-
-// The decoder's sentinels, under the names this package's code uses.
-var (
-	errNotObject = strictjson.ErrNotObject
-	errDuplicate = strictjson.ErrDuplicate
-	errBadJSON   = strictjson.ErrBadJSON
-	errTooDeep   = strictjson.ErrTooDeep
-	errBadUTF8   = strictjson.ErrBadUTF8
-	errTrailing  = strictjson.ErrTrailing
-)
+// errDuplicate is the decoder's duplicate-member error, which Verify tells
+// apart (a duplicate claim is a bad claim, not a malformed token).
+var errDuplicate = strictjson.ErrDuplicate
 
 // decodeObject parses data as exactly one JSON object, strictly (see
 // package strictjson, shared with the DPoP proof verifier).
