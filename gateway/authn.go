@@ -32,7 +32,6 @@ func refuseWith(reason Reason, e apiError) *refusal {
 // st.claims. It reports whether the token is good; on false it has called
 // refuse, which records the refusal (it does not answer the client).
 func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refuse func(Reason, apiError)) bool {
-	refuse = rt.sender.challenges(st, r, refuse)
 	hasQueryToken := queryHasToken(r.URL.RawQuery)
 	tok, scheme, err := credentials(r.Header)
 	switch {

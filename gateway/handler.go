@@ -206,6 +206,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		st.reason = ReasonAllowed
 		var ref *refusal
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
+		refuse = rt.sender.challenges(st, r, refuse)
 		if g.authenticate(rt, st, r, refuse) {
 			authorize(rt, st, r, route, params, rt.conds[route.Index], refuse)
 		}

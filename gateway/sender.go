@@ -159,7 +159,9 @@ func usesDPoP(h http.Header) bool {
 
 // challenges makes the 401s of a route that takes DPoP advertise it: a
 // DPoP challenge with the accepted algs (RFC 9449 section 7.1), beside
-// the Bearer one unless the route requires DPoP.
+// the Bearer one unless the route requires DPoP. A 403 with a challenge
+// (insufficient_scope) to a request of the DPoP scheme has its error in
+// the DPoP challenge.
 func (s *senderRuntime) challenges(st *reqState, r *http.Request, refuse func(Reason, apiError)) func(Reason, apiError) {
 	if s == nil || s.dpop == nil || st.route == nil {
 		return refuse
@@ -170,7 +172,7 @@ func (s *senderRuntime) challenges(st *reqState, r *http.Request, refuse func(Re
 	}
 	viaDPoP := usesDPoP(r.Header)
 	return func(reason Reason, e apiError) {
-		if e.status == http.StatusUnauthorized {
+		if e.status == http.StatusUnauthorized || e.status == http.StatusForbidden && e.challenge && viaDPoP {
 			c := &dpopChallenge{algs: s.algs, errorHere: viaDPoP, noBearer: mode == policy.SenderRequired}
 			if e.dpop != nil {
 				c.nonce, c.errorHere = e.dpop.nonce, true
@@ -314,6 +316,11 @@ func (c *dpopChallenge) write(h http.Header, realm string, e apiError) {
 		b.WriteString(`", error_description="`)
 		b.WriteString(challengeText(e.message))
 		b.WriteByte('"')
+		if e.scope != "" {
+			b.WriteString(`, scope="`)
+			b.WriteString(challengeText(e.scope))
+			b.WriteByte('"')
+		}
 	}
 	switch {
 	case c.noBearer:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/dpop"
+	"github.com/scopegate/scopegate/internal/issuer"
 )
 
 const dpopConfig = `dpop:
@@ -272,5 +273,22 @@ resource_metadata:
 	}
 	if _, ok := doc["tls_client_certificate_bound_access_tokens"]; ok {
 		t.Errorf("tls_client_certificate_bound_access_tokens set without a way to see client certificates")
+	}
+}
+
+// TestDPoPInsufficientScope: a DPoP request without the route's scope gets
+// 403 with the error and scope in the DPoP challenge.
+func TestDPoPInsufficientScope(t *testing.T) {
+	w := newSenderWorld(t, dpopConfig, "")
+	k := newClientKey(t)
+	tok := w.iss.AccessToken(issuer.AccessTokenSpec{Subject: "alice", ClientID: "cli", Audience: []string{testAudience},
+		Scopes: []string{"other"}, Extra: map[string]any{"cnf": map[string]any{"jkt": k.jkt}}})
+	rec := w.do(0, "POST", "/v1/chat/completions", "DPoP "+tok, testPeer, "DPoP", w.proof(k, "POST", "/v1/chat/completions", tok))
+	if rec.Code != 403 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	ch := strings.Join(rec.Header().Values("WWW-Authenticate"), " | ")
+	if !strings.Contains(ch, `DPoP algs="`) || !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="chat:completions"`) || !strings.HasPrefix(ch, `Bearer realm="scopegate" |`) {
+		t.Fatalf("challenges %q", ch)
 	}
 }
