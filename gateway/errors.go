@@ -117,7 +117,7 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 		}
 		h.Set("WWW-Authenticate", b.String())
 		if e.dpop != nil {
-			e.dpop.write(h, realm, e)
+			e.dpop.write(h, e)
 		}
 	}
 	if e.status == http.StatusRequestEntityTooLarge {

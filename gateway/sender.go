@@ -297,9 +297,9 @@ type dpopChallenge struct {
 	nonce     string // a DPoP-Nonce to send
 }
 
-// write sets the WWW-Authenticate challenges and DPoP-Nonce of e, after
-// writeError set the Bearer challenge.
-func (c *dpopChallenge) write(h http.Header, realm string, e apiError) {
+// write adds the DPoP challenge and DPoP-Nonce of e, after writeError set
+// the Bearer challenge (which it replaces where Bearer is not accepted).
+func (c *dpopChallenge) write(h http.Header, e apiError) {
 	if c.nonce != "" {
 		h.Set("DPoP-Nonce", c.nonce)
 	}
@@ -322,17 +322,12 @@ func (c *dpopChallenge) write(h http.Header, realm string, e apiError) {
 			b.WriteByte('"')
 		}
 	}
-	switch {
-	case c.noBearer:
+	if c.noBearer {
 		h.Set("WWW-Authenticate", b.String())
 		return
-	case c.errorHere && e.challenge:
-		bare := `Bearer realm="` + realm + `"`
-		if e.resourceMetadata != "" {
-			bare += `, resource_metadata="` + challengeText(e.resourceMetadata) + `"`
-		}
-		h.Set("WWW-Authenticate", bare)
 	}
+	// The Bearer challenge stays as it is, error included: every 401 and
+	// 403 of a route that takes Bearer says its error there.
 	h.Add("WWW-Authenticate", b.String())
 }
 
