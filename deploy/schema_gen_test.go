@@ -9,13 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopegate/scopegate/dpop"
 	"github.com/scopegate/scopegate/gateway"
 	gwtoken "github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
 
 // Sources whose doc comments describe the config's types and fields.
-var schemaSources = []string{"../gateway/config.go", "../policy/compile.go"}
+var schemaSources = []string{"../gateway/config.go", "../policy/compile.go", "../gateway/sender_config.go", "../policy/sender.go"}
 
 // schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";
 // a nil value removes the keyword (a default that depends on another key).
@@ -25,6 +26,10 @@ var schemaExtra = map[string]map[string]any{
 	"RouteConfig.Mode":        {"enum": []any{policy.ModeEnforce, policy.ModeShadow}, "default": policy.ModeEnforce},
 	"TLSConfig.MinVersion":    {"enum": []any{"1.2", "1.3"}, "default": "1.2"},
 	"AuditConfig.Burst":       {"default": nil},
+	"TLSConfig.ClientAuth":    {"enum": []any{"none", "request", "require"}, "default": "none"},
+	"DPoPConfig.Algorithms":   {"items": map[string]any{"type": "string", "enum": toAny(dpop.DefaultAlgorithms)}},
+	"SenderConstraint.DPoP":   {"enum": []any{policy.SenderRequired, policy.SenderAllowed, policy.SenderOff}},
+	"SenderConstraint.MTLS":   {"enum": []any{policy.SenderRequired, policy.SenderAllowed, policy.SenderOff}},
 }
 
 // schemaRequired lists the keys validation requires, by type.

@@ -215,6 +215,12 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 			fields = append(fields, zap.String("principal", st.principal), zap.Int("delegation_depth", st.delegationDepth))
 		}
 	}
+	if st.binding != "" {
+		fields = append(fields, zap.String("binding", st.binding))
+		if st.jkt != "" {
+			fields = append(fields, zap.String("dpop_jkt", st.jkt))
+		}
+	}
 	if st.model != "" {
 		fields = append(fields, zap.String("model", st.model))
 	}

@@ -22,7 +22,7 @@ type refusal struct {
 // refuseWith makes the refusal of reason.
 func refuseWith(reason Reason, e apiError) *refusal {
 	decision := decisionDeny
-	if reason == ReasonKeysUnavailable {
+	if reason == ReasonKeysUnavailable || reason == ReasonDPoPStoreDown {
 		decision = decisionError
 	}
 	return &refusal{decision: decision, reason: reason, err: e}
@@ -33,7 +33,7 @@ func refuseWith(reason Reason, e apiError) *refusal {
 // refuse, which records the refusal (it does not answer the client).
 func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refuse func(Reason, apiError)) bool {
 	hasQueryToken := queryHasToken(r.URL.RawQuery)
-	tok, err := bearerToken(r.Header)
+	tok, scheme, err := credentials(r.Header)
 	switch {
 	case errors.Is(err, errNoBearer) && hasQueryToken:
 		refuse(ReasonTokenInQuery, errInvalidRequest("access tokens in the query string are not accepted; send them in the Authorization header"))
@@ -78,5 +78,5 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refus
 		refuse(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
 		return false
 	}
-	return true
+	return g.checkSender(rt, st, r, tok, scheme, claims, refuse)
 }

@@ -28,6 +28,10 @@ type Config struct {
 	// ResourceMetadata publishes RFC 9728 protected resource metadata.
 	// Default: absent, nothing published.
 	ResourceMetadata *ResourceMetadataConfig `yaml:"resource_metadata"`
+	// DPoP configures DPoP proof checking (docs/sender-constrained.md).
+	DPoP DPoPConfig `yaml:"dpop"`
+	// MTLS configures certificate-bound tokens (RFC 8705).
+	MTLS MTLSConfig `yaml:"mtls"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config
@@ -118,6 +122,11 @@ type TLSConfig struct {
 	// Default "1.2". TLS 1.2 is limited to ECDHE key exchange with AEAD
 	// ciphers (AES-GCM, ChaCha20-Poly1305).
 	MinVersion string `yaml:"min_version"`
+	// ClientAuth asks clients for a certificate, for certificate-bound
+	// tokens (RFC 8705): "none", "request" (asked, optional) or "require"
+	// (the handshake fails without one). The chain is not verified: a
+	// token binds the certificate by its thumbprint. Default "none".
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Enabled reports whether the proxy listener terminates TLS.
@@ -192,6 +201,10 @@ type IssuerConfig struct {
 	// e.g. {token_use: access} (Cognito), {typ: Bearer} (Keycloak).
 	// Default none.
 	RequiredClaims map[string]string `yaml:"required_claims"`
+	// SenderConstraint requires, allows or refuses DPoP-bound and
+	// certificate-bound tokens of this issuer. Default: dpop allowed when
+	// dpop.public_base_url is set (else off), mtls allowed.
+	SenderConstraint *policy.SenderConstraint `yaml:"sender_constraint"`
 }
 
 // AuditConfig configures the audit trail: one JSON record per request
@@ -352,12 +365,14 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.RouteAliases, "refuse")
 	if s.TLS.Enabled() {
 		setDefault(&s.TLS.MinVersion, "1.2")
+		setDefault(&s.TLS.ClientAuth, "none")
 	}
 	setDefault(&s.TokenCache.MaxEntries, token.DefaultCacheMaxEntries)
 	setDefault(&s.TokenCache.MaxBytes, token.DefaultCacheMaxBytes)
 	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
 	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
+	c.DPoP.applyDefaults()
 	a := &c.Audit
 	setDefault(&a.Output, "stdout")
 	setDefault(&a.MaxRecordsPerSecond, 1000)

@@ -63,6 +63,8 @@ type apiError struct {
 	// auditDetail, if set, is written in the audit record instead of
 	// message (e.g. a CEL error the client need not see).
 	auditDetail string
+	// dpop, on a 401, adds the DPoP challenge (gateway/sender.go).
+	dpop *dpopChallenge
 }
 
 // auditText is what the audit record says of the refusal.
@@ -114,6 +116,9 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 			b.WriteByte('"')
 		}
 		h.Set("WWW-Authenticate", b.String())
+		if e.dpop != nil {
+			e.dpop.write(h, e)
+		}
 	}
 	if e.status == http.StatusRequestEntityTooLarge {
 		// The rest of the body is not read: the connection cannot be reused.

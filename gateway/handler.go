@@ -54,6 +54,9 @@ type reqState struct {
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
 	sw statusWriter
+	// binding is how the token was bound (none, dpop, mtls, dpop+mtls),
+	// jkt the DPoP key's thumbprint; set once the binding is proven.
+	binding, jkt string
 }
 
 // Decisions, as the decision label and audit field.
@@ -203,6 +206,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		st.reason = ReasonAllowed
 		var ref *refusal
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
+		refuse = rt.sender.challenges(st, r, refuse)
 		if g.authenticate(rt, st, r, refuse) {
 			authorize(rt, st, r, route, params, rt.conds[route.Index], refuse)
 		}

@@ -190,7 +190,7 @@ func isTokenParam(part string) bool {
 func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
 	for k := range h {
 		n := normHeader(k)
-		if identity[n] || overrideHeaders[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
+		if identity[n] || overrideHeaders[n] || senderHeaders[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
 			delete(h, k)
 		}
 	}

@@ -121,6 +121,7 @@ func newResourceMetadata(cfg *Config) *resourceMetadata {
 	if rm.ResourceDocumentation != "" {
 		doc["resource_documentation"] = rm.ResourceDocumentation
 	}
+	senderMetadata(cfg, doc)
 	path := strings.TrimSuffix(u.EscapedPath(), "/")
 	return &resourceMetadata{origin: origin, resource: rm.Resource, path: path, url: origin + wellKnownPRM + path, base: doc}
 }

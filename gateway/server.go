@@ -22,6 +22,7 @@ import (
 
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
+	"github.com/scopegate/scopegate/state"
 )
 
 // Deps are the gateway's collaborators; zero values are documented per
@@ -47,6 +48,9 @@ type Deps struct {
 	Transport *http.Transport
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// State is the shared state store (the DPoP replay cache). Default:
+	// state.NewMemory, good for one replica.
+	State state.Store
 	// BuildInfo labels scopegate_build_info.
 	Version, Commit string
 }
@@ -87,6 +91,7 @@ type runtime struct {
 	identity  map[string]bool // normalized identity header names
 	metadata  *resourceMetadata
 	conds     routeConditions
+	sender    *senderRuntime
 }
 
 // New builds a gateway for cfg (which must have passed Validate) and
@@ -112,6 +117,9 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
+	}
+	if deps.State == nil {
+		deps.State = state.NewMemory(deps.Now)
 	}
 	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx, cacheCounters: &token.CacheCounters{}}
 	m, err := newMetrics(deps.Registerer, g)
@@ -162,6 +170,9 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		return nil, fmt.Errorf("compiling conditions: %w", Problems(cps))
 	}
 	rt.conds = conds
+	if rt.sender, err = g.buildSender(cfg); err != nil {
+		return nil, err
+	}
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

@@ -7,6 +7,10 @@ import (
 // tlsVersions are the accepted values of server.tls.min_version.
 var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
 
+// clientAuthModes are the accepted values of server.tls.client_auth.
+var clientAuthModes = map[string]tls.ClientAuthType{"": tls.NoClientCert, "none": tls.NoClientCert,
+	"request": tls.RequestClientCert, "require": tls.RequireAnyClientCert}
+
 // tls12Suites are the TLS 1.2 cipher suites offered: forward-secret ECDHE
 // key exchange with AEAD ciphers only. TLS 1.3 suites are not
 // configurable in Go and are all modern.
@@ -38,6 +42,9 @@ func serverTLS(c TLSConfig) (*tls.Config, error) {
 		MinVersion:   minV,
 		CipherSuites: tls12Suites,
 		NextProtos:   []string{"http/1.1"},
+		// The chain is not verified: a certificate-bound token names its
+		// certificate by thumbprint (RFC 8705 section 2.2).
+		ClientAuth: clientAuthModes[c.ClientAuth],
 	}, nil
 }
 

@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	c.validateRoutes(v)
 	c.validateAudit(v)
 	c.validateResourceMetadata(v)
+	c.validateSender(v)
 	if len(v.ps) == 0 {
 		return nil
 	}

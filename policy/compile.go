@@ -43,6 +43,9 @@ type RouteConfig struct {
 	// Models makes the scopes depend on the requested model, or filters a
 	// model list response; see ModelsConfig. Default none.
 	Models *ModelsConfig `yaml:"models"`
+	// SenderConstraint requires, allows or refuses DPoP-bound and
+	// certificate-bound tokens on this route. Default: the issuer's.
+	SenderConstraint *SenderConstraint `yaml:"sender_constraint"`
 	// Principals lists the kinds of caller allowed: human, machine
 	// (client credentials) and/or delegated (an RFC 8693 act claim).
 	// Default (absent): every kind.

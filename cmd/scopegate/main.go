@@ -53,7 +53,10 @@ Usage:
                                     a token, the decision and its reason; no upstream is contacted
                                     (exit 0: allowed, 3: refused or would be, 1: cannot explain)
   scopegate demo                    run a local issuer, a mock model API and the gateway
-  scopegate token   --scope "..."   mint a token for the running demo (--sub, --client, --ttl, --id-token)
+  scopegate token   --scope "..."   mint a token for the running demo (--sub, --client, --ttl, --id-token,
+                                    --dpop: bound to a DPoP key, with a request to paste)
+  scopegate dpop-proof --key FILE --method M --url URL [--token T]
+                                    print a DPoP proof (RFC 9449) for one request
   scopegate version                 print version, commit and Go version
 `
 
@@ -77,6 +80,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "token":
 		return cmdToken(args[1:], stdout, stderr)
+	case "dpop-proof":
+		return cmdDPoPProof(args[1:], stdout, stderr)
 	case "mockapi": // hidden: for local trials (deploy/compose)
 		return cmdMockAPI(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

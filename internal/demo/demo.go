@@ -88,7 +88,8 @@ func Run(ctx context.Context, opts Options) error {
 		"DEMO_LISTEN":   opts.Listen,
 		"DEMO_ADMIN":    opts.AdminListen,
 	}
-	cfg, err := gateway.Parse(configYAML, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	cfg, err := gateway.Parse(configYAML, lookup)
 	if err != nil {
 		return fmt.Errorf("embedded config: %w", err)
 	}
@@ -105,6 +106,16 @@ func Run(ctx context.Context, opts Options) error {
 	var removeState func()
 	err = gw.Run(ctx, func(p, a net.Addr) {
 		d.ProxyURL, d.AdminURL = "http://"+p.String(), "http://"+a.String()
+		// DPoP proofs name the URL clients use: now that the port is
+		// known, the config says it.
+		env["DEMO_PUBLIC_URL"] = publicURL(p)
+		cfg, err := gateway.Parse(configYAML, lookup)
+		if err == nil {
+			err = gw.Reload(cfg)
+		}
+		if err != nil {
+			logger.Warn("demo: DPoP stays on the placeholder URL", zap.Error(err))
+		}
 		// Wait (briefly) for the keys, so the printed commands work at once.
 		for i := 0; i < 100 && !gw.Ready(); i++ {
 			time.Sleep(20 * time.Millisecond)
@@ -124,6 +135,15 @@ func Run(ctx context.Context, opts Options) error {
 		removeState()
 	}
 	return err
+}
+
+// publicURL is the proxy's URL for DPoP proofs: its address, or, when it
+// listens on every interface, loopback with its port.
+func publicURL(a net.Addr) string {
+	if ta, ok := a.(*net.TCPAddr); ok && !ta.IP.IsLoopback() {
+		return fmt.Sprintf("http://127.0.0.1:%d", ta.Port)
+	}
+	return "http://" + a.String()
 }
 
 // Token mints a demo access token with the given scopes.
@@ -180,6 +200,7 @@ curl -s %s/.well-known/oauth-protected-resource
 scopegate token --scope "generate:images model:dall-e-3"  # or: go run ./cmd/scopegate token ...
 scopegate token --scope "chat:completions model:gpt-4o" --sub alice --ttl 5m
 scopegate token --id-token                                # an ID token, to see it refused
+scopegate token --dpop --scope "models:read"              # DPoP-bound (RFC 9449): prints a request with a fresh proof
 
 # Metrics and the audit trail
 curl -s %s/metrics | grep scopegate_requests_total

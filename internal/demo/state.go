@@ -195,6 +195,9 @@ type TokenSpec struct {
 	ClientID string        // default "demo-app"
 	TTL      time.Duration // default 1h
 	IDToken  bool          // mint an OpenID Connect ID token instead (refused by the gateway)
+	// JKT, when set, binds the access token to a DPoP key: cnf.jkt, the
+	// key's RFC 7638 thumbprint.
+	JKT string
 }
 
 // Mint signs a token with the demo's key: an access token for the demo's
@@ -225,9 +228,13 @@ func (st *State) Mint(spec TokenSpec) (string, error) {
 	if spec.TTL <= 0 {
 		spec.TTL = time.Hour
 	}
+	var extra map[string]any
+	if spec.JKT != "" {
+		extra = map[string]any{"cnf": map[string]any{"jkt": spec.JKT}}
+	}
 	return iss.AccessToken(issuer.AccessTokenSpec{
 		Subject: spec.Subject, ClientID: spec.ClientID, Audience: []string{st.Audience},
-		Scopes: spec.Scopes, TTL: spec.TTL,
+		Scopes: spec.Scopes, TTL: spec.TTL, Extra: extra,
 	}), nil
 }
 

@@ -76,11 +76,18 @@ func (w syncWriter) Write(b []byte) (int, error) {
 // list entry, indented by 4) and waits until /readyz answers 200.
 func startGateway(t *testing.T, issuerBlock string) *gatewayProc {
 	t.Helper()
+	return startGatewayWith(t, issuerBlock, "127.0.0.1:0", "")
+}
+
+// startGatewayWith is startGateway with the proxy's listen address and
+// extra top-level YAML.
+func startGatewayWith(t *testing.T, issuerBlock, listen, extra string) *gatewayProc {
+	t.Helper()
 	api := mockapi.New(mockapi.Options{StreamDelay: streamDelay})
 	apiSrv := httptest.NewServer(api.Handler())
 	t.Cleanup(apiSrv.Close)
 	cfg := fmt.Sprintf(`server:
-  listen: "127.0.0.1:0"
+  listen: %q
   admin_listen: "localhost:0"
   drain_timeout: 10s
 issuers:
@@ -90,7 +97,8 @@ upstreams:
     url: %q
     headers:
       Authorization: "Bearer upstream-key"
-routes:%s`, strings.TrimSpace(issuerBlock), apiSrv.URL, routes)
+routes:%s
+%s`, listen, strings.TrimSpace(issuerBlock), apiSrv.URL, routes, extra)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -55,6 +55,9 @@ server.listen(0, '127.0.0.1', () => {
     features: {
       devInteractions: { enabled: true }, // plain HTML forms: drivable without a browser
       clientCredentials: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a DPoP-bound
+      // access token (cnf.jkt); the default in oidc-provider 9, said here.
+      dPoP: { enabled: true },
       resourceIndicators: {
         enabled: true,
         defaultResource: () => audience,
