@@ -102,6 +102,9 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// Key fetching stops when Run returns, on a listener error too: nothing
+	// of the demo outlives it.
+	defer gw.Close()
 	d := &Demo{Issuer: iss, API: api, Gateway: gw}
 	var removeState func()
 	err = gw.Run(ctx, func(p, a net.Addr) {
