@@ -228,6 +228,9 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 		fields = append(fields, zap.String("required_scopes", strings.Join(required, " ")))
 	}
 	fields = append(fields, zap.Int64("bytes_in", st.bytesIn), zap.Int64("bytes_out", st.bytesOut))
+	if st.configHash != "" {
+		fields = append(fields, zap.String("config_hash", st.configHash))
+	}
 	if st.upstreamErr != nil {
 		fields = append(fields, zap.String("upstream_error", upstreamErrorText(st.upstreamErr)))
 	}

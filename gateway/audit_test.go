@@ -59,6 +59,13 @@ func TestAuditGolden(t *testing.T) {
 		}
 	}
 	got := strings.ReplaceAll(w.audit.String(), w.iss.URL(), "http://issuer.test")
+	// The config names the test's ephemeral ports: its hash is the running
+	// gateway's, checked here, then fixed for the golden file.
+	hash := w.gw.runtime.Load().hash
+	if n := strings.Count(got, `"config_hash":"`+hash+`"`); n != len(steps) {
+		t.Errorf("%d records carry config_hash %s; want all %d", n, hash, len(steps))
+	}
+	got = strings.ReplaceAll(got, hash, "0123456789abcdef")
 	golden(t, "audit_records.golden", got)
 	for _, tok := range []string{delegated, chat, reads, expired} {
 		assertNoToken(t, w.audit.String(), tok)

@@ -50,6 +50,8 @@ type reqState struct {
 	delegationDepth int
 	// listRoute is set on a list route: its response is filtered.
 	listRoute *policy.Route
+	// configHash names the config the request was decided under.
+	configHash string
 	// sw is the response writer the chain writes through; it lives in the
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
@@ -86,7 +88,7 @@ var statePool = sync.Pool{New: func() any { return new(reqState) }}
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := g.runtime.Load()
 	st := statePool.Get().(*reqState)
-	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm}
+	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm, configHash: rt.hash}
 	st.requestID = requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", st.requestID)
 	st.traceID = traceIDOf(r.Header)

@@ -41,6 +41,10 @@ type proxyDeps struct {
 	base     *http.Transport // cloned per upstream; nil = http.DefaultTransport
 	pool     httputil.BufferPool
 	now      func() time.Time
+	// reuse, if set, is the transport of the same upstream under the
+	// previous config, its settings unchanged: its warm connections are
+	// kept.
+	reuse *http.Transport
 }
 
 func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error) {
@@ -60,20 +64,10 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 	u.prefix = strings.TrimRight(target.Path, "/")
 	u.rawPrefix = strings.TrimRight(target.EscapedPath(), "/")
 
-	base := d.base
-	if base == nil {
-		base = http.DefaultTransport.(*http.Transport)
+	t := d.reuse
+	if t == nil {
+		t = newTransport(d.base, cfg, target)
 	}
-	t := base.Clone()
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout.D(), KeepAlive: 30 * time.Second}
-	t.DialContext = dialer.DialContext
-	t.ResponseHeaderTimeout = cfg.Timeout.D()
-	t.MaxIdleConns = 0 // no global cap; the per-host cap below rules
-	t.MaxIdleConnsPerHost = cfg.MaxIdleConns
-	t.IdleConnTimeout = 90 * time.Second
-	t.DisableCompression = true // pass encodings through untouched
-	t.Proxy = nil               // never send model traffic through an environment proxy
-	t.ForceAttemptHTTP2 = target.Scheme == "https"
 	u.transport = t
 
 	now := d.now
@@ -102,6 +96,25 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 		ErrorLog:     zap.NewStdLog(d.logger.Named("proxy")),
 	}
 	return u, nil
+}
+
+// newTransport builds an upstream's transport from base (nil:
+// http.DefaultTransport) and the settings transportSettings names.
+func newTransport(base *http.Transport, cfg UpstreamConfig, target *url.URL) *http.Transport {
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport)
+	}
+	t := base.Clone()
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout.D(), KeepAlive: 30 * time.Second}
+	t.DialContext = dialer.DialContext
+	t.ResponseHeaderTimeout = cfg.Timeout.D()
+	t.MaxIdleConns = 0 // no global cap; the per-host cap below rules
+	t.MaxIdleConnsPerHost = cfg.MaxIdleConns
+	t.IdleConnTimeout = 90 * time.Second
+	t.DisableCompression = true // pass encodings through untouched
+	t.Proxy = nil               // never send model traffic through an environment proxy
+	t.ForceAttemptHTTP2 = target.Scheme == "https"
+	return t
 }
 
 // rewrite builds the outbound request. httputil.ReverseProxy has already

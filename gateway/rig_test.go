@@ -122,6 +122,8 @@ type rig struct {
 	// opLogs are the operational logs (Deps.Logger): net/http's own
 	// complaints, panics among them, arrive there.
 	opLogs *observer.ObservedLogs
+	// yaml is the config's source, for tests that reload a variant.
+	yaml string
 }
 
 // newRig starts everything and registers its teardown, which checks that
@@ -158,7 +160,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if err != nil {
 		t.Fatalf("rig config: %v", err)
 	}
-	r.cfg = cfg
+	r.cfg, r.yaml = cfg, y
 	core, logs := observer.New(zapcore.InfoLevel)
 	r.logs = logs
 	opCore, opLogs := observer.New(zapcore.DebugLevel)

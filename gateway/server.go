@@ -186,6 +186,10 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	}
 	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now}
 	for name, uc := range cfg.Upstreams {
+		pd.reuse = nil
+		if prev != nil {
+			pd.reuse = prev.transportFor(name, uc) // warm connections survive a reload
+		}
 		u, err := newUpstream(name, uc, pd)
 		if err != nil {
 			return nil, err
@@ -286,14 +290,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 	if old.verifier != nil {
 		old.verifier.Close()
 	}
-	// Idle connections of the old transports are closed once the requests
-	// that started under them had time to finish. A timer, not a sleeping
-	// goroutine: nothing lingers if the process stops first.
-	time.AfterFunc(time.Minute, func() {
-		for _, u := range old.upstreams {
-			u.transport.CloseIdleConnections()
-		}
-	})
+	old.retire(rt)
 	return nil
 }
 
