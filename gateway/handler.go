@@ -87,6 +87,8 @@ var statePool = sync.Pool{New: func() any { return new(reqState) }}
 // forwards only the allowed ones.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := g.runtime.Load()
+	rt.enter()
+	defer rt.leave()
 	st := statePool.Get().(*reqState)
 	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm, configHash: rt.hash}
 	st.requestID = requestID(r.Header.Get("X-Request-Id"))

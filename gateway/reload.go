@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/url"
+	"sync/atomic"
 )
 
 // A reload changes only what changed. What is expensive to rebuild and did
@@ -20,22 +21,50 @@ import (
 //
 // Each request runs under the runtime it loaded first, to its end.
 
-// retire is called once next has replaced rt: the transports next did not
-// carry over close their idle connections now. Connections busy with a
-// request that started under rt (a long stream) are not touched: once
-// CloseIdleConnections has run, http.Transport closes each connection
-// returned to it instead of pooling it, so they close as those requests
-// end (TestReloadDrainsOldPoolAfterInFlight).
+// runtimeLife counts a runtime's requests in flight; once a newer runtime
+// is in force, every time the count falls to zero the transports the new
+// runtime did not carry over close their idle connections.
+type runtimeLife struct {
+	inflight  atomic.Int64
+	retired   atomic.Bool
+	onDrained func() // set before retired; idempotent
+}
+
+// enter counts a request that runs under rt.
+func (rt *runtime) enter() { rt.life.inflight.Add(1) }
+
+// leave ends it. A request that loaded rt just before a reload still runs
+// under it; its leave closes what it left in the old pool.
+func (rt *runtime) leave() {
+	if rt.life.inflight.Add(-1) == 0 && rt.life.retired.Load() {
+		rt.life.onDrained()
+	}
+}
+
+// retire is called once next has replaced rt. The transports next did not
+// carry over close their idle connections now and whenever rt's last
+// request in flight ends. Connections busy with a request that started
+// under rt (a long stream) are never cut: http.Transport closes a
+// connection returned to it after CloseIdleConnections instead of pooling
+// it (TestReloadDrainsOldPoolAfterInFlight).
 func (rt *runtime) retire(next *runtime) {
 	kept := map[*http.Transport]bool{}
 	for _, u := range next.upstreams {
 		kept[u.transport] = true
 	}
+	var gone []*http.Transport
 	for _, u := range rt.upstreams {
 		if !kept[u.transport] {
-			u.transport.CloseIdleConnections()
+			gone = append(gone, u.transport)
 		}
 	}
+	rt.life.onDrained = func() {
+		for _, t := range gone {
+			t.CloseIdleConnections()
+		}
+	}
+	rt.life.retired.Store(true)
+	rt.life.onDrained()
 }
 
 // transportSettings are the settings an upstream's transport is built

@@ -80,10 +80,12 @@ type Gateway struct {
 
 var _ http.Handler = (*Gateway)(nil)
 
-// runtime is one loaded configuration, immutable once built.
+// runtime is one loaded configuration, immutable once built but for the
+// count of its requests in flight (reload.go).
 type runtime struct {
 	cfg       *Config
 	hash      string
+	life      runtimeLife
 	table     *policy.Table
 	verifier  *token.Verifier
 	upstreams map[string]*upstream
