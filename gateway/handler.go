@@ -50,6 +50,8 @@ type reqState struct {
 	delegationDepth int
 	// listRoute is set on a list route: its response is filtered.
 	listRoute *policy.Route
+	// lim is the request's usage limits; nil on a route without any.
+	lim *limitState
 	// sw is the response writer the chain writes through; it lives in the
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
@@ -237,6 +239,14 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	if limit > 0 && r.ContentLength > limit {
 		deny(ReasonBodyTooLarge, errBodyTooLarge(limit))
 		return
+	}
+	if ls := rt.limits[route.Index]; len(ls) > 0 && st.decision == decisionAllow {
+		lst := g.limit(rt, st, w, r, ls)
+		if lst == nil {
+			return // refused and answered
+		}
+		st.lim = lst
+		defer g.settle(st, lst)
 	}
 	cleanInbound(r.Header, rt.identity, false)
 	if r.Body != nil && r.Body != http.NoBody {
