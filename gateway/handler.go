@@ -247,6 +247,9 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		}
 		st.lim = lst
 		defer g.settle(st, lst)
+		if len(lst.reservations) > 0 && st.model != "" && !up.cfg.NoStreamUsage {
+			lst.strip = injectStreamUsage(r)
+		}
 	}
 	cleanInbound(r.Header, rt.identity, false)
 	if r.Body != nil && r.Body != http.NoBody {

@@ -101,6 +101,9 @@ type limitState struct {
 	// Filled from the response.
 	status int
 	usage  *usageScanner
+	// strip: the gateway asked for the stream's usage; the usage chunk is
+	// removed from what the client gets.
+	strip bool
 	// What the audit says of the bill.
 	billed       int64
 	billedSource string
@@ -379,4 +382,7 @@ func limitResponse(resp *http.Response, lst *limitState) {
 	sse := len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
 	lst.usage = newUsageScanner(resp.Body, sse)
 	resp.Body = lst.usage
+	if sse && lst.strip {
+		resp.Body = &usageStripper{src: lst.usage.ReadCloser, u: lst.usage}
+	}
 }

@@ -34,6 +34,13 @@ type limitWorld struct {
 // list, upstream answers every forwarded request.
 func newLimitWorld(t *testing.T, routes string, upstream http.HandlerFunc) *limitWorld {
 	t.Helper()
+	return newLimitWorldUp(t, routes, "", func(rw http.ResponseWriter, r *http.Request, _ []byte) { upstream(rw, r) })
+}
+
+// newLimitWorldUp is newLimitWorld with extra upstream keys, and an
+// upstream that is handed the request body it received.
+func newLimitWorldUp(t *testing.T, routes, upstreamKeys string, upstream func(http.ResponseWriter, *http.Request, []byte)) *limitWorld {
+	t.Helper()
 	w := &limitWorld{t: t, clock: newFakeClock(epoch), audit: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	iss, err := issuer.New(issuer.Options{Now: w.clock.Now})
 	if err != nil {
@@ -45,12 +52,12 @@ func newLimitWorld(t *testing.T, routes string, upstream http.HandlerFunc) *limi
 	iss.SetURL(issSrv.URL)
 	upSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		w.hits.Add(1)
-		_, _ = io.Copy(io.Discard, r.Body)
-		upstream(rw, r)
+		body, _ := io.ReadAll(r.Body)
+		upstream(rw, r, body)
 	}))
 	t.Cleanup(upSrv.Close)
-	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: %q\nroutes:\n%s",
-		issSrv.URL, testAudience, upSrv.URL, routes)
+	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: %q\n%sroutes:\n%s",
+		issSrv.URL, testAudience, upSrv.URL, upstreamKeys, routes)
 	cfg, err := Parse([]byte(text), noEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -395,6 +402,68 @@ func TestLimitConfigProblems(t *testing.T) {
 			_, err := Parse([]byte(text), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v; want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLimitStreamUsageInjected: a streamed completion that did not ask
+// for usage gets stream_options.include_usage upstream (unless the
+// upstream sets no_stream_usage), is billed the usage, and the client's
+// stream does not carry the extra chunk; a client that asked for usage
+// keeps it.
+func TestLimitStreamUsageInjected(t *testing.T) {
+	upstream := func(rw http.ResponseWriter, r *http.Request) {
+		// The recording wrapper has drained the body: the test rig
+		// passes what the upstream saw in a header of the response.
+		rw.Header().Set("Content-Type", "text/event-stream")
+		include := r.Header.Get("X-Test-Body-Had-Usage") == "yes"
+		fmt.Fprint(rw, "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n")
+		if include {
+			fmt.Fprint(rw, "data: {\"choices\":[],\"usage\":{\"total_tokens\":21}}\n\n")
+		}
+		fmt.Fprint(rw, "data: [DONE]\n\n")
+	}
+	tests := []struct {
+		name, body, upstreamKeys string
+		wantBody                 string // a part of the upstream's request body
+		wantChunk                bool   // the client's stream has the usage chunk
+		wantSource               string
+	}{
+		{"injected", `{"model":"m1","stream":true}`, "", `{"stream_options":{"include_usage":true},"model":"m1","stream":true}`, false, "usage"},
+		{"asked by the client", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, "", `"stream_options":{"include_usage":true}}`, true, "usage"},
+		{"not a stream", `{"model":"m1","stream":false}`, "", `{"model":"m1","stream":false}`, false, "reservation"},
+		{"case variant left alone", `{"model":"m1","stream":true,"Stream_Options":{}}`, "", `{"model":"m1","stream":true,"Stream_Options":{}}`, false, "reservation"},
+		{"switched off", `{"model":"m1","stream":true}`, "    no_stream_usage: true\n", `{"model":"m1","stream":true}`, false, "reservation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var seen atomic.Value
+			w := newLimitWorldUp(t, chatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h}
+`), tt.upstreamKeys, func(rw http.ResponseWriter, r *http.Request, body []byte) {
+				seen.Store(string(body))
+				if strings.Contains(string(body), `"include_usage":true`) {
+					r.Header.Set("X-Test-Body-Had-Usage", "yes")
+				}
+				upstream(rw, r)
+			})
+			rec := w.post("alice", tt.body)
+			if rec.Code != 200 {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			if got, _ := seen.Load().(string); !strings.Contains(got, tt.wantBody) {
+				t.Errorf("upstream body %s; want it to contain %s", got, tt.wantBody)
+			}
+			got := rec.Body.String()
+			if strings.Contains(got, `"total_tokens"`) != tt.wantChunk {
+				t.Errorf("client stream %q: usage chunk present = %v; want %v", got, !tt.wantChunk, tt.wantChunk)
+			}
+			if !strings.Contains(got, `"hi"`) || !strings.HasSuffix(got, "data: [DONE]\n\n") {
+				t.Errorf("client stream %q lost events", got)
+			}
+			if a := w.lastRecord(); a["limit_billed"] != tt.wantSource {
+				t.Errorf("audit limit_billed %v; want %s", a["limit_billed"], tt.wantSource)
 			}
 		})
 	}
