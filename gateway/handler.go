@@ -50,8 +50,10 @@ type reqState struct {
 	delegationDepth int
 	// listRoute is set on a list route: its response is filtered.
 	listRoute *policy.Route
-	// lim is the request's usage limits; nil on a route without any.
-	lim *limitState
+	// lim is the request's usage limits (limBuf); nil on a route without
+	// any.
+	lim    *limitState
+	limBuf limitState
 	// sw is the response writer the chain writes through; it lives in the
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
@@ -241,7 +243,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		return
 	}
 	if ls := rt.limits[route.Index]; len(ls) > 0 && st.decision == decisionAllow {
-		lst := g.limit(rt, st, w, r, ls)
+		lst := g.limit(st, w, r, ls)
 		if lst == nil {
 			return // refused and answered
 		}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/limits"
@@ -32,11 +31,8 @@ const (
 // which runs even when the client has gone.
 const settleTimeout = 2 * time.Second
 
-// routeLimits are the compiled limits of every route, by route index.
-type routeLimits map[int][]*limits.Limit
-
-func compileLimits(routes []policy.RouteConfig) (routeLimits, []Problem) {
-	out := routeLimits{}
+func compileLimits(routes []policy.RouteConfig) (map[int][]*limits.Limit, []Problem) {
+	out := map[int][]*limits.Limit{}
 	var ps []Problem
 	for i, rc := range routes {
 		ls, lps := limits.Compile(i, rc)
@@ -50,54 +46,20 @@ func compileLimits(routes []policy.RouteConfig) (routeLimits, []Problem) {
 	return out, ps
 }
 
-// limitMetrics count limit decisions; labels are route, limit and model
-// names from the config, never a key or a subject.
-type limitMetrics struct {
-	decisions   *prometheus.CounterVec
-	storeErrors *prometheus.CounterVec
-	tokens      *prometheus.CounterVec
-	remaining   *prometheus.GaugeVec
-}
-
-func newLimitMetrics(reg prometheus.Registerer) (*limitMetrics, error) {
-	m := &limitMetrics{
-		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopegate_limit_decisions_total",
-			Help: "Usage limit decisions by route, limit and result (allowed, refused, would_refuse).",
-		}, []string{"route", "limit", "result"}),
-		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopegate_limit_store_errors_total",
-			Help: "Failures of the limit store, by route and limit.",
-		}, []string{"route", "limit"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "scopegate_limit_tokens_total",
-			Help: "LLM tokens billed to token budgets, by route, model and source (usage: the upstream's usage; reservation: billed what was reserved).",
-		}, []string{"route", "model", "source"}),
-		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "scopegate_limit_remaining_ratio",
-			Help: "Of the last key a budget refused or came near (under 10% left), the share of the budget left, by route and limit.",
-		}, []string{"route", "limit"}),
-	}
-	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.tokens, m.remaining} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
 // limitState is one request's usage limits: what it reserved, what the
 // response reported, and the x-ratelimit-* headers to send.
 type limitState struct {
 	route        string
 	reservations []reservation
 	// Headers: the most restrictive request limit and token budget.
-	reqLimit, reqRemaining int
-	reqReset               time.Duration
-	hasReq                 bool
-	tokLimit, tokRemaining int64
-	tokReset               time.Duration
-	hasTok                 bool
+	reqLimit     string
+	reqRemaining int
+	reqReset     time.Duration
+	hasReq       bool
+	tokLimit     string
+	tokRemaining int64
+	tokReset     time.Duration
+	hasTok       bool
 	// Filled from the response.
 	status int
 	usage  *usageScanner
@@ -107,10 +69,13 @@ type limitState struct {
 	// What the audit says of the bill.
 	billed       int64
 	billedSource string
+	// Storage, so that a request under limits allocates little.
+	resBuf [2]reservation
+	hdrBuf [6]string
 }
 
 type reservation struct {
-	l        *limits.Limit
+	l        *boundLimit
 	key      string
 	window   time.Time
 	reserved int64
@@ -118,7 +83,7 @@ type reservation struct {
 
 // limitRefusal is a limit's refusal.
 type limitRefusal struct {
-	l          *limits.Limit
+	l          *boundLimit
 	key        string
 	reason     Reason
 	retryAfter time.Duration
@@ -127,8 +92,10 @@ type limitRefusal struct {
 // checkLimits applies the route's limits to an allowed request, in
 // order; all must pass. It returns the request's limit state, or the
 // refusal (and then refunds what it had reserved).
-func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request, ls []*limits.Limit) (*limitState, *limitRefusal, error) {
-	lst := &limitState{route: st.route.Name}
+func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request, ls []*boundLimit) (*limitState, *limitRefusal, error) {
+	st.limBuf = limitState{route: st.route.Name}
+	lst := &st.limBuf
+	lst.reservations = lst.resBuf[:0]
 	s := limits.Subject{Model: st.model}
 	if c := st.claims; c != nil {
 		s.Sub, s.ClientID = c.Subject, c.ClientID
@@ -144,7 +111,6 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 	}
 	for _, l := range ls {
 		key := l.Key(s)
-		result := "allowed"
 		var ref *limitRefusal
 		switch {
 		case l.Rate != nil:
@@ -157,7 +123,7 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 				return lst, nil, err
 			}
 			if !lst.hasReq || res.Remaining < lst.reqRemaining {
-				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.Rate.Burst, res.Remaining, res.Reset
+				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, res.Remaining, res.Reset
 			}
 			if !res.Allowed {
 				ref = &limitRefusal{l: l, key: key, reason: ReasonRateLimited, retryAfter: res.RetryAfter}
@@ -180,26 +146,23 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 			}
 			left := max(l.Budget.Amount-res.Used, 0)
 			if !lst.hasTok || left < lst.tokRemaining {
-				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.Budget.Amount, left, res.Reset
+				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
 			}
 			if res.Allowed || l.Shadow {
 				lst.reservations = append(lst.reservations, reservation{l: l, key: key, window: res.Window, reserved: n})
 			}
 			if !res.Allowed {
-				g.limitMetrics.remaining.WithLabelValues(l.Route, l.Name).Set(float64(left) / float64(l.Budget.Amount))
+				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
 				ref = &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}
 			}
 		}
-		if ref != nil {
-			if l.Shadow {
-				result = "would_refuse"
-				ref = nil
-			} else {
-				result = "refused"
-			}
-		}
-		g.limitMetrics.decisions.WithLabelValues(l.Route, l.Name, result).Inc()
-		if ref != nil {
+		switch {
+		case ref == nil:
+			l.allowed.Inc()
+		case l.Shadow:
+			l.wouldRefuse.Inc()
+		default:
+			l.refused.Inc()
 			return refuse(ref)
 		}
 	}
@@ -208,8 +171,8 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 
 // storeFailed counts a store failure and reports whether the limit fails
 // open (the request goes on without it).
-func (g *Gateway) storeFailed(l *limits.Limit, err error) bool {
-	g.limitMetrics.storeErrors.WithLabelValues(l.Route, l.Name).Inc()
+func (g *Gateway) storeFailed(l *boundLimit, err error) bool {
+	l.storeErrors.Inc()
 	g.logger.Warn("limit store failed", zap.String("route", l.Route), zap.String("limit", l.Name), zap.Error(err))
 	return l.FailOpen
 }
@@ -304,16 +267,29 @@ func reserveEstimate(r *http.Request, buffered bool) int64 {
 
 // setLimitHeaders sets the x-ratelimit-* headers the way OpenAI sends
 // them, so that SDKs' retry logic reads them.
-func setLimitHeaders(h http.Header, lst *limitState) {
+//
+// With pooled, each value's slice is a piece of lst.hdrBuf (the
+// three-index slices keep them from growing into one another): only for
+// an upstream response's header, which ReverseProxy copies before the
+// request ends and its state is reused; never for the ResponseWriter's.
+func setLimitHeaders(h http.Header, lst *limitState, pooled bool) {
+	set := func(i int, k, v string) {
+		if !pooled {
+			h[k] = []string{v}
+			return
+		}
+		lst.hdrBuf[i] = v
+		h[k] = lst.hdrBuf[i : i+1 : i+1]
+	}
 	if lst.hasReq {
-		h.Set("X-Ratelimit-Limit-Requests", strconv.Itoa(lst.reqLimit))
-		h.Set("X-Ratelimit-Remaining-Requests", strconv.Itoa(lst.reqRemaining))
-		h.Set("X-Ratelimit-Reset-Requests", resetText(lst.reqReset))
+		set(0, "X-Ratelimit-Limit-Requests", lst.reqLimit)
+		set(1, "X-Ratelimit-Remaining-Requests", strconv.Itoa(lst.reqRemaining))
+		set(2, "X-Ratelimit-Reset-Requests", resetText(lst.reqReset))
 	}
 	if lst.hasTok {
-		h.Set("X-Ratelimit-Limit-Tokens", strconv.FormatInt(lst.tokLimit, 10))
-		h.Set("X-Ratelimit-Remaining-Tokens", strconv.FormatInt(lst.tokRemaining, 10))
-		h.Set("X-Ratelimit-Reset-Tokens", resetText(lst.tokReset))
+		set(3, "X-Ratelimit-Limit-Tokens", lst.tokLimit)
+		set(4, "X-Ratelimit-Remaining-Tokens", strconv.FormatInt(lst.tokRemaining, 10))
+		set(5, "X-Ratelimit-Reset-Tokens", resetText(lst.tokReset))
 	}
 }
 
@@ -349,7 +325,7 @@ func errLimitStore() apiError {
 // limit applies the route's limits ls to an allowed request. On a
 // refusal it answers (429, or 503 when a fail-closed limit's store
 // failed) and returns nil.
-func (g *Gateway) limit(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request, ls []*limits.Limit) *limitState {
+func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls []*boundLimit) *limitState {
 	lst, ref, err := g.checkLimits(r.Context(), st, r, ls)
 	if err == nil && ref == nil {
 		return lst
@@ -359,7 +335,7 @@ func (g *Gateway) limit(rt *runtime, st *reqState, w http.ResponseWriter, r *htt
 	if err != nil {
 		e, reason = errLimitStore(), ReasonLimitStoreUnavailable
 	} else {
-		setLimitHeaders(w.Header(), lst)
+		setLimitHeaders(w.Header(), lst, false)
 		e, reason = errLimited(w.Header(), ref), ref.reason
 	}
 	refuseConn(w, st.in)
@@ -374,7 +350,7 @@ func (g *Gateway) limit(rt *runtime, st *reqState, w http.ResponseWriter, r *htt
 // usage as the body is relayed.
 func limitResponse(resp *http.Response, lst *limitState) {
 	lst.status = resp.StatusCode
-	setLimitHeaders(resp.Header, lst)
+	setLimitHeaders(resp.Header, lst, true)
 	if len(lst.reservations) == 0 {
 		return
 	}

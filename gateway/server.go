@@ -193,7 +193,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	if len(lps) > 0 {
 		return nil, fmt.Errorf("compiling limits: %w", Problems(lps))
 	}
-	rt.limits = lims
+	rt.limits = g.limitMetrics.bind(lims)
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

@@ -33,14 +33,17 @@ const DefaultMaxReserve = 4096
 // Limit is one compiled limit of a route. Exactly one of Rate and Budget
 // is set.
 type Limit struct {
-	Name       string
-	Route      string
-	Parts      []string
-	Shadow     bool
-	FailOpen   bool
-	Rate       *Rate
-	Budget     *Budget
+	Name  string   // as configured, or requests<i> / tokens<i>
+	Route string   // the route's name
+	Parts []string // the key parts (Part*), in config order
+	// Shadow limits count and report without refusing; FailOpen ones let
+	// a request through uncounted when the store fails.
+	Shadow, FailOpen bool
+	Rate             *Rate
+	Budget           *Budget
+	// MaxReserve caps one request's reservation under Budget.
 	MaxReserve int64
+	prefix     string // "limit:<route>:<name>:", the start of its keys
 }
 
 // Subject is the verified data a limit's key is built from.
@@ -51,7 +54,10 @@ type Subject struct {
 // Key returns the store key of s under l: the route, the limit's name
 // and a hash of the key parts, so that no subject is stored in the clear.
 func (l *Limit) Key(s Subject) string {
-	h := sha256.New()
+	// On the stack for usual keys: the request path allocates only the
+	// returned string.
+	var buf [256]byte
+	b := buf[:0]
 	for _, p := range l.Parts {
 		var v string
 		switch p {
@@ -67,9 +73,19 @@ func (l *Limit) Key(s Subject) string {
 			v = l.Route
 		}
 		// Length-prefixed, so that ("ab","c") and ("a","bc") differ.
-		h.Write([]byte(strconv.Itoa(len(v)) + ":" + v + ";"))
+		b = strconv.AppendInt(b, int64(len(v)), 10)
+		b = append(b, ':')
+		b = append(b, v...)
+		b = append(b, ';')
 	}
-	return "limit:" + l.Route + ":" + l.Name + ":" + hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(b)
+	var hx [32]byte
+	hex.Encode(hx[:], sum[:16])
+	prefix := l.prefix
+	if prefix == "" {
+		prefix = "limit:" + l.Route + ":" + l.Name + ":"
+	}
+	return prefix + string(hx[:])
 }
 
 // Problem is one mistake in a route's limits.
@@ -175,6 +191,7 @@ func Compile(i int, rc policy.RouteConfig) ([]*Limit, []Problem) {
 			bad(".name", fmt.Sprintf("limit name %q is used twice", l.Name))
 		}
 		names[l.Name] = true
+		l.prefix = "limit:" + l.Route + ":" + l.Name + ":"
 		out = append(out, l)
 	}
 	if len(ps) > 0 {
