@@ -70,7 +70,7 @@ func newLimitMetrics(reg prometheus.Registerer) (*limitMetrics, error) {
 		}, []string{"route", "model", "source"}),
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scopegate_limit_remaining_ratio",
-			Help: "Of the last key a budget refused or came near (under 10% left), the share of the budget left, by route and limit.",
+			Help: "Of the last key a budget refused or that came within 10% of it, the share of its budget left, by route and limit.",
 		}, []string{"route", "limit"}),
 	}
 	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.tokens, m.remaining} {

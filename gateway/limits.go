@@ -151,8 +151,11 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 			if res.Allowed || l.Shadow {
 				lst.reservations = append(lst.reservations, reservation{l: l, key: key, window: res.Window, reserved: n})
 			}
-			if !res.Allowed {
+			if !res.Allowed || left*10 < l.Budget.Amount {
+				// A key near or at its budget: what the alert watches.
 				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
+			}
+			if !res.Allowed {
 				ref = &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}
 			}
 		}

@@ -468,3 +468,23 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitExplain: explain shows which limits apply to a request.
+func TestLimitExplain(t *testing.T) {
+	w := newLimitWorld(t, chatRoute(`      - name: rpm
+        key: [sub, model]
+        requests: {rate: 60, per: 1m, burst: 20}
+      - name: daily
+        mode: shadow
+        tokens: {budget: 100000, per: 24h}
+`), jsonUsage(`null`))
+	e, err := Explain(t.Context(), w.gw.Config(), ExplainRequest{Method: "POST", Target: "/v1/chat/completions", Token: w.token("alice"), Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"rpm: 60 requests per 1m0s (burst 20), per sub+model",
+		"daily: 100000 tokens per 24h0m0s window (at most 4096 reserved per request), per sub (shadow: counts, never refuses)"}
+	if e.Route == nil || fmt.Sprint(e.Route.Limits) != fmt.Sprint(want) {
+		t.Fatalf("explained limits %v; want %v", e.Route, want)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/scopegate/scopegate/policy"
@@ -198,4 +199,20 @@ func Compile(i int, rc policy.RouteConfig) ([]*Limit, []Problem) {
 		return nil, ps
 	}
 	return slices.Clip(out), nil
+}
+
+// String describes the limit on one line, as `scopegate explain` prints
+// it: `rpm: 60 requests per 1m0s (burst 20), per sub`.
+func (l *Limit) String() string {
+	var s string
+	if l.Rate != nil {
+		s = fmt.Sprintf("%s: %d requests per %v (burst %d)", l.Name, l.Rate.Count, l.Rate.Per, l.Rate.Burst)
+	} else {
+		s = fmt.Sprintf("%s: %d tokens per %v window (at most %d reserved per request)", l.Name, l.Budget.Amount, l.Budget.Per, l.MaxReserve)
+	}
+	s += ", per " + strings.Join(l.Parts, "+")
+	if l.Shadow {
+		s += " (shadow: counts, never refuses)"
+	}
+	return s
 }
