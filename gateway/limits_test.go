@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/limits"
 )
 
 // limitWorld is a gateway whose routes carry limits, in front of a real
@@ -34,12 +35,23 @@ type limitWorld struct {
 // list, upstream answers every forwarded request.
 func newLimitWorld(t *testing.T, routes string, upstream http.HandlerFunc) *limitWorld {
 	t.Helper()
-	return newLimitWorldUp(t, routes, "", func(rw http.ResponseWriter, r *http.Request, _ []byte) { upstream(rw, r) })
+	return newLimitWorldStore(t, routes, upstream, nil)
+}
+
+// newLimitWorldStore is newLimitWorld on the given limit store.
+func newLimitWorldStore(t *testing.T, routes string, upstream http.HandlerFunc, store limits.Store) *limitWorld {
+	t.Helper()
+	return newLimitWorldFull(t, routes, "", func(rw http.ResponseWriter, r *http.Request, _ []byte) { upstream(rw, r) }, store)
 }
 
 // newLimitWorldUp is newLimitWorld with extra upstream keys, and an
 // upstream that is handed the request body it received.
 func newLimitWorldUp(t *testing.T, routes, upstreamKeys string, upstream func(http.ResponseWriter, *http.Request, []byte)) *limitWorld {
+	t.Helper()
+	return newLimitWorldFull(t, routes, upstreamKeys, upstream, nil)
+}
+
+func newLimitWorldFull(t *testing.T, routes, upstreamKeys string, upstream func(http.ResponseWriter, *http.Request, []byte), store limits.Store) *limitWorld {
 	t.Helper()
 	w := &limitWorld{t: t, clock: newFakeClock(epoch), audit: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	iss, err := issuer.New(issuer.Options{Now: w.clock.Now})
@@ -64,7 +76,7 @@ func newLimitWorldUp(t *testing.T, routes, upstreamKeys string, upstream func(ht
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := New(ctx, cfg, Deps{Audit: NewAuditLogger(w.audit), Registerer: w.reg, Now: w.clock.Now})
+	gw, err := New(ctx, cfg, Deps{Audit: NewAuditLogger(w.audit), Registerer: w.reg, Now: w.clock.Now, LimitStore: store})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,5 +498,53 @@ func TestLimitExplain(t *testing.T) {
 		"daily: 100000 tokens per 24h0m0s window (at most 4096 reserved per request), per sub (shadow: counts, never refuses)"}
 	if e.Route == nil || fmt.Sprint(e.Route.Limits) != fmt.Sprint(want) {
 		t.Fatalf("explained limits %v; want %v", e.Route, want)
+	}
+}
+
+// failingStore is a limits.Store whose backend is down.
+type failingStore struct{}
+
+func (failingStore) Rate(context.Context, string, limits.Rate, time.Time) (limits.RateResult, error) {
+	return limits.RateResult{}, fmt.Errorf("dial redis: %w", limits.ErrUnavailable)
+}
+
+func (failingStore) Reserve(context.Context, string, limits.Budget, int64, bool, time.Time) (limits.BudgetResult, error) {
+	return limits.BudgetResult{}, fmt.Errorf("dial redis: %w", limits.ErrUnavailable)
+}
+
+func (failingStore) Adjust(context.Context, string, limits.Budget, time.Time, int64) error {
+	return fmt.Errorf("dial redis: %w", limits.ErrUnavailable)
+}
+
+// TestLimitStoreDown: a failing store refuses with 503 under
+// on_store_error closed (the default), lets the request through under
+// open, and is counted either way.
+func TestLimitStoreDown(t *testing.T) {
+	for _, tt := range []struct {
+		mode string
+		want int
+	}{{"", http.StatusServiceUnavailable}, {"closed", http.StatusServiceUnavailable}, {"open", http.StatusOK}} {
+		t.Run("mode="+tt.mode, func(t *testing.T) {
+			lim := "      - name: daily\n        tokens: {budget: 100, per: 1h}\n"
+			if tt.mode != "" {
+				lim += "        on_store_error: " + tt.mode + "\n"
+			}
+			w := newLimitWorldStore(t, chatRoute(lim), jsonUsage(`{"total_tokens":1}`), failingStore{})
+			rec := w.post("alice", `{"model":"m1"}`)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d %s; want %d", rec.Code, rec.Body, tt.want)
+			}
+			if tt.want == 503 {
+				if rec.Header().Get("Retry-After") != "1" || w.hits.Load() != 0 {
+					t.Errorf("Retry-After %q, upstream hits %d; want 1 and 0", rec.Header().Get("Retry-After"), w.hits.Load())
+				}
+				if a := w.lastRecord(); a["reason"] != ReasonLimitStoreUnavailable {
+					t.Errorf("audit reason %v; want limit_store_unavailable", a["reason"])
+				}
+			}
+			if got := testutil.ToFloat64(w.gw.limitMetrics.storeErrors.WithLabelValues("chat", "daily")); got < 1 {
+				t.Errorf("store errors counted %v; want at least 1", got)
+			}
+		})
 	}
 }
