@@ -116,7 +116,7 @@ func (w *limitWorld) lastRecord() map[string]any {
 	return nil
 }
 
-func chatRoute(limits string) string {
+func limitChatRoute(limits string) string {
 	return `  - name: chat
     methods: [POST]
     path: /v1/chat/completions
@@ -140,7 +140,7 @@ func jsonUsage(total string) http.HandlerFunc {
 // with the 429 an OpenAI SDK understands, per subject, counted from
 // verified data only, and lets it through once the interval has passed.
 func TestLimitRequestRate(t *testing.T) {
-	w := newLimitWorld(t, chatRoute(`      - name: rpm
+	w := newLimitWorld(t, limitChatRoute(`      - name: rpm
         requests: {rate: 2, per: 1m}
 `), jsonUsage(`{"total_tokens":1}`))
 	const body = `{"model":"m1"}`
@@ -215,7 +215,7 @@ func TestLimitRequestRate(t *testing.T) {
 // it (not the one after); the budget does not refill before its window
 // ends.
 func TestLimitTokenBudget(t *testing.T) {
-	w := newLimitWorld(t, chatRoute(`      - name: daily
+	w := newLimitWorld(t, limitChatRoute(`      - name: daily
         tokens: {budget: 100, per: 24h, max_reserve: 50}
 `), jsonUsage(`{"prompt_tokens":5,"completion_tokens":40,"total_tokens":45}`))
 	const body = `{"model":"m1","max_tokens":10}` // reserves 10 + 31/4 = 17
@@ -289,7 +289,7 @@ func TestLimitBillingFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newLimitWorld(t, chatRoute(`      - name: daily
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
         tokens: {budget: 100, per: 24h, max_reserve: 50}
 `), tt.upstream)
 			w.post("alice", tt.body)
@@ -311,7 +311,7 @@ func TestLimitBillingFaults(t *testing.T) {
 // last chunk, and is relayed event by event, not buffered.
 func TestLimitStreamUsage(t *testing.T) {
 	release := make(chan struct{})
-	w := newLimitWorld(t, chatRoute(`      - name: daily
+	w := newLimitWorld(t, limitChatRoute(`      - name: daily
         tokens: {budget: 1000, per: 24h}
 `), func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/event-stream")
@@ -359,7 +359,7 @@ func TestLimitStreamUsage(t *testing.T) {
 // not overshoot a budget by more than one reservation each in flight;
 // here, where usage equals the reservation, not at all.
 func TestLimitConcurrentBudget(t *testing.T) {
-	w := newLimitWorld(t, chatRoute(`      - name: daily
+	w := newLimitWorld(t, limitChatRoute(`      - name: daily
         tokens: {budget: 500, per: 24h, max_reserve: 500}
 `), jsonUsage(`{"total_tokens":17}`))
 	var wg sync.WaitGroup
@@ -379,7 +379,7 @@ func TestLimitConcurrentBudget(t *testing.T) {
 
 // TestLimitShadow: a shadow limit counts and reports, never refuses.
 func TestLimitShadow(t *testing.T) {
-	w := newLimitWorld(t, chatRoute(`      - name: rpm
+	w := newLimitWorld(t, limitChatRoute(`      - name: rpm
         mode: shadow
         requests: {rate: 1, per: 1h}
 `), jsonUsage(`null`))
@@ -397,14 +397,14 @@ func TestLimitShadow(t *testing.T) {
 // or malformed, is a config error naming the key.
 func TestLimitConfigProblems(t *testing.T) {
 	tests := []struct{ name, route, want string }{
-		{"unknown key part", chatRoute("      - key: [x-user]\n        requests: {rate: 1, per: 1s}\n"), `routes[0].limits[0].key`},
-		{"header key", chatRoute("      - key: [header]\n        requests: {rate: 1, per: 1s}\n"), `unknown key part "header"`},
-		{"both kinds", chatRoute("      - requests: {rate: 1, per: 1s}\n        tokens: {budget: 1, per: 1h}\n"), `exactly one of requests and tokens`},
-		{"no kind", chatRoute("      - key: [sub]\n"), `exactly one of requests and tokens`},
-		{"bad per", chatRoute("      - requests: {rate: 1, per: soon}\n"), `routes[0].limits[0].requests.per`},
-		{"zero budget", chatRoute("      - tokens: {budget: 0, per: 1h}\n"), `routes[0].limits[0].tokens.budget`},
-		{"duplicate name", chatRoute("      - {name: a, requests: {rate: 1, per: 1s}}\n      - {name: a, requests: {rate: 1, per: 1s}}\n"), `used twice`},
-		{"bad mode", chatRoute("      - {mode: log, requests: {rate: 1, per: 1s}}\n"), `routes[0].limits[0].mode`},
+		{"unknown key part", limitChatRoute("      - key: [x-user]\n        requests: {rate: 1, per: 1s}\n"), `routes[0].limits[0].key`},
+		{"header key", limitChatRoute("      - key: [header]\n        requests: {rate: 1, per: 1s}\n"), `unknown key part "header"`},
+		{"both kinds", limitChatRoute("      - requests: {rate: 1, per: 1s}\n        tokens: {budget: 1, per: 1h}\n"), `exactly one of requests and tokens`},
+		{"no kind", limitChatRoute("      - key: [sub]\n"), `exactly one of requests and tokens`},
+		{"bad per", limitChatRoute("      - requests: {rate: 1, per: soon}\n"), `routes[0].limits[0].requests.per`},
+		{"zero budget", limitChatRoute("      - tokens: {budget: 0, per: 1h}\n"), `routes[0].limits[0].tokens.budget`},
+		{"duplicate name", limitChatRoute("      - {name: a, requests: {rate: 1, per: 1s}}\n      - {name: a, requests: {rate: 1, per: 1s}}\n"), `used twice`},
+		{"bad mode", limitChatRoute("      - {mode: log, requests: {rate: 1, per: 1s}}\n"), `routes[0].limits[0].mode`},
 		{"public keyed on sub", "  - name: p\n    path: /p\n    upstream: models\n    public: true\n    limits: [{key: [sub], requests: {rate: 1, per: 1s}}]\n", `a public route has no token`},
 		{"model without models", "  - name: p\n    path: /p\n    upstream: models\n    scopes: []\n    limits: [{key: [model], requests: {rate: 1, per: 1s}}]\n", `key model needs`},
 	}
@@ -451,7 +451,7 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var seen atomic.Value
-			w := newLimitWorldUp(t, chatRoute(`      - name: daily
+			w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
         tokens: {budget: 1000, per: 24h}
 `), tt.upstreamKeys, func(rw http.ResponseWriter, r *http.Request, body []byte) {
 				seen.Store(string(body))
@@ -483,7 +483,7 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 
 // TestLimitExplain: explain shows which limits apply to a request.
 func TestLimitExplain(t *testing.T) {
-	w := newLimitWorld(t, chatRoute(`      - name: rpm
+	w := newLimitWorld(t, limitChatRoute(`      - name: rpm
         key: [sub, model]
         requests: {rate: 60, per: 1m, burst: 20}
       - name: daily
@@ -529,7 +529,7 @@ func TestLimitStoreDown(t *testing.T) {
 			if tt.mode != "" {
 				lim += "        on_store_error: " + tt.mode + "\n"
 			}
-			w := newLimitWorldStore(t, chatRoute(lim), jsonUsage(`{"total_tokens":1}`), failingStore{})
+			w := newLimitWorldStore(t, limitChatRoute(lim), jsonUsage(`{"total_tokens":1}`), failingStore{})
 			rec := w.post("alice", `{"model":"m1"}`)
 			if rec.Code != tt.want {
 				t.Fatalf("status %d %s; want %d", rec.Code, rec.Body, tt.want)
