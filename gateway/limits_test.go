@@ -284,7 +284,7 @@ func TestLimitBillingFaults(t *testing.T) {
 			_, _ = rw.Write([]byte(`{"usage":{"total_tokens":3}`))
 		}, "reservation", 17},
 		{"upstream error", `{"model":"m1","max_tokens":10}`, func(rw http.ResponseWriter, _ *http.Request) {
-			http.Error(rw, `{"error":{"message":"overloaded"}}`, 503)
+			http.Error(rw, `{"error":{"message":"overloaded"}}`, http.StatusServiceUnavailable)
 		}, "refunded", 0},
 	}
 	for _, tt := range tests {
@@ -534,7 +534,7 @@ func TestLimitStoreDown(t *testing.T) {
 			if rec.Code != tt.want {
 				t.Fatalf("status %d %s; want %d", rec.Code, rec.Body, tt.want)
 			}
-			if tt.want == 503 {
+			if tt.want == http.StatusServiceUnavailable {
 				if rec.Header().Get("Retry-After") != "1" || w.hits.Load() != 0 {
 					t.Errorf("Retry-After %q, upstream hits %d; want 1 and 0", rec.Header().Get("Retry-After"), w.hits.Load())
 				}
