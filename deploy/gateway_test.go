@@ -50,7 +50,8 @@ upstreams:
   models: {url: "` + api.URL + `"}
   gone: {url: "` + downURL + `", dial_timeout: 2s}
 routes:
-  - {name: models, methods: [GET], path: /v1/models, upstream: models, scopes: ["models:read"]}
+  - {name: models, methods: [GET], path: /v1/models, upstream: models, scopes: ["models:read"],
+     limits: [{requests: {rate: 1000, per: 1s}}, {tokens: {budget: 1000000, per: 1h}}]}
   - {name: broken, methods: [GET], path: /broken, upstream: gone, scopes: []}
   - {name: trial, methods: [GET], path: /v1/trial, upstream: models, scopes: ["trial:use"], mode: shadow}
   - {name: status, methods: [GET], path: "/public/{rest...}", upstream: models, public: true}

@@ -195,6 +195,9 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 			fields = append(fields, zap.Float64("upstream_duration_ms", ms(st.upstreamDur)))
 		}
 	}
+	if l := st.lim; l != nil && l.billedSource != "" {
+		fields = append(fields, zap.String("limit_billed", l.billedSource), zap.Int64("limit_tokens", l.billed))
+	}
 	if st.detail != "" && st.decision != decisionAllow {
 		fields = append(fields, zap.String("detail", st.detail))
 	}

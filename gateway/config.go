@@ -256,6 +256,13 @@ type UpstreamConfig struct {
 	// MaxIdleConns is how many idle connections are kept to this upstream.
 	// Default 256.
 	MaxIdleConns int `yaml:"max_idle_conns"`
+	// NoStreamUsage stops the gateway from adding
+	// stream_options.include_usage to streamed chat completions on routes
+	// with a token budget (and from removing the extra usage chunk from
+	// the client's stream): for servers that refuse the parameter. Such
+	// streams are then billed their reservation unless they report usage
+	// anyway. Default false.
+	NoStreamUsage bool `yaml:"no_stream_usage"`
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m" or "1h30m".

@@ -104,6 +104,8 @@ type ExplainRoute struct {
 	Scopes   []string `json:"scopes"`
 	Public   bool     `json:"public"`
 	Mode     string   `json:"mode"`
+	// Limits describes the route's usage limits, one line each.
+	Limits []string `json:"limits,omitempty"`
 }
 
 // ExplainClaims are the identity claims of a verified token.
@@ -246,6 +248,9 @@ func explanation(req ExplainRequest, rt *runtime, st *reqState, code int, sent *
 		}
 		e.Route = &ExplainRoute{Name: r.Name, Methods: r.Methods, Pattern: r.Pattern, Upstream: r.Upstream,
 			Scopes: r.Scopes, Public: r.Public, Mode: mode}
+		for _, l := range rt.limits[r.Index] {
+			e.Route.Limits = append(e.Route.Limits, l.String())
+		}
 		if c := st.claims; c != nil {
 			e.Missing = r.Decide(c.Scopes).Missing
 		}

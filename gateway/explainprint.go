@@ -34,6 +34,9 @@ func (e *Explanation) WriteText(w io.Writer) {
 		default:
 			p("requires", "a valid bearer token with scopes: %s", strings.Join(r.Scopes, " "))
 		}
+		for _, l := range r.Limits {
+			p("limit", "%s", l)
+		}
 	case e.PathRefused == "" && e.CanonicalPath != "":
 		p("route", "none matches %s %s: refused, never forwarded", e.Method, e.CanonicalPath)
 	}

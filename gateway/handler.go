@@ -52,6 +52,10 @@ type reqState struct {
 	listRoute *policy.Route
 	// configHash names the config the request was decided under.
 	configHash string
+	// lim is the request's usage limits (limBuf); nil on a route without
+	// any.
+	lim    *limitState
+	limBuf limitState
 	// sw is the response writer the chain writes through; it lives in the
 	// pooled state so that a request does not allocate one. Nothing uses
 	// it once ServeHTTP has returned.
@@ -241,6 +245,17 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	if limit > 0 && r.ContentLength > limit {
 		deny(ReasonBodyTooLarge, errBodyTooLarge(limit))
 		return
+	}
+	if ls := rt.limits[route.Index]; len(ls) > 0 && st.decision == decisionAllow {
+		lst := g.limit(st, w, r, ls)
+		if lst == nil {
+			return // refused and answered
+		}
+		st.lim = lst
+		defer g.settle(st, lst)
+		if len(lst.reservations) > 0 && st.model != "" && !up.cfg.NoStreamUsage {
+			lst.strip = injectStreamUsage(r)
+		}
 	}
 	cleanInbound(r.Header, rt.identity, false)
 	if r.Body != nil && r.Body != http.NoBody {

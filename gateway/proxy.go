@@ -87,6 +87,9 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 			if err := filterModelList(resp); err != nil {
 				return err
 			}
+			if lst := st.lim; lst != nil {
+				limitResponse(resp, lst)
+			}
 			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: st}
 			return nil
 		},

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/limits"
 	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/state"
 )
@@ -51,6 +52,9 @@ type Deps struct {
 	// State is the shared state store (the DPoP replay cache). Default:
 	// state.NewMemory, good for one replica.
 	State state.Store
+	// LimitStore holds the usage limits' counters (routes[].limits); it
+	// outlives reloads. Default: limits.NewMemory(), for one replica.
+	LimitStore limits.Store
 	// BuildInfo labels scopegate_build_info.
 	Version, Commit string
 }
@@ -68,6 +72,10 @@ type Gateway struct {
 	// cacheCounters is shared by the Verifier of every config, so that
 	// the token cache's counters survive reloads.
 	cacheCounters *token.CacheCounters
+	// limitStore and limitMetrics outlive reloads, so that a reload does
+	// not reset anyone's usage.
+	limitStore   limits.Store
+	limitMetrics *limitMetrics
 
 	mu        sync.Mutex // serializes Reload
 	closeOnce sync.Once
@@ -94,6 +102,7 @@ type runtime struct {
 	metadata  *resourceMetadata
 	conds     routeConditions
 	sender    *senderRuntime
+	limits    routeLimits
 }
 
 // New builds a gateway for cfg (which must have passed Validate) and
@@ -132,6 +141,13 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		return nil, err
 	}
 	g.metrics = m
+	if g.limitMetrics, err = newLimitMetrics(deps.Registerer); err != nil {
+		return nil, err
+	}
+	g.limitStore = deps.LimitStore
+	if g.limitStore == nil {
+		g.limitStore = limits.NewMemory()
+	}
 	var sink *auditSink
 	auditLog := deps.Audit
 	if auditLog == nil {
@@ -175,6 +191,11 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	if rt.sender, err = g.buildSender(cfg); err != nil {
 		return nil, err
 	}
+	lims, lps := compileLimits(cfg.Routes)
+	if len(lps) > 0 {
+		return nil, fmt.Errorf("compiling limits: %w", Problems(lps))
+	}
+	rt.limits = g.limitMetrics.bind(lims)
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

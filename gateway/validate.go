@@ -250,7 +250,8 @@ func (c *Config) validateRoutes(v *validator) {
 		}
 	}
 	_, cps := compileConditions(c.Routes)
-	for _, p := range cps {
+	_, lps := compileLimits(c.Routes)
+	for _, p := range append(cps, lps...) {
 		v.add(p.Field, "%s", p.Message)
 	}
 	protected := false

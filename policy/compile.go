@@ -65,6 +65,9 @@ type RouteConfig struct {
 	// package policy/conditions, which the gateway compiles them with).
 	// Default none.
 	Conditions []string `yaml:"conditions"`
+	// Limits are usage limits (request rates, token budgets) that must
+	// all pass; see LimitConfig and docs/limits.md. Default none.
+	Limits []LimitConfig `yaml:"limits"`
 }
 
 // Route modes.

@@ -40,6 +40,19 @@ const routes = `
     path: /v1/chat/completions
     upstream: models
     scopes: ["chat:completions"]
+    models:
+      rules: [{model: "*", scopes: []}]
+    limits:
+      - name: daily
+        tokens: {budget: 1000000, per: 24h}
+  - name: embeddings
+    methods: [POST]
+    path: /v1/embeddings
+    upstream: models
+    scopes: ["embeddings:create"]
+    limits:
+      - name: hourly
+        requests: {rate: 1, per: 1h}
   - name: images
     methods: [POST]
     path: /v1/images/generations

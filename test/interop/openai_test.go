@@ -77,6 +77,50 @@ func TestOpenAISDK(t *testing.T) {
 		}
 	})
 
+	t.Run("rate_limit_is_a_429_the_sdk_reads", func(t *testing.T) {
+		client := sdk("embeddings:create")
+		params := openai.EmbeddingNewParams{Model: openai.EmbeddingModelTextEmbedding3Small,
+			Input: openai.EmbeddingNewParamsInputUnion{OfString: openai.String("hello")}}
+		if _, err := client.Embeddings.New(ctx, params); err != nil {
+			t.Fatalf("first embedding: %v", err)
+		}
+		_, err := client.Embeddings.New(ctx, params)
+		var apiErr *openai.Error
+		if !errors.As(err, &apiErr) {
+			t.Fatalf("error %v (%T); want *openai.Error", err, err)
+		}
+		if apiErr.StatusCode != http.StatusTooManyRequests || apiErr.Code != "rate_limit_exceeded" || apiErr.Type != "rate_limit_error" {
+			t.Errorf("status %d code %q type %q; want 429 rate_limit_exceeded rate_limit_error", apiErr.StatusCode, apiErr.Code, apiErr.Type)
+		}
+		h := apiErr.Response.Header
+		if h.Get("Retry-After") == "" || h.Get("Retry-After-Ms") == "" || h.Get("X-Ratelimit-Remaining-Requests") != "0" {
+			t.Errorf("headers %v; want Retry-After, retry-after-ms and x-ratelimit-remaining-requests: 0", h)
+		}
+	})
+
+	t.Run("streamed_usage_is_billed", func(t *testing.T) {
+		// The chat route has a token budget: the gateway asks for the
+		// stream's usage, bills it, and the SDK sees no usage chunk it
+		// did not ask for.
+		client := sdk("chat:completions")
+		stream := client.Chat.Completions.NewStreaming(ctx, openai.ChatCompletionNewParams{
+			Model:    "gpt-4o",
+			Messages: []openai.ChatCompletionMessageParamUnion{openai.UserMessage("bill me")},
+		})
+		defer stream.Close()
+		for stream.Next() {
+			if c := stream.Current(); c.Usage.TotalTokens > 0 {
+				t.Errorf("a chunk carries usage the client did not ask for: %+v", c.Usage)
+			}
+		}
+		if err := stream.Err(); err != nil {
+			t.Fatalf("stream: %v", err)
+		}
+		if !eventually(5*time.Second, func() bool { return strings.Contains(g.output(), `"limit_billed":"usage"`) }) {
+			t.Errorf("no audit record billed a stream its usage:\n%s", g.output())
+		}
+	})
+
 	t.Run("image_generation_with_scope", func(t *testing.T) {
 		client := sdk("generate:images")
 		img, err := client.Images.Generate(ctx, openai.ImageGenerateParams{Prompt: "a lighthouse", Model: openai.ImageModelDallE3})

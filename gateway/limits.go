@@ -1,0 +1,367 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/scopegate/scopegate/limits"
+	"github.com/scopegate/scopegate/policy"
+)
+
+// Reasons of refusals by a usage limit (docs/limits.md).
+const (
+	// ReasonRateLimited: a request rate limit refused the request.
+	ReasonRateLimited Reason = "rate_limited"
+	// ReasonBudgetExceeded: a token budget had no room for the request.
+	ReasonBudgetExceeded Reason = "budget_exceeded"
+	// ReasonLimitStoreUnavailable: a fail-closed limit's store failed.
+	ReasonLimitStoreUnavailable Reason = "limit_store_unavailable"
+)
+
+// settleTimeout bounds the reconciliation of a budget after the response,
+// which runs even when the client has gone.
+const settleTimeout = 2 * time.Second
+
+func compileLimits(routes []policy.RouteConfig) (map[int][]*limits.Limit, []Problem) {
+	out := map[int][]*limits.Limit{}
+	var ps []Problem
+	for i, rc := range routes {
+		ls, lps := limits.Compile(i, rc)
+		for _, p := range lps {
+			ps = append(ps, Problem{Field: p.Field, Message: p.Message})
+		}
+		if len(ls) > 0 {
+			out[i] = ls
+		}
+	}
+	return out, ps
+}
+
+// limitState is one request's usage limits: what it reserved, what the
+// response reported, and the x-ratelimit-* headers to send.
+type limitState struct {
+	route        string
+	reservations []reservation
+	// Headers: the most restrictive request limit and token budget.
+	reqLimit     string
+	reqRemaining int
+	reqReset     time.Duration
+	hasReq       bool
+	tokLimit     string
+	tokRemaining int64
+	tokReset     time.Duration
+	hasTok       bool
+	// Filled from the response.
+	status int
+	usage  *usageScanner
+	// strip: the gateway asked for the stream's usage; the usage chunk is
+	// removed from what the client gets.
+	strip bool
+	// What the audit says of the bill.
+	billed       int64
+	billedSource string
+	// Storage, so that a request under limits allocates little.
+	resBuf [2]reservation
+	hdrBuf [6]string
+}
+
+type reservation struct {
+	l        *boundLimit
+	key      string
+	window   time.Time
+	reserved int64
+}
+
+// limitRefusal is a limit's refusal.
+type limitRefusal struct {
+	l          *boundLimit
+	key        string
+	reason     Reason
+	retryAfter time.Duration
+}
+
+// checkLimits applies the route's limits to an allowed request, in
+// order; all must pass. It returns the request's limit state, or the
+// refusal (and then refunds what it had reserved).
+func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request, ls []*boundLimit) (*limitState, *limitRefusal, error) {
+	st.limBuf = limitState{route: st.route.Name}
+	lst := &st.limBuf
+	lst.reservations = lst.resBuf[:0]
+	s := limits.Subject{Model: st.model}
+	if c := st.claims; c != nil {
+		s.Sub, s.ClientID = c.Subject, c.ClientID
+		if c.Act != nil {
+			s.Actor = c.Act.Subject
+		}
+	}
+	now := g.now()
+	estimate, estimated := int64(0), false
+	refuse := func(ref *limitRefusal) (*limitState, *limitRefusal, error) {
+		g.refund(lst)
+		return lst, ref, nil
+	}
+	for _, l := range ls {
+		key := l.Key(s)
+		var ref *limitRefusal
+		switch {
+		case l.Rate != nil:
+			res, err := g.limitStore.Rate(ctx, key, *l.Rate, now)
+			if err != nil {
+				if g.storeFailed(l, err) {
+					continue
+				}
+				g.refund(lst)
+				return lst, nil, err
+			}
+			if !lst.hasReq || res.Remaining < lst.reqRemaining {
+				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, res.Remaining, res.Reset
+			}
+			if !res.Allowed {
+				ref = &limitRefusal{l: l, key: key, reason: ReasonRateLimited, retryAfter: res.RetryAfter}
+			}
+		default:
+			if !estimated {
+				estimate, estimated = reserveEstimate(r, st.model != ""), true
+			}
+			n := min(estimate, l.MaxReserve)
+			if estimate < 0 {
+				n = l.MaxReserve
+			}
+			res, err := g.limitStore.Reserve(ctx, key, *l.Budget, n, l.Shadow, now)
+			if err != nil {
+				if g.storeFailed(l, err) {
+					continue
+				}
+				g.refund(lst)
+				return lst, nil, err
+			}
+			left := max(l.Budget.Amount-res.Used, 0)
+			if !lst.hasTok || left < lst.tokRemaining {
+				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
+			}
+			if res.Allowed || l.Shadow {
+				lst.reservations = append(lst.reservations, reservation{l: l, key: key, window: res.Window, reserved: n})
+			}
+			if !res.Allowed || left*10 < l.Budget.Amount {
+				// A key near or at its budget: what the alert watches.
+				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
+			}
+			if !res.Allowed {
+				ref = &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}
+			}
+		}
+		switch {
+		case ref == nil:
+			l.allowed.Inc()
+		case l.Shadow:
+			l.wouldRefuse.Inc()
+		default:
+			l.refused.Inc()
+			return refuse(ref)
+		}
+	}
+	return lst, nil, nil
+}
+
+// storeFailed counts a store failure and reports whether the limit fails
+// open (the request goes on without it).
+func (g *Gateway) storeFailed(l *boundLimit, err error) bool {
+	l.storeErrors.Inc()
+	g.logger.Warn("limit store failed", zap.String("route", l.Route), zap.String("limit", l.Name), zap.Error(err))
+	return l.FailOpen
+}
+
+// refund gives back every reservation of lst.
+func (g *Gateway) refund(lst *limitState) {
+	if len(lst.reservations) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	for _, res := range lst.reservations {
+		if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, -res.reserved); err != nil {
+			g.storeFailed(res.l, err)
+		}
+	}
+	lst.reservations = nil
+}
+
+// settle reconciles the reservations with the usage the upstream
+// reported: a failed or refused upstream request (no response, or a 4xx
+// or 5xx) is refunded; a response whose usage is missing, malformed or
+// negative (or a stream cut before it) is billed what was reserved.
+func (g *Gateway) settle(st *reqState, lst *limitState) {
+	if len(lst.reservations) == 0 {
+		return
+	}
+	if lst.status == 0 || lst.status >= 400 {
+		lst.billedSource = "refunded"
+		g.refund(lst)
+		return
+	}
+	used, ok := int64(0), false
+	if lst.usage != nil {
+		used, ok = lst.usage.total()
+	}
+	source := "usage"
+	if !ok {
+		source = "reservation"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	defer cancel()
+	for _, res := range lst.reservations {
+		bill := res.reserved
+		if ok {
+			bill = used
+			if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, used-res.reserved); err != nil {
+				g.storeFailed(res.l, err)
+			}
+		}
+		lst.billed = bill
+	}
+	lst.billedSource = source
+	g.limitMetrics.tokens.WithLabelValues(lst.route, st.model, source).Add(float64(lst.billed))
+	lst.reservations = nil
+}
+
+// reserveEstimate is what a request is expected to use: its max_tokens
+// (or max_completion_tokens) plus a quarter of its body's bytes for the
+// input; -1 when the body was not read (the limit's max_reserve then).
+// The upstream's real usage replaces it afterwards, so it need only be an
+// upper bound that a hostile body cannot lower: a body naming no or a
+// nonsensical maximum reserves max_reserve.
+func reserveEstimate(r *http.Request, buffered bool) int64 {
+	if !buffered || r.GetBody == nil {
+		return -1
+	}
+	rc, err := r.GetBody()
+	if err != nil {
+		return -1
+	}
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return -1
+	}
+	var v struct {
+		MaxTokens           *float64 `json:"max_tokens"`
+		MaxCompletionTokens *float64 `json:"max_completion_tokens"`
+	}
+	if json.Unmarshal(b, &v) != nil {
+		return -1
+	}
+	out := v.MaxCompletionTokens
+	if v.MaxTokens != nil && (out == nil || *v.MaxTokens > *out) {
+		out = v.MaxTokens
+	}
+	if out == nil || *out < 1 || *out > math.MaxInt32 || *out != math.Trunc(*out) {
+		return -1
+	}
+	return int64(*out) + int64(len(b)/4)
+}
+
+// setLimitHeaders sets the x-ratelimit-* headers the way OpenAI sends
+// them, so that SDKs' retry logic reads them.
+//
+// With pooled, each value's slice is a piece of lst.hdrBuf (the
+// three-index slices keep them from growing into one another): only for
+// an upstream response's header, which ReverseProxy copies before the
+// request ends and its state is reused; never for the ResponseWriter's.
+func setLimitHeaders(h http.Header, lst *limitState, pooled bool) {
+	set := func(i int, k, v string) {
+		if !pooled {
+			h[k] = []string{v}
+			return
+		}
+		lst.hdrBuf[i] = v
+		h[k] = lst.hdrBuf[i : i+1 : i+1]
+	}
+	if lst.hasReq {
+		set(0, "X-Ratelimit-Limit-Requests", lst.reqLimit)
+		set(1, "X-Ratelimit-Remaining-Requests", strconv.Itoa(lst.reqRemaining))
+		set(2, "X-Ratelimit-Reset-Requests", resetText(lst.reqReset))
+	}
+	if lst.hasTok {
+		set(3, "X-Ratelimit-Limit-Tokens", lst.tokLimit)
+		set(4, "X-Ratelimit-Remaining-Tokens", strconv.FormatInt(lst.tokRemaining, 10))
+		set(5, "X-Ratelimit-Reset-Tokens", resetText(lst.tokReset))
+	}
+}
+
+// resetText is a duration as OpenAI writes it ("20ms", "1s", "6m0s").
+func resetText(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(max(d.Milliseconds(), 0), 10) + "ms"
+	}
+	return d.Round(time.Second).String()
+}
+
+// errLimited is the 429 of a limit: Retry-After (whole seconds, rounded
+// up) and retry-after-ms, which the OpenAI SDKs honour.
+func errLimited(h http.Header, ref *limitRefusal) apiError {
+	secs := int(math.Ceil(ref.retryAfter.Seconds()))
+	secs = max(secs, 1)
+	h.Set("Retry-After-Ms", strconv.FormatInt(max(ref.retryAfter.Milliseconds(), 1), 10))
+	e := apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: secs,
+		message: fmt.Sprintf("rate limit %q of this route reached; retry after %ds", ref.l.Name, secs)}
+	if ref.reason == ReasonBudgetExceeded {
+		e.code = "budget_exceeded"
+		e.message = fmt.Sprintf("token budget %q of this route is used up until its window ends in %ds", ref.l.Name, secs)
+	}
+	e.auditDetail = e.message + " (key " + ref.key + ")"
+	return e
+}
+
+func errLimitStore() apiError {
+	return apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: "limit_store_unavailable",
+		message: "the usage limits of this route cannot be checked now; retry shortly", retryAfter: 1}
+}
+
+// limit applies the route's limits ls to an allowed request. On a
+// refusal it answers (429, or 503 when a fail-closed limit's store
+// failed) and returns nil.
+func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls []*boundLimit) *limitState {
+	lst, ref, err := g.checkLimits(r.Context(), st, r, ls)
+	if err == nil && ref == nil {
+		return lst
+	}
+	var e apiError
+	var reason Reason
+	if err != nil {
+		e, reason = errLimitStore(), ReasonLimitStoreUnavailable
+	} else {
+		setLimitHeaders(w.Header(), lst, false)
+		e, reason = errLimited(w.Header(), ref), ref.reason
+	}
+	refuseConn(w, st.in)
+	st.decision, st.reason, st.status, st.detail = decisionDeny, reason, e.status, e.auditText()
+	writeError(w, st.realm, e)
+	return nil
+}
+
+// limitResponse, the proxies' ModifyResponse step for a request under
+// limits, notes the status, sets the x-ratelimit-* headers (the
+// gateway's replace the upstream's) and, under a token budget, reads the
+// usage as the body is relayed.
+func limitResponse(resp *http.Response, lst *limitState) {
+	lst.status = resp.StatusCode
+	setLimitHeaders(resp.Header, lst, true)
+	if len(lst.reservations) == 0 {
+		return
+	}
+	ct := resp.Header.Get("Content-Type")
+	sse := len(ct) >= len("text/event-stream") && strings.EqualFold(ct[:len("text/event-stream")], "text/event-stream")
+	lst.usage = newUsageScanner(resp.Body, sse)
+	resp.Body = lst.usage
+	if sse && lst.strip {
+		resp.Body = &usageStripper{src: lst.usage.ReadCloser, u: lst.usage}
+	}
+}

@@ -1,0 +1,372 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/limits"
+)
+
+// limitWorld is a gateway whose routes carry limits, in front of a real
+// issuer and a model API that answers what the test says, on a fake clock.
+type limitWorld struct {
+	t     *testing.T
+	clock *fakeClock
+	iss   *issuer.Issuer
+	gw    *Gateway
+	reg   *prometheus.Registry
+	audit *syncBuffer
+	hits  atomic.Int64
+}
+
+// newLimitWorld starts a limitWorld; routes is the YAML of the routes
+// list, upstream answers every forwarded request.
+func newLimitWorld(t *testing.T, routes string, upstream http.HandlerFunc) *limitWorld {
+	t.Helper()
+	return newLimitWorldStore(t, routes, upstream, nil)
+}
+
+// newLimitWorldStore is newLimitWorld on the given limit store.
+func newLimitWorldStore(t *testing.T, routes string, upstream http.HandlerFunc, store limits.Store) *limitWorld {
+	t.Helper()
+	return newLimitWorldFull(t, routes, "", func(rw http.ResponseWriter, r *http.Request, _ []byte) { upstream(rw, r) }, store)
+}
+
+// newLimitWorldUp is newLimitWorld with extra upstream keys, and an
+// upstream that is handed the request body it received.
+func newLimitWorldUp(t *testing.T, routes, upstreamKeys string, upstream func(http.ResponseWriter, *http.Request, []byte)) *limitWorld {
+	t.Helper()
+	return newLimitWorldFull(t, routes, upstreamKeys, upstream, nil)
+}
+
+func newLimitWorldFull(t *testing.T, routes, upstreamKeys string, upstream func(http.ResponseWriter, *http.Request, []byte), store limits.Store) *limitWorld {
+	t.Helper()
+	w := &limitWorld{t: t, clock: newFakeClock(epoch), audit: &syncBuffer{}, reg: prometheus.NewRegistry()}
+	iss, err := issuer.New(issuer.Options{Now: w.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.iss = iss
+	issSrv := httptest.NewServer(iss.Handler())
+	t.Cleanup(issSrv.Close)
+	iss.SetURL(issSrv.URL)
+	upSrv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.hits.Add(1)
+		body, _ := io.ReadAll(r.Body)
+		upstream(rw, r, body)
+	}))
+	t.Cleanup(upSrv.Close)
+	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: %q\n%sroutes:\n%s",
+		issSrv.URL, testAudience, upSrv.URL, upstreamKeys, routes)
+	cfg, err := Parse([]byte(text), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gw, err := New(ctx, cfg, Deps{Audit: NewAuditLogger(w.audit), Registerer: w.reg, Now: w.clock.Now, LimitStore: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	w.gw = gw
+	waitUntil(t, "the gateway's keys", gw.Ready)
+	return w
+}
+
+func (w *limitWorld) token(sub string) string {
+	return w.iss.AccessToken(issuer.AccessTokenSpec{Subject: sub, ClientID: "cli", Audience: []string{testAudience},
+		Scopes: []string{"chat"}, Extra: map[string]any{"jti": "jti-" + sub}})
+}
+
+func (w *limitWorld) post(sub, body string) *httptest.ResponseRecorder {
+	w.t.Helper()
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.Header.Set("Authorization", "Bearer "+w.token(sub))
+	r.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	w.gw.ServeHTTP(rec, r)
+	return rec
+}
+
+// lastRecord is the last audit decision record.
+func (w *limitWorld) lastRecord() map[string]any {
+	w.t.Helper()
+	ww := &world{t: w.t, audit: w.audit}
+	recs := ww.records()
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i]["msg"] == auditMsgDecision {
+			return recs[i]
+		}
+	}
+	w.t.Fatal("no audit decision record")
+	return nil
+}
+
+func limitChatRoute(limits string) string {
+	return `  - name: chat
+    methods: [POST]
+    path: /v1/chat/completions
+    upstream: models
+    scopes: [chat]
+    models:
+      rules: [{model: m1, scopes: []}]
+    limits:
+` + limits
+}
+
+func jsonUsage(total string) http.HandlerFunc {
+	return func(rw http.ResponseWriter, _ *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		rw.Header().Set("X-Ratelimit-Remaining-Requests", "999") // the upstream's own: replaced
+		fmt.Fprintf(rw, `{"id":"c1","object":"chat.completion","usage":%s}`, total)
+	}
+}
+
+// TestLimitRequestRate: a request rate refuses the request past the burst
+// with the 429 an OpenAI SDK understands, per subject, counted from
+// verified data only, and lets it through once the interval has passed.
+func TestLimitRequestRate(t *testing.T) {
+	w := newLimitWorld(t, limitChatRoute(`      - name: rpm
+        requests: {rate: 2, per: 1m}
+`), jsonUsage(`{"total_tokens":1}`))
+	const body = `{"model":"m1"}`
+	for i := range 2 {
+		rec := w.post("alice", body)
+		if rec.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+		if got, want := rec.Header().Get("X-Ratelimit-Remaining-Requests"), fmt.Sprint(1-i); got != want {
+			t.Errorf("request %d: x-ratelimit-remaining-requests %q; want %q", i, got, want)
+		}
+		if got := rec.Header().Values("X-Ratelimit-Remaining-Requests"); len(got) != 1 {
+			t.Errorf("request %d: x-ratelimit-remaining-requests %q; want the gateway's only", i, got)
+		}
+		if got := rec.Header().Get("X-Ratelimit-Limit-Requests"); got != "2" {
+			t.Errorf("x-ratelimit-limit-requests %q; want 2", got)
+		}
+	}
+	hits := w.hits.Load()
+	rec := w.post("alice", body)
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("third request: %d %s; want 429", rec.Code, rec.Body)
+	}
+	if w.hits.Load() != hits {
+		t.Error("a refused request reached the upstream")
+	}
+	for k, want := range map[string]string{"Retry-After": "30", "Retry-After-Ms": "30000", "X-Ratelimit-Remaining-Requests": "0",
+		"X-Ratelimit-Reset-Requests": "1m0s", "Content-Type": "application/json"} {
+		if got := rec.Header().Get(k); got != want {
+			t.Errorf("%s = %q; want %q", k, got, want)
+		}
+	}
+	if rec.Header().Get("WWW-Authenticate") != "" {
+		t.Error("a 429 carries a Bearer challenge: the token is not at fault")
+	}
+	if b := rec.Body.String(); !strings.Contains(b, `"type":"rate_limit_error"`) || !strings.Contains(b, `"code":"rate_limit_exceeded"`) {
+		t.Errorf("body %s; want an OpenAI rate_limit_error", b)
+	}
+	a := w.lastRecord()
+	detail, _ := a["detail"].(string)
+	if a["reason"] != ReasonRateLimited || !strings.Contains(detail, `"rpm"`) || !strings.Contains(detail, "key limit:chat:rpm:") {
+		t.Errorf("audit reason %v, detail %q; want rate_limited naming the limit and its key", a["reason"], detail)
+	}
+	if strings.Contains(detail, "alice") {
+		t.Errorf("audit detail %q holds the subject in the clear", detail)
+	}
+	// Keyed per subject: bob has his own.
+	if rec := w.post("bob", body); rec.Code != 200 {
+		t.Errorf("another subject: %d; want 200", rec.Code)
+	}
+	// A client header naming another subject changes nothing.
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+w.token("alice"))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("X-Auth-Subject", "carol")
+	rec = httptest.NewRecorder()
+	w.gw.ServeHTTP(rec, r)
+	if rec.Code != http.StatusTooManyRequests {
+		t.Errorf("alice with X-Auth-Subject: carol: %d; want 429", rec.Code)
+	}
+	w.clock.Advance(30 * time.Second)
+	if rec := w.post("alice", body); rec.Code != 200 {
+		t.Errorf("after Retry-After: %d; want 200", rec.Code)
+	}
+	if got := testutil.ToFloat64(w.gw.limitMetrics.decisions.WithLabelValues("chat", "rpm", "refused")); got != 2 {
+		t.Errorf("refused decisions %v; want 2", got)
+	}
+}
+
+// TestLimitTokenBudget: a token budget reserves before forwarding, bills
+// the upstream's usage after, and refuses the request that would cross
+// it (not the one after); the budget does not refill before its window
+// ends.
+func TestLimitTokenBudget(t *testing.T) {
+	w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 100, per: 24h, max_reserve: 50}
+`), jsonUsage(`{"prompt_tokens":5,"completion_tokens":40,"total_tokens":45}`))
+	const body = `{"model":"m1","max_tokens":10}` // reserves 10 + 31/4 = 17
+	for i := range 2 {
+		if rec := w.post("alice", body); rec.Code != 200 {
+			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+		a := w.lastRecord()
+		if a["limit_billed"] != "usage" || a["limit_tokens"] != float64(45) {
+			t.Errorf("request %d: audit limit_billed %v limit_tokens %v; want usage 45", i, a["limit_billed"], a["limit_tokens"])
+		}
+	}
+	// 90 used: a reservation of 17 would cross 100.
+	rec := w.post("alice", body)
+	if rec.Code != http.StatusTooManyRequests || !strings.Contains(rec.Body.String(), `"code":"budget_exceeded"`) {
+		t.Fatalf("third request: %d %s; want 429 budget_exceeded", rec.Code, rec.Body)
+	}
+	if got := rec.Header().Get("X-Ratelimit-Remaining-Tokens"); got != "10" {
+		t.Errorf("x-ratelimit-remaining-tokens %q; want 10", got)
+	}
+	// epoch is 12:00 UTC: the daily window ends in 12h.
+	if got := rec.Header().Get("Retry-After"); got != "43200" {
+		t.Errorf("Retry-After %q; want 43200 (the window's end)", got)
+	}
+	if a := w.lastRecord(); a["reason"] != ReasonBudgetExceeded {
+		t.Errorf("audit reason %v; want budget_exceeded", a["reason"])
+	}
+	// A small request still fits: max_tokens 1 reserves 1 + 7.
+	if rec := w.post("alice", `{"model":"m1","max_tokens":1}`); rec.Code != 200 {
+		t.Errorf("a request that fits: %d %s", rec.Code, rec.Body)
+	}
+	w.clock.Advance(11 * time.Hour)
+	if rec := w.post("alice", body); rec.Code != 429 {
+		t.Errorf("11h later, same window: %d; want 429 (a budget is not a rate)", rec.Code)
+	}
+	w.clock.Advance(time.Hour)
+	if rec := w.post("alice", body); rec.Code != 200 {
+		t.Errorf("next window: %d; want 200", rec.Code)
+	}
+	if got := testutil.ToFloat64(w.gw.limitMetrics.tokens.WithLabelValues("chat", "m1", "usage")); got != 45*4 {
+		t.Errorf("tokens counted %v; want 180", got)
+	}
+}
+
+// TestLimitBillingFaults: what the upstream reports decides the bill
+// only when it makes sense: missing, negative or malformed usage is billed
+// the reservation; an upstream failure is refunded; an absurd max_tokens
+// reserves max_reserve.
+func TestLimitBillingFaults(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		upstream   http.HandlerFunc
+		wantSource string
+		wantTokens float64
+	}{
+		{"no usage", `{"model":"m1","max_tokens":10}`, jsonUsage(`null`), "reservation", 17},
+		{"negative usage", `{"model":"m1","max_tokens":10}`, jsonUsage(`{"total_tokens":-5}`), "reservation", 17},
+		{"string usage", `{"model":"m1","max_tokens":10}`, jsonUsage(`{"total_tokens":"5"}`), "reservation", 17},
+		{"fractional usage", `{"model":"m1","max_tokens":10}`, jsonUsage(`{"total_tokens":4.5}`), "reservation", 17},
+		{"absurd max_tokens", `{"model":"m1","max_tokens":1e30}`, jsonUsage(`null`), "reservation", 50},
+		{"negative max_tokens", `{"model":"m1","max_tokens":-100}`, jsonUsage(`null`), "reservation", 50},
+		{"no max_tokens", `{"model":"m1"}`, jsonUsage(`null`), "reservation", 50},
+		{"not JSON", `{"model":"m1","max_tokens":10}`, func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			_, _ = rw.Write([]byte(`{"usage":{"total_tokens":3}`))
+		}, "reservation", 17},
+		{"upstream error", `{"model":"m1","max_tokens":10}`, func(rw http.ResponseWriter, _ *http.Request) {
+			http.Error(rw, `{"error":{"message":"overloaded"}}`, http.StatusServiceUnavailable)
+		}, "refunded", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 100, per: 24h, max_reserve: 50}
+`), tt.upstream)
+			w.post("alice", tt.body)
+			a := w.lastRecord()
+			if a["limit_billed"] != tt.wantSource || a["limit_tokens"] != tt.wantTokens {
+				t.Fatalf("audit limit_billed %v limit_tokens %v; want %s %v", a["limit_billed"], a["limit_tokens"], tt.wantSource, tt.wantTokens)
+			}
+			// What remains is the budget less the bill.
+			left := 100 - tt.wantTokens
+			rec := w.post("alice", `{"model":"m1","max_tokens":1}`)
+			if got := rec.Header().Get("X-Ratelimit-Remaining-Tokens"); got != fmt.Sprint(left-8) {
+				t.Errorf("remaining after the next reservation of 8: %q; want %v", got, left-8)
+			}
+		})
+	}
+}
+
+// TestLimitConcurrentBudget: concurrent requests through the gateway do
+// not overshoot a budget by more than one reservation each in flight;
+// here, where usage equals the reservation, not at all.
+func TestLimitConcurrentBudget(t *testing.T) {
+	w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 500, per: 24h, max_reserve: 500}
+`), jsonUsage(`{"total_tokens":17}`))
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for range 60 {
+		wg.Go(func() {
+			if w.post("alice", `{"model":"m1","max_tokens":10}`).Code == 200 {
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if got := ok.Load(); got != 500/17 {
+		t.Errorf("%d requests of 17 tokens allowed in a budget of 500; want %d", got, 500/17)
+	}
+}
+
+// TestLimitShadow: a shadow limit counts and reports, never refuses.
+func TestLimitShadow(t *testing.T) {
+	w := newLimitWorld(t, limitChatRoute(`      - name: rpm
+        mode: shadow
+        requests: {rate: 1, per: 1h}
+`), jsonUsage(`null`))
+	for i := range 3 {
+		if rec := w.post("alice", `{"model":"m1"}`); rec.Code != 200 {
+			t.Fatalf("request %d: %d; want 200 under a shadow limit", i, rec.Code)
+		}
+	}
+	if got := testutil.ToFloat64(w.gw.limitMetrics.decisions.WithLabelValues("chat", "rpm", "would_refuse")); got != 2 {
+		t.Errorf("would_refuse decisions %v; want 2", got)
+	}
+}
+
+// TestLimitConfigProblems: a limit keyed on anything but verified data,
+// or malformed, is a config error naming the key.
+func TestLimitConfigProblems(t *testing.T) {
+	tests := []struct{ name, route, want string }{
+		{"unknown key part", limitChatRoute("      - key: [x-user]\n        requests: {rate: 1, per: 1s}\n"), `routes[0].limits[0].key`},
+		{"header key", limitChatRoute("      - key: [header]\n        requests: {rate: 1, per: 1s}\n"), `unknown key part "header"`},
+		{"both kinds", limitChatRoute("      - requests: {rate: 1, per: 1s}\n        tokens: {budget: 1, per: 1h}\n"), `exactly one of requests and tokens`},
+		{"no kind", limitChatRoute("      - key: [sub]\n"), `exactly one of requests and tokens`},
+		{"bad per", limitChatRoute("      - requests: {rate: 1, per: soon}\n"), `routes[0].limits[0].requests.per`},
+		{"zero budget", limitChatRoute("      - tokens: {budget: 0, per: 1h}\n"), `routes[0].limits[0].tokens.budget`},
+		{"duplicate name", limitChatRoute("      - {name: a, requests: {rate: 1, per: 1s}}\n      - {name: a, requests: {rate: 1, per: 1s}}\n"), `used twice`},
+		{"bad mode", limitChatRoute("      - {mode: log, requests: {rate: 1, per: 1s}}\n"), `routes[0].limits[0].mode`},
+		{"public keyed on sub", "  - name: p\n    path: /p\n    upstream: models\n    public: true\n    limits: [{key: [sub], requests: {rate: 1, per: 1s}}]\n", `a public route has no token`},
+		{"model without models", "  - name: p\n    path: /p\n    upstream: models\n    scopes: []\n    limits: [{key: [model], requests: {rate: 1, per: 1s}}]\n", `key model needs`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := fmt.Sprintf("issuers:\n  - issuer: \"https://idp.example.com\"\n    audiences: [%q]\nupstreams:\n  models:\n    url: \"http://127.0.0.1:1\"\nroutes:\n%s", testAudience, tt.route)
+			_, err := Parse([]byte(text), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v; want one naming %q", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"math"
+)
+
+// Bounds of what usageScanner keeps: a JSON response up to maxUsageBody
+// bytes (a larger one is billed its reservation), an SSE line up to
+// maxUsageLine.
+const (
+	maxUsageBody = 1 << 20
+	maxUsageLine = 64 << 10
+)
+
+// usageScanner reads the "usage" of an OpenAI-shaped response as it is
+// relayed, without holding the relay back: the whole body of a JSON
+// response (parsed at the end), or of a stream (text/event-stream) only
+// the current line, and the usage of the last data event that had one
+// (the final chunk, with stream_options.include_usage).
+type usageScanner struct {
+	io.ReadCloser
+	sse   bool
+	buf   []byte // JSON: the body so far; SSE: the current line
+	over  bool   // buf overflowed: the body (or line) is not kept
+	found bool
+	used  int64
+}
+
+func newUsageScanner(rc io.ReadCloser, sse bool) *usageScanner {
+	return &usageScanner{ReadCloser: rc, sse: sse}
+}
+
+func (u *usageScanner) Read(p []byte) (int, error) {
+	n, err := u.ReadCloser.Read(p)
+	if n > 0 {
+		u.feed(p[:n])
+	}
+	return n, err
+}
+
+func (u *usageScanner) feed(b []byte) {
+	if !u.sse {
+		if u.over || len(u.buf)+len(b) > maxUsageBody {
+			u.over, u.buf = true, nil
+			return
+		}
+		u.buf = append(u.buf, b...)
+		return
+	}
+	for len(b) > 0 {
+		line, rest, nl := bytes.Cut(b, []byte{'\n'})
+		if !u.over {
+			if len(u.buf)+len(line) > maxUsageLine {
+				u.over, u.buf = true, u.buf[:0]
+			} else {
+				u.buf = append(u.buf, line...)
+			}
+		}
+		if !nl {
+			return
+		}
+		if !u.over {
+			u.sseLine(u.buf)
+		}
+		u.buf, u.over, b = u.buf[:0], false, rest
+	}
+}
+
+// sseLine takes the usage of a data line whose "usage" is an object
+// (chunks before the last carry "usage":null).
+func (u *usageScanner) sseLine(line []byte) {
+	data, ok := bytes.CutPrefix(bytes.TrimRight(line, "\r"), []byte("data:"))
+	if !ok {
+		return
+	}
+	i := bytes.Index(data, []byte(`"usage"`))
+	if i < 0 {
+		return
+	}
+	rest := bytes.TrimLeft(data[i+len(`"usage"`):], " \t")
+	rest, ok = bytes.CutPrefix(rest, []byte(":"))
+	if !ok || !bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("{")) {
+		return
+	}
+	if used, ok := usageOf(data); ok {
+		u.found, u.used = true, used
+	}
+}
+
+// total returns the usage the response reported, and whether it reported
+// one that makes sense.
+func (u *usageScanner) total() (int64, bool) {
+	if u.sse {
+		return u.used, u.found
+	}
+	if u.over || len(u.buf) == 0 {
+		return 0, false
+	}
+	return usageOf(u.buf)
+}
+
+// usageOf reads usage.total_tokens (or prompt_tokens + completion_tokens)
+// of an OpenAI-shaped JSON object: whole, not negative, not absurd.
+func usageOf(b []byte) (int64, bool) {
+	var v struct {
+		Usage *struct {
+			Total      *float64 `json:"total_tokens"`
+			Prompt     *float64 `json:"prompt_tokens"`
+			Completion *float64 `json:"completion_tokens"`
+		} `json:"usage"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
+		return 0, false
+	}
+	ok := func(f *float64) bool { return f != nil && *f >= 0 && *f <= math.MaxInt32 && *f == math.Trunc(*f) }
+	us := v.Usage
+	switch {
+	case ok(us.Total):
+		return int64(*us.Total), true
+	case us.Total == nil && ok(us.Prompt) && ok(us.Completion):
+		return int64(*us.Prompt + *us.Completion), true
+	}
+	return 0, false
+}

@@ -1,0 +1,152 @@
+// Package limitstest is the contract every limits.Store must meet. A
+// backend's tests call Run with a fresh store per subtest; the cases do
+// not depend on the store's clock (long windows, no waiting), so a shared
+// backend that uses its own time (Redis TIME) runs them unchanged.
+package limitstest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scopegate/scopegate/limits"
+)
+
+// Run runs the contract against stores made by newStore. Keys are unique
+// per subtest.
+func Run(t *testing.T, newStore func(t *testing.T) limits.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	key := func(t *testing.T) string { return "limitstest:" + t.Name() + ":" + fmt.Sprint(time.Now().UnixNano()) }
+
+	t.Run("RateBurstThenRefused", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		r := limits.Rate{Count: 3, Per: time.Hour, Burst: 3}
+		for i := range 3 {
+			res, err := s.Rate(ctx, k, r, now)
+			if err != nil || !res.Allowed {
+				t.Fatalf("request %d: %+v, %v; want allowed", i, res, err)
+			}
+			if res.Remaining != 2-i {
+				t.Errorf("request %d: remaining %d; want %d", i, res.Remaining, 2-i)
+			}
+		}
+		res, err := s.Rate(ctx, k, r, now)
+		if err != nil || res.Allowed {
+			t.Fatalf("request 4: %+v, %v; want refused", res, err)
+		}
+		if res.RetryAfter <= 0 || res.RetryAfter > 20*time.Minute+time.Second {
+			t.Errorf("retry after %v; want about 20m", res.RetryAfter)
+		}
+		if res, _ := s.Rate(ctx, key(t)+"other", r, now); !res.Allowed {
+			t.Error("another key was refused: keys must be independent")
+		}
+	})
+
+	t.Run("BudgetRefusesWhatWouldCross", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		b := limits.Budget{Amount: 100, Per: 24 * time.Hour}
+		res, err := s.Reserve(ctx, k, b, 60, false, now)
+		if err != nil || !res.Allowed || res.Used != 60 {
+			t.Fatalf("first reservation: %+v, %v; want allowed, used 60", res, err)
+		}
+		res, err = s.Reserve(ctx, k, b, 41, false, now)
+		if err != nil || res.Allowed || res.Used != 60 {
+			t.Fatalf("reservation crossing the budget: %+v, %v; want refused, used 60", res, err)
+		}
+		if res.Reset <= 0 || res.Reset > b.Per {
+			t.Errorf("reset %v; want within the window", res.Reset)
+		}
+		// A refund (the real usage was lower) makes room again.
+		if err := s.Adjust(ctx, k, b, res.Window, -30); err != nil {
+			t.Fatal(err)
+		}
+		res, err = s.Reserve(ctx, k, b, 41, false, now)
+		if err != nil || !res.Allowed || res.Used != 71 {
+			t.Fatalf("after a refund: %+v, %v; want allowed, used 71", res, err)
+		}
+		// A refund never takes the count below zero.
+		if err := s.Adjust(ctx, k, b, res.Window, -1000); err != nil {
+			t.Fatal(err)
+		}
+		if res, _ := s.Reserve(ctx, k, b, 100, false, now); !res.Allowed || res.Used != 100 {
+			t.Fatalf("after a refund past zero: %+v; want allowed, used 100", res)
+		}
+	})
+
+	t.Run("ShadowCountsPastTheBudget", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		b := limits.Budget{Amount: 10, Per: 24 * time.Hour}
+		res, err := s.Reserve(ctx, k, b, 15, true, now)
+		if err != nil || res.Allowed || res.Used != 15 {
+			t.Fatalf("forced reservation: %+v, %v; want not allowed, counted: used 15", res, err)
+		}
+	})
+
+	t.Run("ConcurrentReservationsDoNotOvershoot", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		b := limits.Budget{Amount: 1000, Per: 24 * time.Hour}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for range 50 {
+			wg.Go(func() {
+				for range 10 {
+					res, err := s.Reserve(ctx, k, b, 7, false, now)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						mu.Lock()
+						allowed++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if allowed != 1000/7 {
+			t.Errorf("%d reservations of 7 allowed in a budget of 1000; want exactly %d", allowed, 1000/7)
+		}
+	})
+
+	t.Run("ConcurrentRequestsDoNotOvershoot", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		r := limits.Rate{Count: 40, Per: time.Hour, Burst: 40}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		allowed := 0
+		for range 20 {
+			wg.Go(func() {
+				for range 10 {
+					res, err := s.Rate(ctx, k, r, now)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						mu.Lock()
+						allowed++
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if allowed != 40 {
+			t.Errorf("%d requests allowed by a burst of 40; want exactly 40", allowed)
+		}
+	})
+
+	t.Run("CancelledContext", func(t *testing.T) {
+		s := newStore(t)
+		c, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Rate(c, key(t), limits.Rate{Count: 1, Per: time.Second, Burst: 1}, now); err == nil {
+			t.Error("Rate with a cancelled context succeeded; want an error")
+		}
+	})
+}
