@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/policy/conditions"
@@ -18,14 +19,42 @@ const ReasonConditionFailed Reason = "condition_failed"
 // index; routes without conditions have none.
 type routeConditions map[int][]*conditions.Program
 
-// compileConditions compiles every route's conditions. Each problem names
-// the route and the condition, with CEL's error.
-func compileConditions(routes []policy.RouteConfig) (routeConditions, []Problem) {
+// celCache keeps compiled conditions by their source across reloads: a
+// compiled program is immutable and safe for concurrent use, and a reload
+// that leaves a condition alone need not compile it again. Entries not
+// used by a build are dropped at its end (keep), so it holds only what
+// the config in force uses.
+type celCache struct {
+	mu    sync.Mutex
+	progs map[string]*conditions.Program
+}
+
+// compileConditions compiles every route's conditions, taking those it
+// has compiled before from cache (nil: none). Each problem names the route
+// and the condition, with CEL's error.
+func compileConditions(routes []policy.RouteConfig, cache *celCache) (routeConditions, []Problem) {
 	var ps []Problem
 	out := routeConditions{}
 	var env *conditions.Env
+	used := map[string]*conditions.Program{}
+	if cache != nil {
+		cache.mu.Lock()
+		defer cache.mu.Unlock()
+		defer func() {
+			if len(ps) == 0 {
+				cache.progs = used
+			}
+		}()
+	}
 	for i, rc := range routes {
 		for k, src := range rc.Conditions {
+			if cache != nil {
+				if p := cache.progs[src]; p != nil {
+					used[src] = p
+					out[i] = append(out[i], p)
+					continue
+				}
+			}
 			if env == nil {
 				e, err := conditions.NewEnv()
 				if err != nil {
@@ -39,6 +68,7 @@ func compileConditions(routes []policy.RouteConfig) (routeConditions, []Problem)
 					Message: fmt.Sprintf("route %q: condition %q does not compile: %v", rc.Name, src, err)})
 				continue
 			}
+			used[src] = p
 			out[i] = append(out[i], p)
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/scopegate/scopegate/policy"
 	"time"
 )
 
@@ -196,5 +198,31 @@ func TestReloadStorm(t *testing.T) {
 	}
 	if len(hashes) != 2 {
 		t.Errorf("%d distinct config hashes; want the 2 variants", len(hashes))
+	}
+}
+
+// TestReloadKeepsCompiledConditions: a condition a reload leaves alone is
+// not compiled again; one no longer used is forgotten.
+func TestReloadKeepsCompiledConditions(t *testing.T) {
+	var cache celCache
+	routes := func(conds ...string) []policy.RouteConfig {
+		return []policy.RouteConfig{{Name: "r", Conditions: conds}}
+	}
+	first, ps := compileConditions(routes("claims.tier == 'pro'", "request.model == 'm'"), &cache)
+	if len(ps) > 0 {
+		t.Fatal(ps)
+	}
+	again, _ := compileConditions(routes("claims.tier == 'pro'", "request.model == 'x'"), &cache)
+	if again[0][0] != first[0][0] {
+		t.Error("an unchanged condition was compiled again")
+	}
+	if again[0][1] == first[0][1] {
+		t.Error("a changed condition kept its old program")
+	}
+	if _, ok := cache.progs["request.model == 'm'"]; ok || len(cache.progs) != 2 {
+		t.Errorf("the cache holds %d programs, the unused one included: %v", len(cache.progs), cache.progs)
+	}
+	if _, ps := compileConditions(routes("claims.tier =="), &cache); len(ps) == 0 || len(cache.progs) != 2 {
+		t.Errorf("a failed build changed the cache (%d programs) or passed", len(cache.progs))
 	}
 }

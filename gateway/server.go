@@ -72,6 +72,8 @@ type Gateway struct {
 	// cacheCounters is shared by the Verifier of every config, so that
 	// the token cache's counters survive reloads.
 	cacheCounters *token.CacheCounters
+	// cel keeps compiled CEL conditions across reloads.
+	cel celCache
 	// limitStore and limitMetrics outlive reloads, so that a reload does
 	// not reset anyone's usage.
 	limitStore   limits.Store
@@ -183,7 +185,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		return nil, fmt.Errorf("compiling routes: %w", err)
 	}
 	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}, metadata: newResourceMetadata(cfg)}
-	conds, cps := compileConditions(cfg.Routes)
+	conds, cps := compileConditions(cfg.Routes, &g.cel)
 	if len(cps) > 0 {
 		return nil, fmt.Errorf("compiling conditions: %w", Problems(cps))
 	}

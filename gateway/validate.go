@@ -249,7 +249,7 @@ func (c *Config) validateRoutes(v *validator) {
 			v.add("routes", "%v", e)
 		}
 	}
-	_, cps := compileConditions(c.Routes)
+	_, cps := compileConditions(c.Routes, nil)
 	_, lps := compileLimits(c.Routes)
 	for _, p := range append(cps, lps...) {
 		v.add(p.Field, "%s", p.Message)

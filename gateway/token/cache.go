@@ -3,6 +3,7 @@ package token
 import (
 	"crypto"
 	"hash/maphash"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,8 @@ const (
 // stale, and the key that verified the signature still in the issuer's
 // current key set and still fit for the token's alg. Anything else a
 // decision depends on (issuer, audiences, algorithms, clients, typ) is
-// fixed for the life of a Verifier; a reload builds a new Verifier with an
-// empty cache. When a re-check fails the entry is dropped and the token is
+// fixed for the life of a Verifier; a reload builds a new Verifier, which
+// adopts the entries of issuers whose settings did not change (adopt). When a re-check fails the entry is dropped and the token is
 // verified afresh, so a cached answer is never more lenient than a fresh
 // one, and a refusal carries the fresh verification's reason.
 type CacheConfig struct {
@@ -210,6 +211,29 @@ func (c *tokenCache) add(key uint64, raw string, claims *Claims, is *issuer, hdr
 	s.m[key] = e
 	s.bytes += e.size
 	s.queue = append(s.queue, e)
+}
+
+// adopt copies into c the entries of prev whose issuer is the same under
+// the new Verifier: the key source handed over on reload, and a config
+// equal in every field (so that every check a fresh verification makes,
+// and the claims it derives, are the same). The others are left behind:
+// a reload that changes an issuer re-verifies its tokens.
+func (c *tokenCache) adopt(prev *tokenCache, issuers map[string]*issuer, now time.Time) {
+	for _, ps := range prev.shards {
+		ps.mu.RLock()
+		entries := make([]*cacheEntry, 0, len(ps.m))
+		for _, e := range ps.m {
+			entries = append(entries, e)
+		}
+		ps.mu.RUnlock()
+		for _, e := range entries {
+			ni := issuers[e.is.cfg.Issuer]
+			if ni == nil || ni.src != e.is.src || !reflect.DeepEqual(ni.cfg, e.is.cfg) || !e.stillValid(now) {
+				continue
+			}
+			c.add(maphash.String(c.seed, e.raw), e.raw, e.claims, ni, e.hdr, &jwk{public: e.public}, e.ks.Load(), now)
+		}
+	}
 }
 
 // evictOne drops one entry: an expired one, or the oldest not used since

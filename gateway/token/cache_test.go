@@ -189,6 +189,39 @@ func TestCacheReloadRefusesWhatTheOldConfigAccepted(t *testing.T) {
 	}
 }
 
+// TestCacheSurvivesAReloadThatChangesNothing: a reload whose issuer
+// settings are unchanged keeps that issuer's verified tokens.
+func TestCacheSurvivesAReloadThatChangesNothing(t *testing.T) {
+	ec := newKey(t, "p256", "ec1", "ES256", "ES256")
+	srv := newJWKSServer(t, ec)
+	clock := newClock()
+	ic := IssuerConfig{Issuer: issuerURL, JWKSURI: srv.URL + "/jwks", Audiences: []string{testAud}}
+	other := IssuerConfig{Issuer: "http://127.0.0.1/other", JWKSURI: srv.URL + "/jwks", Audiences: []string{testAud}}
+	old, err := New(context.Background(), Options{Issuers: []IssuerConfig{ic, other}, Now: clock.Now, Cache: CacheConfig{MaxEntries: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(old.Close)
+	waitReady(t, old)
+	tok := mint(t, ec, map[string]any{"typ": nil}, claimsAt(clock.Now()))
+	if _, err := old.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	other.Audiences = []string{"https://changed.example"} // another issuer changes
+	nv, err := New(context.Background(), Options{Issuers: []IssuerConfig{ic, other}, Now: clock.Now, Previous: old, Cache: CacheConfig{MaxEntries: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nv.Close)
+	old.Close()
+	if _, err := nv.Verify(context.Background(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if h := nv.CacheStats().Hits; h != 1 {
+		t.Errorf("hits after a reload that left the issuer alone = %d; want 1 (the entry carried over)", h)
+	}
+}
+
 // TestCacheOtherStringsNeverHit: only the very same token string hits.
 func TestCacheOtherStringsNeverHit(t *testing.T) {
 	ec := newKey(t, "p256", "ec1", "ES256", "ES256")

@@ -105,6 +105,9 @@ func New(ctx context.Context, opts Options) (*Verifier, error) {
 		v.issuers[ic.Issuer] = is
 		v.order = append(v.order, is)
 	}
+	if p := opts.Previous; p != nil && v.cache != nil && p.cache != nil && p.maxBytes == v.maxBytes {
+		v.cache.adopt(p.cache, v.issuers, now())
+	}
 	for _, s := range fresh {
 		s.start()
 	}
