@@ -178,6 +178,15 @@ routes:
         - {model: gpt-4o-mini, scopes: []}
         - {model: "gpt-4o*", scopes: ["chat"]}
       default: deny
+  - name: chat-limited
+    methods: [POST]
+    path: /l/v1/chat/completions
+    upstream: models
+    scopes: ["chat"]
+    limits:
+      - name: rps
+        key: [sub]
+        requests: {rate: 1000000, per: 1s, burst: 1000000}
 `, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -267,6 +276,10 @@ type scenario struct {
 // modelPath is the route whose scopes depend on the body's model: the
 // gateway buffers and reads the JSON body before it forwards it.
 const modelPath = "/m/v1/chat/completions"
+
+// limitPath is the route with a request-rate limit per subject (in the
+// in-memory store), set high enough never to refuse: what a limit costs.
+const limitPath = "/l/v1/chat/completions"
 
 // measurement is one target under one scenario for one round.
 type measurement struct {

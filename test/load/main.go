@@ -115,6 +115,7 @@ func run(o options) error {
 	scenarios := []scenario{
 		{name: "repeated token", key: "repeated", tok: env.repeated},
 		{name: "model-routed body", key: "model-body", tok: env.repeated, path: modelPath},
+		{name: "rate limit (memory)", key: "limit-mem", tok: env.repeated, path: limitPath},
 		{name: "fresh token ES256", key: "fresh-ES256", tok: env.freshES},
 		{name: "fresh token RS256", key: "fresh-RS256", tok: env.freshRS},
 	}
