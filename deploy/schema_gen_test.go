@@ -206,6 +206,12 @@ func typeSchema(t *testing.T, typ reflect.Type, def reflect.Value, docs map[stri
 			s["default"] = def.Int()
 		}
 		return s
+	case reflect.Float64:
+		s := map[string]any{"type": "number"}
+		if def.IsValid() && def.Float() != 0 {
+			s["default"] = def.Float()
+		}
+		return s
 	}
 	t.Fatalf("no schema for Go type %s", typ)
 	return nil

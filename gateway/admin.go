@@ -12,7 +12,7 @@ import (
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	if g.deps.Gatherer != nil {
-		mux.Handle("GET /metrics", promhttp.HandlerFor(g.deps.Gatherer, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g.deps.Gatherer, promhttp.HandlerOpts{EnableOpenMetrics: true}))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

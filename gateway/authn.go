@@ -59,7 +59,9 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refus
 		refuse(string(token.ReasonTooLarge), errInvalidToken("the access token is too large"))
 		return false
 	}
-	claims, err := rt.verifier.Verify(r.Context(), tok)
+	vctx, span := childSpan(r.Context(), "token.verify")
+	claims, err := rt.verifier.Verify(vctx, tok)
+	endChild(span, verifyFailure(err))
 	if err != nil {
 		var te *token.Error
 		switch {

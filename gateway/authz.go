@@ -67,7 +67,9 @@ func decideModel(st *reqState, r *http.Request, route *policy.Route, params poli
 	default:
 		var e *apiError
 		var reason Reason
+		_, span := childSpan(r.Context(), "request.body")
 		model, reason, e = bufferModelBody(r, m.MaxBodyBytes)
+		endChild(span, string(reason))
 		if e != nil {
 			deny(reason, *e)
 			return false

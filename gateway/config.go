@@ -32,6 +32,9 @@ type Config struct {
 	DPoP DPoPConfig `yaml:"dpop"`
 	// MTLS configures certificate-bound tokens (RFC 8705).
 	MTLS MTLSConfig `yaml:"mtls"`
+	// Tracing sends OpenTelemetry traces (gateway/tracing.go). Default:
+	// off.
+	Tracing TracingConfig `yaml:"tracing"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/gateway/token"
@@ -100,6 +101,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st.traceID = traceIDOf(r.Header)
 	st.sw = statusWriter{ResponseWriter: w}
 	sw := &st.sw
+	var span trace.Span
+	if g.tracing.on() {
+		r, span = g.tracing.startServer(rt, st, r)
+	}
 	g.metrics.inFlight.Inc()
 	defer func() {
 		// abort cuts the connection once the request is recorded: a
@@ -129,6 +134,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			st.status = sw.status()
 		}
 		st.bytesOut = sw.written
+		if span != nil {
+			g.tracing.endServer(st, r.Method, span)
+		}
 		g.finish(rt, st, r)
 		statePool.Put(st)
 		if abort {

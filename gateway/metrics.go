@@ -20,6 +20,9 @@ type metrics struct {
 	inFlight  prometheus.Gauge
 	upstream  *prometheus.CounterVec
 	upLatency *prometheus.HistogramVec
+	// exemplars: tracing is on, so a request's trace-id is the gateway's
+	// own and is attached to its duration observation.
+	exemplars bool
 	wouldDeny *prometheus.CounterVec
 	refreshes *prometheus.CounterVec
 	reloads   *prometheus.CounterVec
@@ -130,7 +133,13 @@ func (m *metrics) observe(st *reqState, method string, dur time.Duration) {
 	}
 	c := m.childrenFor(k)
 	c.requests.Inc()
-	c.duration.Observe(dur.Seconds())
+	if m.exemplars && st.traceID != "" {
+		// The trace of this very request, one click from the latency
+		// panel (OpenMetrics exposition only).
+		c.duration.(prometheus.ExemplarObserver).ObserveWithExemplar(dur.Seconds(), prometheus.Labels{"trace_id": st.traceID})
+	} else {
+		c.duration.Observe(dur.Seconds())
+	}
 	if c.refusal != nil {
 		c.refusal.Inc()
 	}

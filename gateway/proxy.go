@@ -44,7 +44,8 @@ type proxyDeps struct {
 	// reuse, if set, is the transport of the same upstream under the
 	// previous config, its settings unchanged: its warm connections are
 	// kept.
-	reuse *http.Transport
+	reuse   *http.Transport
+	tracing *tracing // nil or off: the upstream call makes no span
 }
 
 func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error) {
@@ -93,7 +94,7 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 			resp.Body = &upstreamBody{ReadCloser: resp.Body, st: st}
 			return nil
 		},
-		Transport:    t,
+		Transport:    d.tracing.transport(t, "upstream"),
 		BufferPool:   d.pool,
 		ErrorHandler: u.errorHandler,
 		ErrorLog:     zap.NewStdLog(d.logger.Named("proxy")),

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -104,6 +105,10 @@ type rigOptions struct {
 	// scheme is then its URL scheme.
 	client *http.Client
 	scheme string
+	// routes are extra routes, appended to the rig's list.
+	routes string
+	// tracer is Deps.TracerProvider.
+	tracer trace.TracerProvider
 }
 
 type rig struct {
@@ -155,7 +160,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	if o.upstreamTimeout == "" {
 		o.upstreamTimeout = "2s"
 	}
-	y := fmt.Sprintf(rigConfig, r.issSrv.URL, up, o.server, o.issuer, o.upstream, o.refresh, o.upstreamTimeout)
+	y := fmt.Sprintf(rigConfig, r.issSrv.URL, up, o.server, o.issuer, o.upstream, o.refresh, o.upstreamTimeout) + o.routes
 	cfg, err := Parse([]byte(y), noEnv)
 	if err != nil {
 		t.Fatalf("rig config: %v", err)
@@ -166,7 +171,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	opCore, opLogs := observer.New(zapcore.DebugLevel)
 	r.opLogs = opLogs
 	ctx, cancel := context.WithCancel(context.Background())
-	gw, err := New(ctx, cfg, Deps{Audit: zap.New(core), Logger: zap.New(opCore), KeyClient: o.keyClient, Now: o.now})
+	gw, err := New(ctx, cfg, Deps{Audit: zap.New(core), Logger: zap.New(opCore), KeyClient: o.keyClient, Now: o.now, TracerProvider: o.tracer})
 	if err != nil {
 		cancel()
 		t.Fatal(err)

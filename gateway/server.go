@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"gopkg.in/yaml.v3"
 
@@ -55,6 +56,10 @@ type Deps struct {
 	// LimitStore holds the usage limits' counters (routes[].limits); it
 	// outlives reloads. Default: limits.NewMemory(), for one replica.
 	LimitStore limits.Store
+	// TracerProvider, when set, takes the gateway's spans in place of the
+	// OTLP exporter tracing.otlp_endpoint names (tests use the SDK's
+	// in-memory exporter). Default nil: tracing as the config says.
+	TracerProvider trace.TracerProvider
 	// BuildInfo labels scopegate_build_info.
 	Version, Commit string
 }
@@ -78,6 +83,9 @@ type Gateway struct {
 	// not reset anyone's usage.
 	limitStore   limits.Store
 	limitMetrics *limitMetrics
+	// tracing is read once, at New: a reload does not change it.
+	tracing   *tracing
+	keyClient *http.Client
 
 	mu        sync.Mutex // serializes Reload
 	closeOnce sync.Once
@@ -150,6 +158,24 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	if g.limitStore == nil {
 		g.limitStore = limits.NewMemory()
 	}
+	if g.tracing, err = newTracing(cfg.Tracing, deps.TracerProvider); err != nil {
+		return nil, err
+	}
+	m.exemplars = g.tracing.on()
+	g.keyClient = deps.KeyClient
+	if g.tracing.on() {
+		c := token.NewHTTPClient()
+		if deps.KeyClient != nil {
+			c = new(http.Client)
+			*c = *deps.KeyClient
+		}
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = g.tracing.transport(base, "jwks")
+		g.keyClient = c
+	}
 	var sink *auditSink
 	auditLog := deps.Audit
 	if auditLog == nil {
@@ -209,7 +235,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 	for _, n := range []string{ih.Subject, ih.ClientID, ih.Scopes} {
 		rt.identity[normHeader(n)] = true
 	}
-	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now}
+	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now, tracing: g.tracing}
 	for name, uc := range cfg.Upstreams {
 		pd.reuse = nil
 		if prev != nil {
@@ -222,7 +248,7 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		rt.upstreams[name] = u
 	}
 	opts := token.Options{
-		Client:        g.deps.KeyClient,
+		Client:        g.keyClient,
 		Now:           g.now,
 		Logger:        g.logger.Named("keys"),
 		MaxTokenBytes: cfg.Server.MaxTokenBytes,
@@ -332,7 +358,12 @@ func (g *Gateway) Close() {
 	if rt := g.runtime.Load(); rt != nil && rt.verifier != nil {
 		rt.verifier.Close()
 	}
-	g.closeOnce.Do(g.audit.close)
+	g.closeOnce.Do(func() {
+		g.audit.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		g.tracing.close(ctx)
+	})
 }
 
 // Config returns the configuration in force.

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.validateAudit(v)
 	c.validateResourceMetadata(v)
 	c.validateSender(v)
+	c.validateTracing(v)
 	if len(v.ps) == 0 {
 		return nil
 	}
