@@ -158,7 +158,8 @@ func Explain(ctx context.Context, cfg *Config, req ExplainRequest) (*Explanation
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	g, err := New(ctx, cfg, Deps{Audit: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: io.Discard, Stderr: io.Discard, Now: req.Now})
+	g, err := New(ctx, cfg, Deps{Audit: zap.NewNop(), Registerer: prometheus.NewRegistry(), Stdout: io.Discard, Stderr: io.Discard, Now: req.Now,
+		TracerProvider: dryRunTracer(cfg.Tracing)})
 	if err != nil {
 		return nil, err
 	}

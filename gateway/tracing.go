@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/scopegate/scopegate/gateway/token"
 )
@@ -118,6 +119,15 @@ func newTracing(cfg TracingConfig, injected trace.TracerProvider) (*tracing, err
 		t.tracer = t.provider.Tracer(tracerName)
 	}
 	return t, nil
+}
+
+// dryRunTracer is the provider of a dry run (explain): spans go nowhere,
+// but a config with tracing on still treats trace headers as it would.
+func dryRunTracer(cfg TracingConfig) trace.TracerProvider {
+	if cfg.OTLPEndpoint == "" {
+		return nil
+	}
+	return noop.NewTracerProvider()
 }
 
 // otlpTracesURL adds the OTLP traces path to a bare collector URL.
