@@ -197,6 +197,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		if sink != nil {
 			_ = sink.Close()
 		}
+		g.tracing.close(context.Background())
 		return nil, err
 	}
 	g.runtime.Store(rt)
