@@ -244,3 +244,24 @@ func TestTracingExemplar(t *testing.T) {
 	}
 	t.Errorf("no duration bucket with exemplar %s in /metrics", want)
 }
+
+// TestTracingJWKSFetch: the key fetches (discovery and JWKS) are client
+// spans of traces of their own.
+func TestTracingJWKSFetch(t *testing.T) {
+	tr := newTraceRig(t, "")
+	var jwks []tracetest.SpanStub
+	waitUntil(t, "jwks span", func() bool {
+		jwks = jwks[:0]
+		for _, s := range tr.exp.GetSpans() {
+			if s.Name == "jwks GET" {
+				jwks = append(jwks, s)
+			}
+		}
+		return len(jwks) >= 2 // the discovery document and the key set
+	})
+	for _, s := range jwks {
+		if s.SpanKind != trace.SpanKindClient || s.Parent.IsValid() {
+			t.Errorf("jwks span kind %v parent %v; want a client span at a trace's root", s.SpanKind, s.Parent.SpanID())
+		}
+	}
+}
