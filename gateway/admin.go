@@ -19,7 +19,20 @@ func (g *Gateway) AdminHandler() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
-	return mux
+	return closeOnBody(mux)
+}
+
+// closeOnBody answers a request that declares a body with Connection:
+// close. No admin endpoint reads a body, and net/http would otherwise try
+// to drain it before sending the response: a client that declares a body
+// and never sends it would hold the connection and never see its answer.
+func closeOnBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 {
+			w.Header().Set("Connection", "close")
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (g *Gateway) serveReady(w http.ResponseWriter, _ *http.Request) {

@@ -437,8 +437,13 @@ func (g *Gateway) Serve(ctx context.Context, pl, al net.Listener, ready func(pro
 	adminSrv := &http.Server{
 		Handler:           g.AdminHandler(),
 		ReadHeaderTimeout: 5 * time.Second,
-		IdleTimeout:       60 * time.Second,
-		ErrorLog:          errLog,
+		// Admin requests carry no body and admin answers are small: the
+		// whole request and the whole answer are bounded (a scraper that
+		// stops reading is cut).
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 30 * time.Second,
+		IdleTimeout:  60 * time.Second,
+		ErrorLog:     errLog,
 	}
 	errc := make(chan error, 2)
 	go func() {

@@ -70,3 +70,45 @@ func TestSilentBodiesHoldNoConnection(t *testing.T) {
 	}
 	e.lastRecorded()
 }
+
+// TestAdminSilentBodiesHoldNoConnection: the admin listener too answers a
+// request that declares a body it never sends, and closes the connection,
+// instead of waiting for the body to drain it (forever, before).
+func TestAdminSilentBodiesHoldNoConnection(t *testing.T) {
+	t.Parallel()
+	_, p := serve(t, envOptions{}, cfg{})
+	for _, tc := range []struct {
+		req  string
+		want int
+	}{
+		{"GET /healthz HTTP/1.1\r\nHost: admin.test\r\nContent-Length: 1000\r\n\r\n", http.StatusOK},
+		{"GET /metrics HTTP/1.1\r\nHost: admin.test\r\nTransfer-Encoding: chunked\r\n\r\n", http.StatusOK},
+		{"POST /readyz HTTP/1.1\r\nHost: admin.test\r\nContent-Length: 1000\r\n\r\n", http.StatusMethodNotAllowed},
+	} {
+		c, err := net.Dial("tcp", p.admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a hang guard only
+		io.WriteString(c, tc.req)
+		br := bufio.NewReader(c)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Errorf("%q: no response: %v", tc.req, err)
+			c.Close()
+			continue
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want || !resp.Close {
+			t.Errorf("%q: status %d, close %v; want %d and close", tc.req, resp.StatusCode, resp.Close, tc.want)
+		}
+		if _, err := br.ReadByte(); err != io.EOF {
+			t.Errorf("%q: the connection stayed open (%v)", tc.req, err)
+		}
+		c.Close()
+	}
+	if r := p.adminGet("/healthz"); r.StatusCode != http.StatusOK {
+		t.Errorf("healthz after the silent bodies: status %d", r.StatusCode)
+	}
+}
