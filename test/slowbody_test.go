@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -110,5 +111,40 @@ func TestAdminSilentBodiesHoldNoConnection(t *testing.T) {
 	}
 	if r := p.adminGet("/healthz"); r.StatusCode != http.StatusOK {
 		t.Errorf("healthz after the silent bodies: status %d", r.StatusCode)
+	}
+}
+
+// TestLongStreamOutlivesBodyReadTimeout: body_read_timeout bounds the wait
+// for request body bytes only; a stream answered after the body is in runs
+// for as long as the upstream streams, with bodies of known length and
+// chunked, on one keep-alive connection.
+func TestLongStreamOutlivesBodyReadTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 200 * time.Millisecond
+	e, p := serve(t, envOptions{streamDelay: 50 * time.Millisecond}, cfg{serverExtra: "  body_read_timeout: 200ms\n"})
+	tok := e.token("chat:completions")
+	words := strings.Repeat("word ", 40) // the mock echoes ~20 words, one event each: a stream well past the timeout
+	body := `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"` + strings.TrimSpace(words) + `"}]}`
+	for _, chunked := range []bool{false, true, false} {
+		var rd io.Reader = strings.NewReader(body)
+		if chunked {
+			rd = io.MultiReader(rd) // no length known: sent chunked
+		}
+		req, _ := http.NewRequest("POST", p.url("/v1/chat/completions"), rd)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		resp, err := p.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, err := readSSE(resp.Body, start, nil)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("chunked %v: %v", chunked, err)
+		}
+		if resp.StatusCode != 200 || len(evs) < 15 || evs[len(evs)-1].data != "[DONE]" {
+			t.Fatalf("chunked %v: status %d, %d events; want 200 and the whole stream to [DONE] (body_read_timeout %v)", chunked, resp.StatusCode, len(evs), timeout)
+		}
 	}
 }
