@@ -1,0 +1,36 @@
+package gateway
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSlowAnswerOutlivesBodyReadTimeout: once the request body is in,
+// body_read_timeout no longer applies: an upstream that answers long after
+// it (a model thinking) is relayed, for bodies of known length and chunked.
+func TestSlowAnswerOutlivesBodyReadTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		time.Sleep(time.Second) // well past the 100ms body_read_timeout
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	}))
+	defer up.Close()
+	r := newRig(t, rigOptions{server: "  body_read_timeout: 100ms", upstreamURL: up.URL, upstreamTimeout: "10s"})
+	tok := r.token("embeddings:create")
+	for _, chunked := range []bool{false, true} {
+		var body io.Reader = strings.NewReader(`{"model":"m","input":"x"}`)
+		if chunked {
+			body = io.MultiReader(body)
+		}
+		resp := r.do("POST", "/v1/embeddings", tok, body, "Content-Type", "application/json")
+		got := bodyOf(resp)
+		if resp.StatusCode != http.StatusOK || got != `{"ok":true}` {
+			t.Errorf("chunked %v: status %d body %q; want 200 and the upstream's answer", chunked, resp.StatusCode, got)
+		}
+	}
+}
