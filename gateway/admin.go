@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// AdminHandler serves the admin listener: /metrics, /healthz and /readyz.
+// AdminHandler serves the admin listener: /metrics, /healthz, /readyz and
+// the admin API (adminapi.go; off unless admin.token is set).
 // It is never mounted on the proxy listener.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -19,6 +20,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
+	g.mountAdminAPI(mux)
 	return mux
 }
 
