@@ -81,7 +81,8 @@ type revokeRequest struct {
 	// Issuer limits the entry to tokens of that issuer. Default: any.
 	Issuer string `json:"iss"`
 	// NotBefore (sub, client_id): tokens issued before it are refused.
-	// Default: now. At most a minute ahead.
+	// Default: the next whole second (iat counts whole seconds, so every
+	// token issued up to now is refused). At most a minute ahead.
 	NotBefore *time.Time `json:"not_before"`
 	// ExpiresAt drops the entry then. jti default: now + revocation.jti_ttl;
 	// sub and client_id default: never (until lifted).
@@ -172,7 +173,9 @@ func (g *Gateway) newRevocation(req *revokeRequest) (*revocation, string) {
 		if len(e.Value) > 1024 || !validHeaderValue(e.Value) {
 			return nil, e.Kind + " must be at most 1024 characters without control characters"
 		}
-		e.NotBefore = now
+		// iat counts whole seconds: a token issued in this second may be
+		// older than the revocation, so this second is refused too.
+		e.NotBefore = now.Truncate(time.Second).Add(time.Second)
 		if req.NotBefore != nil {
 			if req.NotBefore.After(now.Add(time.Minute)) {
 				return nil, "not_before must not be in the future"
