@@ -117,7 +117,7 @@ func (g *Gateway) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		adminUnavailable(w)
 		return
 	}
-	g.logger.Info("revocation added", zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
+	g.audit.log.Info("revocation_added", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
 		zap.String("value", e.Value), zap.String("revoked_by", e.RevokedBy), zap.Time("not_before", e.NotBefore),
 		zap.Time("expires_at", e.ExpiresAt), zap.String("remote_addr", r.RemoteAddr))
 	writeJSON(w, http.StatusCreated, e)
@@ -255,7 +255,7 @@ func (g *Gateway) serveLift(w http.ResponseWriter, r *http.Request) {
 			message: "no revocation entry " + id})
 		return
 	}
-	g.logger.Info("revocation lifted", zap.String("id", id), zap.String("remote_addr", r.RemoteAddr))
+	g.audit.log.Info("revocation_lifted", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", id), zap.String("remote_addr", r.RemoteAddr))
 	w.WriteHeader(http.StatusNoContent)
 }
 

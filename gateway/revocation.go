@@ -215,7 +215,7 @@ func (r *revoker) sync(ctx context.Context) error {
 			r.logger.Warn("skipping an unreadable revocation entry", zap.String("key", k), zap.Error(err))
 			continue
 		}
-		if !e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt) {
+		if _, known := counts[e.Kind]; !known || (!e.ExpiresAt.IsZero() && !now.Before(e.ExpiresAt)) {
 			continue
 		}
 		entries = append(entries, e)

@@ -169,6 +169,15 @@ func TestRevokeJTIRefusesACachedToken(t *testing.T) {
 		t.Fatalf("entry expires %v; want the token's exp %v", e.ExpiresAt, want)
 	}
 	wantRevoked(t, w, w.chat(tok))
+	added := false
+	for _, m := range w.records() {
+		if m["msg"] == "revocation_added" && m["revoked_by"] == "ops@example.com" && m["id"] == e.ID {
+			added = true
+		}
+	}
+	if !added || strings.Contains(w.audit.String(), tok) {
+		t.Fatalf("no revocation_added audit record, or the token in the audit output:\n%s", w.audit.String())
+	}
 	if rec := w.chat(other); rec.Code != http.StatusOK {
 		t.Fatalf("another token of the same subject: %d; want 200", rec.Code)
 	}
