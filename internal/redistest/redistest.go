@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -23,6 +24,16 @@ type Server struct {
 	dir  string
 	Port int
 	cmd  *exec.Cmd
+	args []string
+	tls  bool
+}
+
+// Options configure StartWith.
+type Options struct {
+	// Args are more redis-server arguments ("--requirepass", "pw").
+	Args []string
+	// TLS serves TLS only, on Port, with these PEM files.
+	CertFile, KeyFile string
 }
 
 // Binary returns the redis-server path, or "" when there is none.
@@ -42,13 +53,20 @@ func Binary() string {
 }
 
 // Start runs a redis-server for t, or skips t when none can be found.
-func Start(t testing.TB) *Server {
+func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
+
+// StartWith is Start with more options.
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin := Binary()
 	if bin == "" {
 		t.Skip("redis-server not found (PATH, /usr/bin, /usr/local/bin, $REDIS_SERVER): run `make redis` to install it")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t)}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t), args: o.Args}
+	if o.CertFile != "" {
+		s.tls = true
+		s.args = append(s.args, "--tls-cert-file", o.CertFile, "--tls-key-file", o.KeyFile, "--tls-auth-clients", "no")
+	}
 	s.Restart()
 	t.Cleanup(s.Stop)
 	return s
@@ -64,21 +82,30 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 // directory: its append-only file brings the data back.
 func (s *Server) Restart() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
+	port := []string{"--port", strconv.Itoa(s.Port)}
+	if s.tls {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.Port)}
+	}
+	args := append(port, "--bind", "127.0.0.1",
 		"--dir", s.dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--protected-mode", "no", "--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"))
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting %s: %v", s.bin, err)
 	}
 	s.cmd = cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond); err == nil {
+		if c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond); err == nil && s.tls {
+			c.Close() // listening; the TLS handshake is the client's test
+			return
+		} else if err == nil {
 			_, _ = c.Write([]byte("PING\r\n"))
 			_ = c.SetReadDeadline(time.Now().Add(time.Second))
 			line, err := bufio.NewReader(c).ReadString('\n')
 			c.Close()
-			if err == nil && line == "+PONG\r\n" {
+			// -NOAUTH: up, and wants a password.
+			if err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH")) {
 				return
 			}
 		}
