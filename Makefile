@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build help test e2e lint fmt-check vet staticcheck unit promtool image demo bench load fuzz clean
+.PHONY: all build help test e2e lint fmt-check vet staticcheck unit promtool redis image demo bench load fuzz clean
 
 all: build
 
@@ -19,8 +19,8 @@ help:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/scopegate ./cmd/scopegate
 
-## test: everything CI runs: formatting, vet, staticcheck, promtool on deploy/prometheus, every test with -race.
-test: lint promtool unit
+## test: everything CI runs: formatting, vet, staticcheck, promtool, redis-server for the Redis tests, every test with -race.
+test: lint promtool redis unit
 
 ## lint: gofmt, go vet and staticcheck only.
 lint: fmt-check vet staticcheck
@@ -49,6 +49,11 @@ e2e:
 ## Debian's prometheus package for promtool when missing and run as root (CI).
 promtool:
 	deploy/prometheus/check.sh
+
+## redis: make sure redis-server is there for the Redis tests (they start their own); installs
+## Debian's redis-server package when missing and run as root (CI).
+redis:
+	deploy/redis/install.sh
 
 IMAGE ?= scopegate:$(VERSION)
 

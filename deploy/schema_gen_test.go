@@ -16,7 +16,7 @@ import (
 )
 
 // Sources whose doc comments describe the config's types and fields.
-var schemaSources = []string{"../gateway/config.go", "../policy/compile.go", "../gateway/sender_config.go", "../policy/sender.go", "../policy/limitconfig.go", "../gateway/tracing.go"}
+var schemaSources = []string{"../gateway/config.go", "../policy/compile.go", "../gateway/sender_config.go", "../policy/sender.go", "../policy/limitconfig.go", "../gateway/tracing.go", "../gateway/statecfg.go"}
 
 // schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";
 // a nil value removes the keyword (a default that depends on another key).

@@ -80,7 +80,7 @@ func shippedConfigs(t *testing.T) map[string]string {
 func TestSchemaAcceptsShippedConfigs(t *testing.T) {
 	schema := readSchema(t)
 	env := map[string]string{"MODEL_API_KEY": "k", "DEMO_ISSUER": "http://127.0.0.1:1", "DEMO_UPSTREAM": "http://127.0.0.1:2",
-		"DEMO_LISTEN": "127.0.0.1:8080", "DEMO_ADMIN": "127.0.0.1:9090"}
+		"DEMO_LISTEN": "127.0.0.1:8080", "DEMO_ADMIN": "127.0.0.1:9090", "DEMO_ADMIN_TOKEN": "demo-admin-0123456789abcdef0123456789"}
 	for name, text := range shippedConfigs(t) {
 		t.Run(name, func(t *testing.T) {
 			var v any

@@ -7,7 +7,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// AdminHandler serves the admin listener: /metrics, /healthz and /readyz.
+// AdminHandler serves the admin listener: /metrics, /healthz, /readyz and
+// the admin API (adminapi.go; off unless admin.token is set).
 // It is never mounted on the proxy listener.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -19,13 +20,15 @@ func (g *Gateway) AdminHandler() http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	})
 	mux.HandleFunc("GET /readyz", g.serveReady)
+	g.mountAdminAPI(mux)
 	return closeOnBody(mux)
 }
 
 // closeOnBody answers a request that declares a body with Connection:
-// close. No admin endpoint reads a body, and net/http would otherwise try
-// to drain it before sending the response: a client that declares a body
-// and never sends it would hold the connection and never see its answer.
+// close. Only the admin API reads one (bounded by the admin server's
+// ReadTimeout), and net/http would otherwise try to drain an unread body
+// before sending the response: a client that declares a body and never
+// sends it would hold the connection and never see its answer.
 func closeOnBody(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength != 0 {

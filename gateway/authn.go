@@ -80,5 +80,9 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refus
 		refuse(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
 		return false
 	}
-	return g.checkSender(rt, st, r, tok, scheme, claims, refuse)
+	if !g.checkSender(rt, st, r, tok, scheme, claims, refuse) {
+		return false
+	}
+	// Every request, cache hit included: revoked since is refused.
+	return g.checkRevocation(rt, claims, refuse)
 }

@@ -35,6 +35,12 @@ type Config struct {
 	// Tracing sends OpenTelemetry traces (gateway/tracing.go). Default:
 	// off.
 	Tracing TracingConfig `yaml:"tracing"`
+	// State is where shared state lives. Default: in memory.
+	State StateConfig `yaml:"state"`
+	// Admin secures the admin API. Default: the API is off.
+	Admin AdminConfig `yaml:"admin"`
+	// Revocation tunes the revocation list.
+	Revocation RevocationConfig `yaml:"revocation"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config
@@ -383,6 +389,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
 	c.DPoP.applyDefaults()
+	c.applyStateDefaults()
 	a := &c.Audit
 	setDefault(&a.Output, "stdout")
 	setDefault(&a.MaxRecordsPerSecond, 1000)

@@ -50,8 +50,10 @@ type Deps struct {
 	Transport *http.Transport
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
-	// State is the shared state store (the DPoP replay cache). Default:
-	// state.NewMemory, good for one replica.
+	// State is the shared state store (revocations, the DPoP replay
+	// cache), in place of the one the config's state key names; the
+	// gateway does not close it. Default nil: the config's (state.redis,
+	// else an in-memory store, good for one replica).
 	State state.Store
 	// LimitStore holds the usage limits' counters (routes[].limits); it
 	// outlives reloads. Default: limits.NewMemory(), for one replica.
@@ -86,6 +88,11 @@ type Gateway struct {
 	// tracing is read once, at New: a reload does not change it.
 	tracing   *tracing
 	keyClient *http.Client
+	// store is the shared state (state.redis, or memory); revoker keeps
+	// the local mirror of the revocation list in it.
+	store    state.Store
+	ownStore bool
+	revoker  *revoker
 
 	mu        sync.Mutex // serializes Reload
 	closeOnce sync.Once
@@ -139,9 +146,6 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
-	if deps.State == nil {
-		deps.State = state.NewMemory(deps.Now)
-	}
 	g := &Gateway{deps: deps, logger: deps.Logger, now: deps.Now, ctx: ctx, cacheCounters: &token.CacheCounters{}}
 	m, err := newMetrics(deps.Registerer, g)
 	if err != nil {
@@ -192,15 +196,26 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 			g.logger.Warn("reopening the audit output failed; records go on to the file already open", zap.Error(err))
 		}
 	}
-	rt, err := g.build(cfg, nil)
-	if err != nil {
+	if err := g.openState(cfg); err != nil {
 		if sink != nil {
 			_ = sink.Close()
 		}
 		g.tracing.close(context.Background())
 		return nil, err
 	}
-	g.runtime.Store(rt)
+	rt, err := g.build(cfg, nil)
+	if err == nil {
+		g.runtime.Store(rt)
+		err = g.startRevocation()
+	}
+	if err != nil {
+		g.closeState()
+		if sink != nil {
+			_ = sink.Close()
+		}
+		g.tracing.close(context.Background())
+		return nil, err
+	}
 	g.metrics.configLoaded(rt.hash)
 	return g, nil
 }
@@ -324,6 +339,10 @@ func (g *Gateway) Reload(cfg *Config) error {
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 		return fmt.Errorf("audit.output changed from %q to %q: the audit output is chosen at start; restart to change it", old.cfg.Audit.Output, cfg.Audit.Output)
 	}
+	if !sameStateConfig(cfg.State, old.cfg.State) {
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+		return errStoreChanged
+	}
 	rt, err := g.build(cfg, old)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("failure").Inc()
@@ -360,6 +379,7 @@ func (g *Gateway) Close() {
 		rt.verifier.Close()
 	}
 	g.closeOnce.Do(func() {
+		g.closeState()
 		g.audit.close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

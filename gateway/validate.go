@@ -28,6 +28,7 @@ func (c *Config) Validate() error {
 	c.validateResourceMetadata(v)
 	c.validateSender(v)
 	c.validateTracing(v)
+	c.validateState(v)
 	if len(v.ps) == 0 {
 		return nil
 	}

@@ -2,6 +2,8 @@ package state
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,6 +16,9 @@ type Memory struct {
 	mu     sync.Mutex
 	items  map[string]memItem
 	writes int // writes since the last sweep of expired items
+
+	subMu sync.Mutex // apart from mu: a subscriber may call Get
+	subs  map[string][]*memSub
 }
 
 type memItem struct {
@@ -114,4 +119,61 @@ func (m *Memory) sweepLocked(now time.Time) {
 			delete(m.items, k)
 		}
 	}
+}
+
+// List implements Store.
+func (m *Memory) List(ctx context.Context, prefix string) (map[string][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := map[string][]byte{}
+	for k, it := range m.items {
+		if strings.HasPrefix(k, prefix) && m.live(it, now) {
+			out[k] = append([]byte(nil), it.value...)
+		}
+	}
+	return out, nil
+}
+
+// Publish implements Store: the subscribers of this process are called
+// before it returns.
+func (m *Memory) Publish(ctx context.Context, channel string, msg []byte) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.subMu.Lock()
+	subs := slices.Clone(m.subs[channel])
+	m.subMu.Unlock()
+	for _, s := range subs {
+		if s.ctx.Err() == nil {
+			s.fn(append([]byte(nil), msg...), false)
+		}
+	}
+	return nil
+}
+
+// Subscribe implements Store. fn is called with resubscribed true once,
+// before Subscribe returns; the subscription ends with ctx.
+func (m *Memory) Subscribe(ctx context.Context, channel string, fn func(msg []byte, resubscribed bool)) {
+	s := &memSub{ctx: ctx, fn: fn}
+	m.subMu.Lock()
+	if m.subs == nil {
+		m.subs = map[string][]*memSub{}
+	}
+	m.subs[channel] = append(m.subs[channel], s)
+	m.subMu.Unlock()
+	fn(nil, true)
+	context.AfterFunc(ctx, func() {
+		m.subMu.Lock()
+		m.subs[channel] = slices.DeleteFunc(m.subs[channel], func(x *memSub) bool { return x == s })
+		m.subMu.Unlock()
+	})
+}
+
+type memSub struct {
+	ctx context.Context
+	fn  func([]byte, bool)
 }

@@ -33,6 +33,21 @@ type Store interface {
 	SetNX(ctx context.Context, key string, value []byte, ttl time.Duration) (stored bool, err error)
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
+	// List returns every live item whose key starts with prefix (for a
+	// full resync of a local mirror, and for listing entries). Meant for
+	// small namespaces: it reads them whole.
+	List(ctx context.Context, prefix string) (map[string][]byte, error)
+	// Publish sends msg to every current subscriber of channel, across
+	// every replica sharing the backend. Delivery is at most once: a
+	// subscriber that is disconnected misses it (and resyncs, see
+	// Subscribe).
+	Publish(ctx context.Context, channel string, msg []byte) error
+	// Subscribe calls fn with each message published on channel until ctx
+	// is done, in one goroutine of its own, and returns at once. fn is
+	// called with resubscribed true (and msg nil) each time the
+	// subscription is established, the first time included: messages may
+	// have been missed before it, so the subscriber resyncs.
+	Subscribe(ctx context.Context, channel string, fn func(msg []byte, resubscribed bool))
 	// Close releases the backend's resources.
 	Close() error
 }

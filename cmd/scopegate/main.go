@@ -7,6 +7,7 @@
 //	scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']...
 //	scopegate demo
 //	scopegate token --scope "..."
+//	scopegate revoke jti|sub|client|token VALUE | list | lift ID
 //	scopegate version
 //
 // A hidden command serves a mock OpenAI-compatible model API (and
@@ -57,6 +58,8 @@ Usage:
                                     --dpop: bound to a DPoP key, with a request to paste)
   scopegate dpop-proof --key FILE --method M --url URL [--token T]
                                     print a DPoP proof (RFC 9449) for one request
+  scopegate revoke  jti|sub|client|token VALUE, list, lift ID
+                                    revoke through a running gateway's admin API ($SCOPEGATE_ADMIN_TOKEN)
   scopegate version                 print version, commit and Go version
 `
 
@@ -82,6 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdToken(args[1:], stdout, stderr)
 	case "dpop-proof":
 		return cmdDPoPProof(args[1:], stdout, stderr)
+	case "revoke":
+		return cmdRevoke(args[1:], os.Stdin, stdout, stderr)
 	case "mockapi": // hidden: for local trials (deploy/compose)
 		return cmdMockAPI(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

@@ -5,6 +5,7 @@ package demo
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"fmt"
 	"io"
@@ -44,6 +45,8 @@ type Demo struct {
 	ProxyURL string
 	AdminURL string
 	Gateway  *gateway.Gateway
+	// AdminToken is the admin API's bearer token of this run.
+	AdminToken string
 }
 
 // Run starts the demo and blocks until ctx is done.
@@ -87,6 +90,9 @@ func Run(ctx context.Context, opts Options) error {
 		"DEMO_UPSTREAM": "http://" + apiLn.Addr().String(),
 		"DEMO_LISTEN":   opts.Listen,
 		"DEMO_ADMIN":    opts.AdminListen,
+		// A fresh admin token per run: the demo's admin API (revocation)
+		// is local, and printed so that it can be tried.
+		"DEMO_ADMIN_TOKEN": "demo-admin-" + rand.Text(),
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	cfg, err := gateway.Parse(configYAML, lookup)
@@ -105,7 +111,7 @@ func Run(ctx context.Context, opts Options) error {
 	// Key fetching stops when Run returns, on a listener error too: nothing
 	// of the demo outlives it.
 	defer gw.Close()
-	d := &Demo{Issuer: iss, API: api, Gateway: gw}
+	d := &Demo{Issuer: iss, API: api, Gateway: gw, AdminToken: env["DEMO_ADMIN_TOKEN"]}
 	var removeState func()
 	err = gw.Run(ctx, func(p, a net.Addr) {
 		d.ProxyURL, d.AdminURL = "http://"+p.String(), "http://"+a.String()
@@ -167,7 +173,7 @@ scopegate demo is running.
 
   gateway    %s   (routes: GET /v1/models, POST /v1/chat/completions,
                                       POST /v1/images/generations, POST /v1/embeddings)
-  admin      %s   (/metrics, /healthz, /readyz)
+  admin      %s   (/metrics, /healthz, /readyz, /v1/revocations)
   issuer     %s   (a local OpenID Connect provider)
   model API  a mock OpenAI-compatible backend behind the gateway
 
@@ -199,6 +205,14 @@ curl -i %s/v1/models -H "Authorization: Bearer %s"
 curl -i %s/v1/models
 curl -s %s/.well-known/oauth-protected-resource
 
+# 7. Revoke the token through the admin API (201), then the next call is refused,
+#    401 invalid_token (audit reason token_revoked); no restart, cache hit or not
+curl -s -X POST %s/v1/revocations -H "Authorization: Bearer %s" \
+  -d "{\"token\":\"$TOKEN\",\"by\":\"demo\"}"
+curl -i %s/v1/models -H "Authorization: Bearer $TOKEN"
+# (the same with the CLI: SCOPEGATE_ADMIN_TOKEN=%s scopegate revoke --admin %s token "$TOKEN";
+#  list with: scopegate revoke --admin %s list)
+
 # More tokens, with any scopes (in another terminal, while the demo runs):
 scopegate token --scope "generate:images model:dall-e-3"  # or: go run ./cmd/scopegate token ...
 scopegate token --scope "chat:completions model:gpt-4o" --sub alice --ttl 5m
@@ -210,6 +224,7 @@ curl -s %s/metrics | grep scopegate_requests_total
 (audit records are the JSON lines this process writes to stderr)
 
 Stop with Ctrl-C.
-`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, d.AdminURL)
+`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, d.AdminURL, d.AdminToken, p,
+		d.AdminToken, d.AdminURL, d.AdminURL, d.AdminURL)
 	_, _ = io.WriteString(w, b.String())
 }
