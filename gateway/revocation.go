@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/redis/go-redis/v9"
+	"github.com/scopegate/scopegate/limits"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -393,6 +395,21 @@ func (g *Gateway) openState(cfg *Config) error {
 	}
 	g.store, g.ownStore, g.deps.State = s, true, s
 	return nil
+}
+
+// sharedLimitStore puts the usage limits' counters in the state store's
+// Redis, when it is one and Deps gave no limit store: N replicas then
+// enforce one limit.
+func (g *Gateway) sharedLimitStore() {
+	if g.deps.LimitStore != nil {
+		return
+	}
+	if r, ok := g.store.(interface {
+		Scripter() (redis.Scripter, string)
+	}); ok {
+		c, prefix := r.Scripter()
+		g.limitStore = limits.NewRedis(c, prefix+"limit:")
+	}
 }
 
 // startRevocation starts the revocation mirror; the runtime must be in

@@ -203,6 +203,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		g.tracing.close(context.Background())
 		return nil, err
 	}
+	g.sharedLimitStore()
 	rt, err := g.build(cfg, nil)
 	if err == nil {
 		g.runtime.Store(rt)

@@ -266,3 +266,8 @@ func (r *Redis) Ping(ctx context.Context) error {
 
 // Close implements Store.
 func (r *Redis) Close() error { return r.c.Close() }
+
+// Scripter is the store's client for features that keep their own
+// atomic steps as scripts (usage limits), with the key prefix to put
+// their keys under.
+func (r *Redis) Scripter() (redis.Scripter, string) { return r.c, r.prefix }

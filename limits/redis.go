@@ -1,0 +1,136 @@
+package limits
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is the Store on a Redis (or Valkey) server, shared by every
+// replica: each step is one Lua script, atomic on the server, and reads
+// the server's clock (TIME), so that replicas whose clocks differ agree on
+// windows and rates. The caller's now is not used. Times are kept in
+// microseconds (a Lua number holds them exactly). Keys are computed in the
+// scripts from their declared key: one Redis server or a primary with
+// replicas, not Redis Cluster.
+type Redis struct {
+	c      redis.Scripter
+	prefix string
+}
+
+var _ Store = (*Redis)(nil)
+
+// NewRedis returns a Store on the client c, with every key under prefix.
+func NewRedis(c redis.Scripter, prefix string) *Redis {
+	return &Redis{c: c, prefix: prefix}
+}
+
+// rateScript: KEYS[1] the GCRA state (the theoretical arrival time, µs);
+// ARGV interval µs, burst. Returns allowed, remaining, retry-after µs,
+// reset µs.
+var rateScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local limit = interval * tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local nxt = tat + interval
+if nxt - now > limit then
+  return {0, 0, nxt - now - limit, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - now) / 1000) + 1)
+return {1, math.floor((limit - (nxt - now)) / interval), 0, nxt - now}
+`)
+
+// reserveScript: KEYS[1] the budget's base key; ARGV window µs, amount, n,
+// force. The window's count is under KEYS[1]..':'..window start. Returns
+// allowed, used, window start µs, reset µs.
+var reserveScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local per = tonumber(ARGV[1])
+local w = now - (now % per)
+local k = KEYS[1] .. ':' .. string.format('%.0f', w)
+local used = tonumber(redis.call('GET', k) or '0')
+local n = tonumber(ARGV[3])
+local allowed = n >= 0 and used + n <= tonumber(ARGV[2])
+if allowed or ARGV[4] == '1' then
+  used = redis.call('INCRBY', k, n)
+  redis.call('PEXPIRE', k, math.ceil((w + per - now) / 1000) + 1000)
+end
+return {allowed and 1 or 0, used, w, w + per - now}
+`)
+
+// adjustScript: KEYS[1] a window's count; ARGV delta, the window's
+// remaining life in ms. The count never goes below 0; a missing count is
+// created only by a positive delta.
+var adjustScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+local d = tonumber(ARGV[1])
+if not cur then
+  if d <= 0 then return 0 end
+  redis.call('SET', KEYS[1], d, 'PX', tonumber(ARGV[2]))
+  return d
+end
+local v = tonumber(cur) + d
+if v < 0 then v = 0 end
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
+return v
+`)
+
+func (s *Redis) run(ctx context.Context, sc *redis.Script, key string, args ...any) ([]int64, error) {
+	v, err := sc.Run(ctx, s.c, []string{s.prefix + key}, args...).Int64Slice()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return v, nil
+}
+
+// Rate implements Store.
+func (s *Redis) Rate(ctx context.Context, key string, r Rate, _ time.Time) (RateResult, error) {
+	v, err := s.run(ctx, rateScript, key, max(r.interval().Microseconds(), 1), r.Burst)
+	if err != nil || len(v) != 4 {
+		return RateResult{}, unexpected(err, v)
+	}
+	return RateResult{Allowed: v[0] == 1, Remaining: int(v[1]), RetryAfter: time.Duration(v[2]) * time.Microsecond,
+		Reset: time.Duration(v[3]) * time.Microsecond}, nil
+}
+
+// Reserve implements Store.
+func (s *Redis) Reserve(ctx context.Context, key string, b Budget, n int64, force bool, _ time.Time) (BudgetResult, error) {
+	f := 0
+	if force {
+		f = 1
+	}
+	v, err := s.run(ctx, reserveScript, key, b.Per.Microseconds(), b.Amount, n, f)
+	if err != nil || len(v) != 4 {
+		return BudgetResult{}, unexpected(err, v)
+	}
+	return BudgetResult{Allowed: v[0] == 1, Used: v[1], Window: time.UnixMicro(v[2]),
+		Reset: time.Duration(v[3]) * time.Microsecond}, nil
+}
+
+// Adjust implements Store.
+func (s *Redis) Adjust(ctx context.Context, key string, b Budget, window time.Time, delta int64) error {
+	life := time.Until(window.Add(b.Per)).Milliseconds() + 1000
+	if life < 1000 {
+		life = 1000
+	}
+	k := key + ":" + strconv.FormatInt(window.UnixMicro(), 10)
+	if err := adjustScript.Run(ctx, s.c, []string{s.prefix + k}, delta, life).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+func unexpected(err error, v []int64) error {
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: a script answered %v", ErrUnavailable, v)
+}
