@@ -1,0 +1,235 @@
+package mcp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Config is the `mcp:` block of a route.
+type Config struct {
+	// Tools are per-tool rules, first match wins. Default: none.
+	Tools []Rule `yaml:"tools" json:"tools,omitempty"`
+	// Resources are rules for resources/read (and resources/subscribe,
+	// resources/unsubscribe) matched against the URI. Default: none.
+	Resources []Rule `yaml:"resources" json:"resources,omitempty"`
+	// Prompts are rules for prompts/get matched against the prompt name.
+	// Default: none.
+	Prompts []Rule `yaml:"prompts" json:"prompts,omitempty"`
+	// ScopeTemplate makes the scope a tool, resource or prompt needs from
+	// its name when Default is "scopes": "{name}" is replaced by the name.
+	// Default: "tool:{name}" (for prompts "prompt:{name}", for resources
+	// "resource:{name}" with the URI as name).
+	ScopeTemplate string `yaml:"scope_template" json:"scope_template,omitempty"`
+	// Default decides a tool, resource or prompt no rule names, and a
+	// method the gateway does not know: "deny" (the default), "allow" (the
+	// route's scopes suffice) or "scopes" (the scope made by ScopeTemplate
+	// is needed).
+	Default string `yaml:"default" json:"default,omitempty"`
+	// AllowBatches accepts a JSON array of messages when every element is
+	// judged and allowed. Default: false (the 2025-06-18 revision removed
+	// JSON-RPC batching; an array is refused with -32600).
+	AllowBatches bool `yaml:"allow_batches" json:"allow_batches,omitempty"`
+	// MaxArgumentBytes bounds the tool arguments that conditions see as
+	// mcp.arguments; larger arguments are absent (a condition reading them
+	// fails, and so denies). Default: 16384.
+	MaxArgumentBytes int `yaml:"max_argument_bytes" json:"max_argument_bytes,omitempty"`
+}
+
+// Rule names tools, prompts (Name) or resources (URI) by a glob in which
+// `*` matches any run of characters (`/` included) and every other
+// character stands for itself, and says what they need.
+type Rule struct {
+	Name string `yaml:"name" json:"name,omitempty"`
+	URI  string `yaml:"uri" json:"uri,omitempty"`
+	// Scopes are needed, all of them, on top of the route's. Default: none.
+	Scopes []string `yaml:"scopes" json:"scopes,omitempty"`
+	// Deny refuses what the rule names whatever the scopes. Default: false.
+	Deny bool `yaml:"deny" json:"deny,omitempty"`
+}
+
+// Table is a compiled Config.
+type Table struct {
+	cfg                      Config
+	toolTpl, promptTpl, rTpl string
+}
+
+// Default values.
+const (
+	DefaultMaxArgumentBytes = 16384
+	defaultDeny             = "deny"
+)
+
+// Compile checks cfg and returns its table; every problem is reported,
+// each naming its field.
+func Compile(cfg Config) (*Table, error) {
+	var errs []error
+	switch cfg.Default {
+	case "":
+		cfg.Default = defaultDeny
+	case "deny", "allow", "scopes":
+	default:
+		errs = append(errs, fmt.Errorf("mcp.default: %q is not deny, allow or scopes", cfg.Default))
+	}
+	if cfg.MaxArgumentBytes == 0 {
+		cfg.MaxArgumentBytes = DefaultMaxArgumentBytes
+	} else if cfg.MaxArgumentBytes < 0 {
+		errs = append(errs, errors.New("mcp.max_argument_bytes: must not be negative"))
+	}
+	if cfg.ScopeTemplate != "" && !strings.Contains(cfg.ScopeTemplate, "{name}") {
+		errs = append(errs, errors.New(`mcp.scope_template: must contain "{name}"`))
+	}
+	check := func(field string, rules []Rule, uri bool) {
+		for i, r := range rules {
+			pat := r.Name
+			if uri {
+				pat = r.URI
+			}
+			switch {
+			case pat == "":
+				errs = append(errs, fmt.Errorf("mcp.%s[%d]: needs a %s", field, i, map[bool]string{false: "name", true: "uri"}[uri]))
+			case !uri && r.URI != "", uri && r.Name != "":
+				errs = append(errs, fmt.Errorf("mcp.%s[%d]: %s rules match by %s only", field, i, field, map[bool]string{false: "name", true: "uri"}[uri]))
+			}
+			for _, s := range r.Scopes {
+				if s == "" || strings.ContainsAny(s, " \"\\") {
+					errs = append(errs, fmt.Errorf("mcp.%s[%d].scopes: %q is not a scope", field, i, s))
+				}
+			}
+		}
+	}
+	check("tools", cfg.Tools, false)
+	check("prompts", cfg.Prompts, false)
+	check("resources", cfg.Resources, true)
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}"}
+	if cfg.ScopeTemplate != "" {
+		t.toolTpl = cfg.ScopeTemplate
+	}
+	return t, nil
+}
+
+// MaxArgumentBytes is the compiled bound on arguments for conditions.
+func (t *Table) MaxArgumentBytes() int { return t.cfg.MaxArgumentBytes }
+
+// AllowBatches reports whether arrays of messages are accepted.
+func (t *Table) AllowBatches() bool { return t.cfg.AllowBatches }
+
+// Decision is the outcome for one message.
+type Decision struct {
+	Allow bool
+	// Missing is the first needed scope the token lacks (for the
+	// challenge's scope=), when that is why it is refused.
+	Missing string
+	// Reason says why, for the audit record and the error message.
+	Reason string
+}
+
+// protocolMethods pass with the route's scopes: the lifecycle, utilities
+// and the listings (which are filtered on the way back).
+var protocolMethods = map[string]bool{
+	"initialize": true, "ping": true,
+	"tools/list": true, "resources/list": true, "resources/templates/list": true, "prompts/list": true,
+	"logging/setLevel": true, "completion/complete": true,
+}
+
+// Decide judges one message for a token holding the scopes has reports.
+func (t *Table) Decide(m Message, has func(scope string) bool) Decision {
+	switch {
+	case m.Kind == Response:
+		// The client's answer to a server request (sampling, elicitation,
+		// roots): it calls nothing.
+		return Decision{Allow: true, Reason: "response"}
+	case strings.HasPrefix(m.Method, "notifications/"), protocolMethods[m.Method]:
+		return Decision{Allow: true, Reason: "protocol method"}
+	case m.Method == "tools/call":
+		return t.judge(t.cfg.Tools, m.Name, false, t.toolTpl, "tool", has)
+	case m.Method == "prompts/get":
+		return t.judge(t.cfg.Prompts, m.Name, false, t.promptTpl, "prompt", has)
+	case m.Method == "resources/read", m.Method == "resources/subscribe", m.Method == "resources/unsubscribe":
+		return t.judge(t.cfg.Resources, m.URI, true, t.rTpl, "resource", has)
+	}
+	if t.cfg.Default == "allow" {
+		return Decision{Allow: true, Reason: "method allowed by default"}
+	}
+	return Decision{Reason: "method " + m.Method + " is not allowed on this route"}
+}
+
+// Allowed reports whether a token may use a listed tool ("tool"), prompt
+// ("prompt") or resource ("resource", name being the URI).
+func (t *Table) Allowed(kind, name string, has func(string) bool) bool {
+	switch kind {
+	case "tool":
+		return t.judge(t.cfg.Tools, name, false, t.toolTpl, kind, has).Allow
+	case "prompt":
+		return t.judge(t.cfg.Prompts, name, false, t.promptTpl, kind, has).Allow
+	case "resource":
+		return t.judge(t.cfg.Resources, name, true, t.rTpl, kind, has).Allow
+	}
+	return false
+}
+
+func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has func(string) bool) Decision {
+	for _, r := range rules {
+		pat := r.Name
+		if uri {
+			pat = r.URI
+		}
+		if !Glob(pat, name) {
+			continue
+		}
+		if r.Deny {
+			return Decision{Reason: kind + " " + name + " is denied on this route"}
+		}
+		for _, s := range r.Scopes {
+			if !has(s) {
+				return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
+			}
+		}
+		return Decision{Allow: true, Reason: kind + " rule " + pat}
+	}
+	switch t.cfg.Default {
+	case "allow":
+		return Decision{Allow: true, Reason: kind + " allowed by default"}
+	case "scopes":
+		s := strings.ReplaceAll(tpl, "{name}", name)
+		// A name with a space, quote or backslash cannot be a scope (nor be
+		// named in the challenge): only a rule can allow it.
+		if strings.ContainsAny(s, " \"\\") || strings.ContainsFunc(s, isControl) {
+			return Decision{Reason: kind + " name cannot be made a scope"}
+		}
+		if !has(s) {
+			return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
+		}
+		return Decision{Allow: true, Reason: "scope " + s}
+	}
+	return Decision{Reason: kind + " " + name + " is not allowed on this route"}
+}
+
+// Glob reports whether name matches pattern, where `*` matches any run of
+// characters and every other byte matches itself. It backtracks only to the
+// last star, so it takes at most len(pattern)*len(name) steps.
+func Glob(pattern, name string) bool {
+	p, n, starP, starN := 0, 0, -1, 0
+	for n < len(name) {
+		switch {
+		case p < len(pattern) && pattern[p] == '*':
+			starP, starN = p, n
+			p++
+		case p < len(pattern) && pattern[p] == name[n]:
+			p++
+			n++
+		case starP >= 0:
+			starN++
+			p, n = starP+1, starN
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
