@@ -224,6 +224,12 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 			fields = append(fields, zap.String("dpop_jkt", st.jkt))
 		}
 	}
+	if ms := st.mcp; ms != nil && ms.method != "" {
+		fields = append(fields, zap.String("mcp_method", ms.method))
+		if ms.tool != "" {
+			fields = append(fields, zap.String("mcp_tool", ms.tool))
+		}
+	}
 	if st.model != "" {
 		fields = append(fields, zap.String("model", st.model))
 	}

@@ -33,6 +33,9 @@ func authorize(rt *runtime, st *reqState, r *http.Request, route *policy.Route, 
 	if !decideModel(st, r, route, params, deny) {
 		return false
 	}
+	if !decideMCP(rt, st, r, route, deny) {
+		return false
+	}
 	if i, err := checkConditions(rt, conds, st, r); i >= 0 {
 		msg := fmt.Sprintf("the request does not meet condition %d of this route", i)
 		if err != nil {

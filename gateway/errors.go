@@ -65,6 +65,10 @@ type apiError struct {
 	auditDetail string
 	// dpop, on a 401, adds the DPoP challenge (gateway/sender.go).
 	dpop *dpopChallenge
+	// rpcBody, on an MCP route, replaces the OpenAI-shaped body with a
+	// JSON-RPC error (gateway/mcproute.go); its 403 also names the
+	// resource metadata, so that a client can step up.
+	rpcBody []byte
 }
 
 // auditText is what the audit record says of the refusal.
@@ -110,7 +114,7 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 				b.WriteByte('"')
 			}
 		}
-		if e.resourceMetadata != "" && e.status == http.StatusUnauthorized {
+		if e.resourceMetadata != "" && (e.status == http.StatusUnauthorized || e.rpcBody != nil) {
 			b.WriteString(`, resource_metadata="`)
 			b.WriteString(challengeText(e.resourceMetadata))
 			b.WriteByte('"')
@@ -131,6 +135,10 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(e.status)
+	if e.rpcBody != nil {
+		_, _ = w.Write(e.rpcBody)
+		return
+	}
 	var b strings.Builder
 	b.WriteString(`{"error":{"message":`)
 	b.WriteString(strconv.Quote(e.message))

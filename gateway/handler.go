@@ -51,6 +51,7 @@ type reqState struct {
 	delegationDepth int
 	// listRoute is set on a list route: its response is filtered.
 	listRoute *policy.Route
+	mcp       *mcpState // on an MCP route (gateway/mcproute.go)
 	// configHash names the config the request was decided under.
 	configHash string
 	// lim is the request's usage limits (limBuf); nil on a route without

@@ -88,6 +88,9 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 			if err := filterModelList(resp); err != nil {
 				return err
 			}
+			if err := filterMCPListing(resp); err != nil {
+				return err
+			}
 			if lst := st.lim; lst != nil {
 				limitResponse(resp, lst)
 			}
@@ -200,6 +203,9 @@ func (u *upstream) errorHandler(w http.ResponseWriter, r *http.Request, err erro
 	case errors.Is(err, errModelList):
 		st.reason = ReasonModelList
 		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the model backend's model list could not be filtered"))
+	case errors.Is(err, errMCPListing):
+		st.reason = ReasonMCPListing
+		writeError(w, st.realm, errUpstream(http.StatusBadGateway, "the MCP server's listing could not be filtered"))
 	case r.Context().Err() != nil && errors.Is(r.Context().Err(), context.Canceled):
 		st.reason = ReasonClientClosed
 		st.status = 499 // nginx's "client closed request"; nothing reaches the client

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/scopegate/scopegate/mcp"
 	"io"
 	"net"
 	"net/http"
@@ -120,6 +121,7 @@ type runtime struct {
 	conds     routeConditions
 	sender    *senderRuntime
 	limits    routeLimits
+	mcp       map[int]*mcp.Table // by route index
 }
 
 // New builds a gateway for cfg (which must have passed Validate) and
@@ -241,6 +243,11 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		return nil, fmt.Errorf("compiling limits: %w", Problems(lps))
 	}
 	rt.limits = g.limitMetrics.bind(lims)
+	mcps, mps := compileMCP(cfg.Routes)
+	if len(mps) > 0 {
+		return nil, fmt.Errorf("compiling mcp: %w", Problems(mps))
+	}
+	rt.mcp = mcps
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, err := parsePrefix(p)
 		if err != nil {

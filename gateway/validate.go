@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -253,7 +254,8 @@ func (c *Config) validateRoutes(v *validator) {
 	}
 	_, cps := compileConditions(c.Routes, nil)
 	_, lps := compileLimits(c.Routes)
-	for _, p := range append(cps, lps...) {
+	_, mps := compileMCP(c.Routes)
+	for _, p := range slices.Concat(cps, lps, mps) {
 		v.add(p.Field, "%s", p.Message)
 	}
 	protected := false

@@ -3,50 +3,16 @@ package mcp
 import (
 	"errors"
 	"fmt"
+	"github.com/scopegate/scopegate/policy"
 	"strings"
 )
 
-// Config is the `mcp:` block of a route.
-type Config struct {
-	// Tools are per-tool rules, first match wins. Default: none.
-	Tools []Rule `yaml:"tools" json:"tools,omitempty"`
-	// Resources are rules for resources/read (and resources/subscribe,
-	// resources/unsubscribe) matched against the URI. Default: none.
-	Resources []Rule `yaml:"resources" json:"resources,omitempty"`
-	// Prompts are rules for prompts/get matched against the prompt name.
-	// Default: none.
-	Prompts []Rule `yaml:"prompts" json:"prompts,omitempty"`
-	// ScopeTemplate makes the scope a tool, resource or prompt needs from
-	// its name when Default is "scopes": "{name}" is replaced by the name.
-	// Default: "tool:{name}" (for prompts "prompt:{name}", for resources
-	// "resource:{name}" with the URI as name).
-	ScopeTemplate string `yaml:"scope_template" json:"scope_template,omitempty"`
-	// Default decides a tool, resource or prompt no rule names, and a
-	// method the gateway does not know: "deny" (the default), "allow" (the
-	// route's scopes suffice) or "scopes" (the scope made by ScopeTemplate
-	// is needed).
-	Default string `yaml:"default" json:"default,omitempty"`
-	// AllowBatches accepts a JSON array of messages when every element is
-	// judged and allowed. Default: false (the 2025-06-18 revision removed
-	// JSON-RPC batching; an array is refused with -32600).
-	AllowBatches bool `yaml:"allow_batches" json:"allow_batches,omitempty"`
-	// MaxArgumentBytes bounds the tool arguments that conditions see as
-	// mcp.arguments; larger arguments are absent (a condition reading them
-	// fails, and so denies). Default: 16384.
-	MaxArgumentBytes int `yaml:"max_argument_bytes" json:"max_argument_bytes,omitempty"`
-}
+// Config is the `mcp:` block of a route (policy.MCPConfig, documented
+// there so that the route configuration stays in one package).
+type Config = policy.MCPConfig
 
-// Rule names tools, prompts (Name) or resources (URI) by a glob in which
-// `*` matches any run of characters (`/` included) and every other
-// character stands for itself, and says what they need.
-type Rule struct {
-	Name string `yaml:"name" json:"name,omitempty"`
-	URI  string `yaml:"uri" json:"uri,omitempty"`
-	// Scopes are needed, all of them, on top of the route's. Default: none.
-	Scopes []string `yaml:"scopes" json:"scopes,omitempty"`
-	// Deny refuses what the rule names whatever the scopes. Default: false.
-	Deny bool `yaml:"deny" json:"deny,omitempty"`
-}
+// Rule is one tools, resources or prompts rule (policy.MCPRule).
+type Rule = policy.MCPRule
 
 // Table is a compiled Config.
 type Table struct {
@@ -57,6 +23,7 @@ type Table struct {
 // Default values.
 const (
 	DefaultMaxArgumentBytes = 16384
+	DefaultMaxBodyBytes     = 1 << 20
 	defaultDeny             = "deny"
 )
 
@@ -75,6 +42,11 @@ func Compile(cfg Config) (*Table, error) {
 		cfg.MaxArgumentBytes = DefaultMaxArgumentBytes
 	} else if cfg.MaxArgumentBytes < 0 {
 		errs = append(errs, errors.New("mcp.max_argument_bytes: must not be negative"))
+	}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	} else if cfg.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("mcp.max_body_bytes: must not be negative"))
 	}
 	if cfg.ScopeTemplate != "" && !strings.Contains(cfg.ScopeTemplate, "{name}") {
 		errs = append(errs, errors.New(`mcp.scope_template: must contain "{name}"`))
@@ -105,6 +77,11 @@ func Compile(cfg Config) (*Table, error) {
 		return nil, errors.Join(errs...)
 	}
 	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}"}
+	if cfg.MaxBodyBytes == 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	} else if cfg.MaxBodyBytes < 0 {
+		errs = append(errs, errors.New("mcp.max_body_bytes: must not be negative"))
+	}
 	if cfg.ScopeTemplate != "" {
 		t.toolTpl = cfg.ScopeTemplate
 	}
@@ -113,6 +90,9 @@ func Compile(cfg Config) (*Table, error) {
 
 // MaxArgumentBytes is the compiled bound on arguments for conditions.
 func (t *Table) MaxArgumentBytes() int { return t.cfg.MaxArgumentBytes }
+
+// MaxBodyBytes is the compiled cap on a POSTed body.
+func (t *Table) MaxBodyBytes() int64 { return t.cfg.MaxBodyBytes }
 
 // AllowBatches reports whether arrays of messages are accepted.
 func (t *Table) AllowBatches() bool { return t.cfg.AllowBatches }

@@ -68,6 +68,9 @@ type RouteConfig struct {
 	// Limits are usage limits (request rates, token budgets) that must
 	// all pass; see LimitConfig and docs/limits.md. Default none.
 	Limits []LimitConfig `yaml:"limits"`
+	// MCP makes the route a Model Context Protocol endpoint judged per
+	// tool; see MCPConfig and docs/mcp.md. Default: absent.
+	MCP *MCPConfig `yaml:"mcp"`
 }
 
 // Route modes.
