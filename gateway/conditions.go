@@ -85,7 +85,7 @@ func checkConditions(rt *runtime, progs []*conditions.Program, st *reqState, r *
 	}
 	peer, client := clientAddr(r, rt.trusted)
 	in := conditions.NewInput(st.claims.Raw, conditions.Request{Method: r.Method, Path: st.decodedPath, Model: st.model,
-		Header: upstreamHeaders(r, rt.identity, rt.trusted), RemoteAddr: client, PeerAddr: peer})
+		Header: upstreamHeaders(r, rt.identity, rt.trusted), RemoteAddr: client, PeerAddr: peer, MCP: st.mcp.conditionInput()})
 	for i, p := range progs {
 		ok, err := p.Eval(in)
 		if err != nil || !ok {

@@ -168,3 +168,40 @@ func TestMCPListingUnreadableIs502(t *testing.T) {
 		})
 	}
 }
+
+// TestMCPConditions: conditions see mcp.method, mcp.tool and the bounded
+// arguments.
+func TestMCPConditions(t *testing.T) {
+	up := newMCPServer(t)
+	route := `
+  - name: mcp
+    path: /mcp
+    upstream: models
+    scopes: ["mcp:use"]
+    conditions:
+      - "mcp.method != 'tools/call' || (mcp.tool == 'search' && mcp.arguments.query != 'secret')"
+    mcp:
+      default: allow
+      max_argument_bytes: 64
+`
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: route})
+	tok := r.token("mcp:use")
+	hdrs := []string{"Content-Type", "application/json", "Accept", "application/json, text/event-stream"}
+	for _, tt := range []struct {
+		name, body string
+		status     int
+	}{
+		{"allowed", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"ok"}}}`, 200},
+		{"argument refused", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"secret"}}}`, 403},
+		{"tool refused", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"count","arguments":{"query":"ok"}}}`, 403},
+		{"arguments over the bound", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"` + strings.Repeat("x", 80) + `"}}}`, 403},
+		{"protocol method", `{"jsonrpc":"2.0","id":1,"method":"ping"}`, 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := r.do("POST", "/mcp", tok, strings.NewReader(tt.body), hdrs...)
+			if body := bodyOf(resp); resp.StatusCode != tt.status {
+				t.Errorf("status %d (%s); want %d", resp.StatusCode, body, tt.status)
+			}
+		})
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/scopegate/scopegate/mcp"
 	"github.com/scopegate/scopegate/policy"
+	"github.com/scopegate/scopegate/policy/conditions"
 )
 
 // Audit reasons of MCP routes.
@@ -32,6 +33,15 @@ type mcpState struct {
 	// listing is set when the response lists tools, prompts or resources:
 	// it is filtered to what the token may use.
 	listing string
+	cond    *conditions.MCP // what the route's conditions see
+}
+
+// conditionInput is the mcp variable of the route's conditions.
+func (ms *mcpState) conditionInput() *conditions.MCP {
+	if ms == nil {
+		return nil
+	}
+	return ms.cond
 }
 
 // compileMCP compiles every route's mcp block, by route index.
@@ -98,6 +108,16 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, 
 			deny(ReasonMCPNotAllowed, e)
 		}
 		return false
+	}
+	if len(msgs) > 1 && len(rt.conds[route.Index]) > 0 {
+		// Conditions judge one message; a batch would show them only one.
+		deny(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest, "batches are not accepted on a route with conditions", nil, "invalid_request_error", "invalid_body"))
+		return false
+	}
+	m0 := msgs[0]
+	st.mcp.cond = &conditions.MCP{Method: m0.Method, Tool: m0.Name + m0.URI}
+	if args, ok := m0.DecodeArguments(t.MaxArgumentBytes()); ok && m0.Method == "tools/call" {
+		st.mcp.cond.Arguments = args
 	}
 	if len(msgs) == 1 && mcp.IsListing(msgs[0].Method) {
 		st.mcp.listing = msgs[0].Method

@@ -50,6 +50,7 @@ func NewEnv() (*Env, error) {
 	env, err := cel.NewEnv(
 		cel.Variable("claims", cel.MapType(cel.StringType, cel.DynType)),
 		cel.Variable("request", cel.MapType(cel.StringType, cel.DynType)),
+		cel.Variable("mcp", cel.MapType(cel.StringType, cel.DynType)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("conditions: building the CEL environment: %w", err)
@@ -99,6 +100,18 @@ type Request struct {
 	// RemoteAddr is the client's IP address, resolved through the trusted
 	// proxies; PeerAddr the TCP peer's.
 	RemoteAddr, PeerAddr string
+	// MCP is the JSON-RPC message judged on an MCP route; nil elsewhere
+	// (mcp is then an empty map, and reading mcp.tool fails the condition).
+	MCP *MCP
+}
+
+// MCP is what conditions see of an MCP message as mcp.method, mcp.tool
+// (tool or prompt name, or resource URI) and mcp.arguments (a tool call's
+// arguments; absent when larger than the route's bound, so that a
+// condition reading them fails).
+type MCP struct {
+	Method, Tool string
+	Arguments    map[string]any // nil: absent
 }
 
 // Input is the evaluation input of one request, built once and shared by
@@ -119,7 +132,15 @@ func NewInput(claims map[string]any, r Request) *Input {
 		}
 		headers[lk] = strings.Join(vs, ", ")
 	}
+	mcp := map[string]any{}
+	if m := r.MCP; m != nil {
+		mcp["method"], mcp["tool"] = m.Method, m.Tool
+		if m.Arguments != nil {
+			mcp["arguments"] = convert(m.Arguments)
+		}
+	}
 	return &Input{vars: map[string]any{
+		"mcp":    mcp,
 		"claims": convert(claims),
 		"request": map[string]any{
 			"method":      r.Method,
