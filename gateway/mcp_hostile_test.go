@@ -205,3 +205,27 @@ func TestMCPConditions(t *testing.T) {
 		})
 	}
 }
+
+// TestMCPUnauthorizedNamesResourceMetadata: an MCP client without a token
+// finds the authorization server from the 401's resource_metadata.
+func TestMCPUnauthorizedNamesResourceMetadata(t *testing.T) {
+	up := newMCPServer(t)
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: mcpRoute + mcpMetadata})
+	resp := r.do("POST", "/mcp", "", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`), "Content-Type", "application/json")
+	readBody(resp)
+	ch := resp.Header.Get("WWW-Authenticate")
+	_, after, ok := strings.Cut(ch, `resource_metadata="`)
+	if resp.StatusCode != http.StatusUnauthorized || !ok {
+		t.Fatalf("status %d challenge %q; want 401 with resource_metadata", resp.StatusCode, ch)
+	}
+	u, _, _ := strings.Cut(after, `"`)
+	_, path, _ := strings.Cut(strings.TrimPrefix(u, "https://"), "/")
+	resp = r.do("GET", "/"+path, "", nil)
+	var md struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	if err := json.Unmarshal([]byte(bodyOf(resp)), &md); err != nil || md.Resource != "https://tools.example.com/mcp" || len(md.AuthorizationServers) == 0 {
+		t.Errorf("metadata at %s: %+v, %v; want the resource and its authorization server", path, md, err)
+	}
+}
