@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // bufferModelBody reads the whole request body (at most limit bytes),
@@ -90,14 +92,14 @@ func modelFromJSON(b []byte) (model, problem string) {
 	if !json.Valid(b) {
 		return "", "the request body is not valid JSON"
 	}
-	i := skipSpace(b, 0)
+	i := jsonwalk.SkipSpace(b, 0)
 	if b[i] != '{' {
 		return "", "the request body is not a JSON object"
 	}
 	i++
 	found := false
 	for {
-		i = skipSpace(b, i)
+		i = jsonwalk.SkipSpace(b, i)
 		switch b[i] {
 		case '}':
 			if !found {
@@ -108,13 +110,13 @@ func modelFromJSON(b []byte) (model, problem string) {
 			}
 			return model, ""
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
-		end := stringEnd(b, i)
-		key := jsonString(b[i:end])
-		i = skipSpace(b, end) + 1 // the colon
-		i = skipSpace(b, i)
-		vend := valueEnd(b, i)
+		end := jsonwalk.StringEnd(b, i)
+		key := jsonwalk.String(b[i:end])
+		i = jsonwalk.SkipSpace(b, end) + 1 // the colon
+		i = jsonwalk.SkipSpace(b, i)
+		vend := jsonwalk.ValueEnd(b, i)
 		switch {
 		case key == "model":
 			if found {
@@ -124,68 +126,10 @@ func modelFromJSON(b []byte) (model, problem string) {
 			if b[i] != '"' {
 				return "", `the request body's "model" must be a string`
 			}
-			model = jsonString(b[i:vend])
+			model = jsonwalk.String(b[i:vend])
 		case strings.EqualFold(key, "model"):
 			return "", `the request body has a member ` + strconv.Quote(key) + ` that some servers read as "model": send the model as "model" only`
 		}
 		i = vend
 	}
-}
-
-// The helpers below walk JSON that json.Valid has accepted.
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the string starting at b[i] == '"'.
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; ; j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-}
-
-// valueEnd returns the index after the value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; ; j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	return j
-}
-
-// jsonString decodes a JSON string literal (quotes included).
-func jsonString(lit []byte) string {
-	if !bytes.ContainsRune(lit, '\\') {
-		return string(lit[1 : len(lit)-1])
-	}
-	var s string
-	_ = json.Unmarshal(lit, &s) // valid: checked by json.Valid
-	return s
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // maxPendingEvent bounds the incomplete SSE event usageStripper holds;
@@ -32,24 +34,24 @@ func injectStreamUsage(r *http.Request) bool {
 	if err != nil || !json.Valid(b) {
 		return false
 	}
-	i := skipSpace(b, 0)
+	i := jsonwalk.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
 	open := i
 	stream := false
 	for i++; ; {
-		i = skipSpace(b, i)
+		i = jsonwalk.SkipSpace(b, i)
 		if b[i] == '}' {
 			break
 		}
 		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
-		end := stringEnd(b, i)
-		key := jsonString(b[i:end])
-		i = skipSpace(b, skipSpace(b, end)+1)
-		vend := valueEnd(b, i)
+		end := jsonwalk.StringEnd(b, i)
+		key := jsonwalk.String(b[i:end])
+		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
+		vend := jsonwalk.ValueEnd(b, i)
 		switch {
 		case strings.EqualFold(key, "stream_options"):
 			return false

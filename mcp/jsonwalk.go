@@ -2,9 +2,10 @@ package mcp
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // MaxDepth bounds the nesting of a JSON-RPC message or listing.
@@ -26,11 +27,11 @@ func checkJSON(b []byte) error {
 	if !utf8.Valid(b) {
 		return ErrBadUTF8
 	}
-	i, err := scanValue(b, skipSpace(b, 0), 0)
+	i, err := scanValue(b, jsonwalk.SkipSpace(b, 0), 0)
 	if err != nil {
 		return err
 	}
-	if skipSpace(b, i) != len(b) {
+	if jsonwalk.SkipSpace(b, i) != len(b) {
 		return ErrBadJSON
 	}
 	return nil
@@ -48,7 +49,7 @@ func scanValue(b []byte, i, depth int) (int, error) {
 		}
 		var keys [16][]byte
 		seen := keys[:0]
-		i = skipSpace(b, i+1)
+		i = jsonwalk.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, nil
 		}
@@ -62,7 +63,7 @@ func scanValue(b []byte, i, depth int) (int, error) {
 			}
 			k := b[i+1 : end-1]
 			if bytes.IndexByte(k, '\\') >= 0 {
-				k = []byte(jsonString(b[i:end]))
+				k = []byte(jsonwalk.String(b[i:end]))
 			}
 			for _, s := range seen {
 				if bytes.Equal(s, k) {
@@ -70,27 +71,27 @@ func scanValue(b []byte, i, depth int) (int, error) {
 				}
 			}
 			seen = append(seen, k)
-			i = skipSpace(b, end)
+			i = jsonwalk.SkipSpace(b, end)
 			if i >= len(b) || b[i] != ':' {
 				return 0, ErrBadJSON
 			}
-			if i, err = scanValue(b, skipSpace(b, i+1), depth+1); err != nil {
+			if i, err = scanValue(b, jsonwalk.SkipSpace(b, i+1), depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(b, i)
+			i = jsonwalk.SkipSpace(b, i)
 			if i < len(b) && b[i] == '}' {
 				return i + 1, nil
 			}
 			if i >= len(b) || b[i] != ',' {
 				return 0, ErrBadJSON
 			}
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
 	case c == '[':
 		if depth >= MaxDepth {
 			return 0, ErrTooDeep
 		}
-		i = skipSpace(b, i+1)
+		i = jsonwalk.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, nil
 		}
@@ -99,14 +100,14 @@ func scanValue(b []byte, i, depth int) (int, error) {
 			if i, err = scanValue(b, i, depth+1); err != nil {
 				return 0, err
 			}
-			i = skipSpace(b, i)
+			i = jsonwalk.SkipSpace(b, i)
 			if i < len(b) && b[i] == ']' {
 				return i + 1, nil
 			}
 			if i >= len(b) || b[i] != ',' {
 				return 0, ErrBadJSON
 			}
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
 	case c == '"':
 		return scanString(b, i)
@@ -212,16 +213,16 @@ type member struct {
 
 // members lists the members of the object at b[i] (checked by checkJSON).
 func members(b []byte, i int, out []member) []member {
-	i = skipSpace(b, i+1)
+	i = jsonwalk.SkipSpace(b, i+1)
 	for b[i] != '}' {
-		end := stringEnd(b, i)
-		k := jsonString(b[i:end])
-		i = skipSpace(b, skipSpace(b, end)+1)
-		vend := valueEnd(b, i)
+		end := jsonwalk.StringEnd(b, i)
+		k := jsonwalk.String(b[i:end])
+		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
+		vend := jsonwalk.ValueEnd(b, i)
 		out = append(out, member{k, i, vend})
-		i = skipSpace(b, vend)
+		i = jsonwalk.SkipSpace(b, vend)
 		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
 	}
 	return out
@@ -229,70 +230,14 @@ func members(b []byte, i int, out []member) []member {
 
 // elements lists the spans of the array at b[i] (checked by checkJSON).
 func elements(b []byte, i int, out [][2]int) [][2]int {
-	i = skipSpace(b, i+1)
+	i = jsonwalk.SkipSpace(b, i+1)
 	for b[i] != ']' {
-		vend := valueEnd(b, i)
+		vend := jsonwalk.ValueEnd(b, i)
 		out = append(out, [2]int{i, vend})
-		i = skipSpace(b, vend)
+		i = jsonwalk.SkipSpace(b, vend)
 		if b[i] == ',' {
-			i = skipSpace(b, i+1)
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
 	}
 	return out
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the string starting at b[i] == '"'.
-func stringEnd(b []byte, i int) int {
-	for j := i + 1; ; j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-}
-
-// valueEnd returns the index after the value starting at b[i].
-func valueEnd(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; ; j++ {
-			switch b[j] {
-			case '"':
-				j = stringEnd(b, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	return j
-}
-
-// jsonString decodes a JSON string literal (quotes included).
-func jsonString(lit []byte) string {
-	if !bytes.ContainsRune(lit, '\\') {
-		return string(lit[1 : len(lit)-1])
-	}
-	var s string
-	_ = json.Unmarshal(lit, &s) // valid: checked by json.Valid
-	return s
 }

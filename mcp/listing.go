@@ -3,6 +3,8 @@ package mcp
 import (
 	"bytes"
 	"errors"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // ErrBadListing is returned for a listing the gateway cannot read; the
@@ -33,7 +35,7 @@ func FilterListing(body []byte, method string, allowed func(kind, name string) b
 	if checkJSON(body) != nil {
 		return nil, ErrBadListing
 	}
-	i := skipSpace(body, 0)
+	i := jsonwalk.SkipSpace(body, 0)
 	if body[i] != '{' {
 		return nil, ErrBadListing
 	}
@@ -75,7 +77,7 @@ func FilterListing(body []byte, method string, allowed func(kind, name string) b
 				if body[m.start] != '"' {
 					return nil, ErrBadListing
 				}
-				name, found = jsonString(body[m.start:m.end]), true
+				name, found = jsonwalk.String(body[m.start:m.end]), true
 			}
 		}
 		if !found {
@@ -148,7 +150,7 @@ func isResponse(payload []byte) bool {
 	if checkJSON(payload) != nil {
 		return true
 	}
-	i := skipSpace(payload, 0)
+	i := jsonwalk.SkipSpace(payload, 0)
 	if payload[i] != '{' {
 		return true
 	}

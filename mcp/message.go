@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // Kind tells a JSON-RPC request, notification and response apart.
@@ -74,7 +76,7 @@ func ParseBody(b []byte, allowBatch bool) ([]Message, error) {
 		}
 		return nil, &ProtocolError{Code: code, Msg: "the request body is not strict JSON: " + err.Error()}
 	}
-	i := skipSpace(b, 0)
+	i := jsonwalk.SkipSpace(b, 0)
 	switch b[i] {
 	case '{':
 		m, err := parseMessage(b, i)
@@ -137,7 +139,7 @@ func parseMessage(b []byte, i int) (Message, error) {
 			if v[0] != '"' {
 				return m, &ProtocolError{Code: CodeInvalidRequest, Msg: `"method" must be a string`}
 			}
-			hasMethod, m.Method = true, jsonString(v)
+			hasMethod, m.Method = true, jsonwalk.String(v)
 		case "id":
 			if v[0] != '"' && v[0] != '-' && (v[0] < '0' || v[0] > '9') {
 				return m, &ProtocolError{Code: CodeInvalidRequest, Msg: `"id" must be a string or a number`}
@@ -205,12 +207,12 @@ func readParams(m *Message, b, params []byte) error {
 			if v[0] != '"' {
 				return errors.New(`"params.name" must be a string`)
 			}
-			hasName, m.Name = true, jsonString(v)
+			hasName, m.Name = true, jsonwalk.String(v)
 		case "uri":
 			if v[0] != '"' {
 				return errors.New(`"params.uri" must be a string`)
 			}
-			hasURI, m.URI = true, jsonString(v)
+			hasURI, m.URI = true, jsonwalk.String(v)
 		case "arguments":
 			if m.Method == "tools/call" && v[0] != '{' {
 				return errors.New(`"params.arguments" must be an object`)
