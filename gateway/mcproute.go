@@ -199,9 +199,6 @@ func filterMCPListing(resp *http.Response) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%w: status %d", errMCPListing, resp.StatusCode)
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return fmt.Errorf("%w: Content-Encoding %q", errMCPListing, ce)
-	}
 	ct := resp.Header.Values("Content-Type")
 	sse := len(ct) == 1 && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct[0])), "text/event-stream")
 	if !sse {
@@ -209,13 +206,9 @@ func filterMCPListing(resp *http.Response) error {
 			return fmt.Errorf("%w: %s", errMCPListing, msg)
 		}
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxMCPListingBytes+1))
-	resp.Body.Close()
+	b, err := readListing(resp, maxMCPListingBytes, errMCPListing)
 	if err != nil {
-		return fmt.Errorf("%w: reading: %w", errMCPListing, err)
-	}
-	if len(b) > maxMCPListingBytes {
-		return fmt.Errorf("%w: larger than %d bytes", errMCPListing, maxMCPListingBytes)
+		return err
 	}
 	has := func(s string) bool { return slices.Contains(st.claims.Scopes, s) }
 	allowed := func(kind, name string) bool { return ms.table.Allowed(kind, name, has) }

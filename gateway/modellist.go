@@ -19,6 +19,25 @@ const maxModelListBytes = 16 << 20
 // is replaced by a 502, never passed on unfiltered.
 var errModelList = errors.New("model list cannot be filtered")
 
+// readListing reads the body of an upstream listing the gateway filters
+// (a model list, an MCP listing): unencoded, at most max bytes. Its
+// errors wrap kind, which the error handler answers with 502: a listing
+// the gateway cannot read is never relayed unfiltered.
+func readListing(resp *http.Response, max int, kind error) ([]byte, error) {
+	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, fmt.Errorf("%w: Content-Encoding %q", kind, ce)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, int64(max)+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading: %w", kind, err)
+	}
+	if len(b) > max {
+		return nil, fmt.Errorf("%w: larger than %d bytes", kind, max)
+	}
+	return b, nil
+}
+
 // filterModelList is the upstream proxies' ModifyResponse. On a list route
 // (st.listRoute set) it keeps, of a 200 response's
 // {"object":"list","data":[{"id":...},...]}, the entries whose id the
@@ -40,21 +59,14 @@ func filterModelList(resp *http.Response) error {
 		resp.ContentLength = -1
 		return nil
 	}
-	if ce := resp.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return fmt.Errorf("%w: Content-Encoding %q", errModelList, ce)
-	}
 	// The client parses the list by its media type: one the gateway does
 	// not read as UTF-8 JSON could show it entries the filter never saw.
 	if msg := checkJSONMediaType(resp.Header.Values("Content-Type")); msg != "" {
 		return fmt.Errorf("%w: %s", errModelList, msg)
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxModelListBytes+1))
-	resp.Body.Close()
+	b, err := readListing(resp, maxModelListBytes, errModelList)
 	if err != nil {
-		return fmt.Errorf("%w: reading: %w", errModelList, err)
-	}
-	if len(b) > maxModelListBytes {
-		return fmt.Errorf("%w: larger than %d bytes", errModelList, maxModelListBytes)
+		return err
 	}
 	var scopes []string
 	if st.claims != nil {
