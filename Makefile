@@ -7,7 +7,7 @@ LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build help test e2e lint fmt-check vet staticcheck unit promtool redis image demo bench load fuzz clean
+.PHONY: all build help test e2e lint fmt-check tidy-check vet staticcheck unit promtool redis image demo bench load fuzz clean
 
 all: build
 
@@ -22,12 +22,17 @@ build:
 ## test: everything CI runs: formatting, vet, staticcheck, promtool, redis-server for the Redis tests, every test with -race.
 test: lint promtool redis unit
 
-## lint: gofmt, go vet and staticcheck only.
-lint: fmt-check vet staticcheck
+## lint: gofmt, go mod tidy -diff (both modules), go vet and staticcheck only.
+lint: fmt-check tidy-check vet staticcheck
 
 fmt-check:
 	@out=$$(git ls-files -co --exclude-standard '*.go' | while read -r f; do [ -f "$$f" ] && echo "$$f"; done | xargs -r gofmt -l); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# go.mod and go.sum say exactly what the code needs, in both modules.
+tidy-check:
+	$(GO) mod tidy -diff
+	cd test/interop && $(GO) mod tidy -diff
 
 vet:
 	$(GO) vet $(PKGS)
