@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
@@ -56,7 +57,7 @@ routes:
   - {name: trial, methods: [GET], path: /v1/trial, upstream: models, scopes: ["trial:use"], mode: shadow}
   - {name: status, methods: [GET], path: "/public/{rest...}", upstream: models, public: true}
 `
-	cfg, err := gateway.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
+	cfg, err := config.Parse([]byte(yaml), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

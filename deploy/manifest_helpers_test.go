@@ -12,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/scopegate/scopegate/gateway"
 )
 
 // image is what the tests read from deploy/Dockerfile.
@@ -128,10 +127,10 @@ func envRefs(text string) []string {
 	return names
 }
 
-// parseConfig runs gateway.Parse on a config with the given environment.
-func parseConfig(t *testing.T, where, text string, env map[string]string) *gateway.Config {
+// parseConfig runs config.Parse on a config with the given environment.
+func parseConfig(t *testing.T, where, text string, env map[string]string) *config.Compiled {
 	t.Helper()
-	cfg, err := gateway.Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	cfg, err := config.Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
 		t.Fatalf("%s: the config does not load: %v", where, err)
 	}

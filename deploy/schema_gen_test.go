@@ -9,14 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/dpop"
-	"github.com/scopegate/scopegate/gateway"
 	gwtoken "github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
 
 // Sources whose doc comments describe the config's types and fields.
-var schemaSources = []string{"../gateway/config.go", "../policy/compile.go", "../gateway/sender_config.go", "../policy/sender.go", "../policy/limitconfig.go", "../gateway/tracing.go", "../gateway/statecfg.go"}
+var schemaSources = []string{"../config/config.go", "../config/sender.go", "../config/tracing.go", "../config/state.go", "../config/metadata.go",
+	"../policy/compile.go", "../policy/sender.go", "../policy/limitconfig.go"}
 
 // schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";
 // a nil value removes the keyword (a default that depends on another key).
@@ -90,17 +91,17 @@ func docComments(t *testing.T) map[string]string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// configSchema builds the JSON Schema of gateway.Config from its types,
+// configSchema builds the JSON Schema of config.Config from its types,
 // its yaml tags, its doc comments and the defaults ApplyDefaults sets.
 func configSchema(t *testing.T) map[string]any {
 	t.Helper()
 	docs := docComments(t)
-	defaults := gateway.Config{
-		Issuers:   []gateway.IssuerConfig{{}},
-		Upstreams: map[string]gateway.UpstreamConfig{"u": {}},
+	defaults := config.Config{
+		Issuers:   []config.IssuerConfig{{}},
+		Upstreams: map[string]config.UpstreamConfig{"u": {}},
 	}
 	defaults.ApplyDefaults()
-	s := typeSchema(t, reflect.TypeFor[gateway.Config](), reflect.ValueOf(defaults), docs)
+	s := typeSchema(t, reflect.TypeFor[config.Config](), reflect.ValueOf(defaults), docs)
 	root := map[string]any{
 		"$schema":     "https://json-schema.org/draft/2020-12/schema",
 		"$id":         "https://raw.githubusercontent.com/scopegate/scopegate/main/docs/config.schema.json",
@@ -115,7 +116,7 @@ func configSchema(t *testing.T) map[string]any {
 	return root
 }
 
-var durationType = reflect.TypeFor[gateway.Duration]()
+var durationType = reflect.TypeFor[config.Duration]()
 
 // typeSchema is the schema of t; def holds its default value (the zero
 // Value when there is none).

@@ -10,9 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/scopegate/scopegate/gateway"
 )
 
 var update = flag.Bool("update", false, "rewrite docs/config.schema.json")
@@ -75,7 +74,7 @@ func shippedConfigs(t *testing.T) map[string]string {
 }
 
 // TestSchemaAcceptsShippedConfigs validates every config the repository
-// ships against the schema, and loads each with gateway.Parse, so that the
+// ships against the schema, and loads each with config.Parse, so that the
 // schema is neither stricter nor looser than the loader on them.
 func TestSchemaAcceptsShippedConfigs(t *testing.T) {
 	schema := readSchema(t)
@@ -175,7 +174,7 @@ func configKeys(typ reflect.Type, prefix string, out *[]string) {
 // docs/configuration.md.
 func TestConfigFieldsDocumented(t *testing.T) {
 	var keys []string
-	configKeys(reflect.TypeFor[gateway.Config](), "", &keys)
+	configKeys(reflect.TypeFor[config.Config](), "", &keys)
 	if len(keys) < 30 {
 		t.Fatalf("found %d config keys; the walk is broken", len(keys))
 	}

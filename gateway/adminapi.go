@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/scopegate/scopegate/internal/header"
 	"go.uber.org/zap"
 )
 
@@ -138,7 +139,7 @@ func (g *Gateway) newRevocation(req *revokeRequest) (*revocation, string) {
 		return nil, "name exactly one of jti, sub, client_id and token"
 	}
 	for name, s := range map[string]string{"by": req.By, "reason": req.Reason, "iss": req.Issuer} {
-		if len(s) > 1024 || !validHeaderValue(s) {
+		if len(s) > 1024 || !header.ValidValue(s) {
 			return nil, name + " must be at most 1024 characters without control characters"
 		}
 	}
@@ -170,7 +171,7 @@ func (g *Gateway) newRevocation(req *revokeRequest) (*revocation, string) {
 		if req.ClientID != "" {
 			e.Kind, e.Value = revokeClient, req.ClientID
 		}
-		if len(e.Value) > 1024 || !validHeaderValue(e.Value) {
+		if len(e.Value) > 1024 || !header.ValidValue(e.Value) {
 			return nil, e.Kind + " must be at most 1024 characters without control characters"
 		}
 		// iat counts whole seconds: a token issued in this second may be

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/time/rate"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
 )
 
@@ -89,7 +90,7 @@ func newAuditor(l *zap.Logger, sink *auditSink, now func() time.Time, dropped *p
 }
 
 // setLimits puts the rate cap of cfg in force.
-func (a *auditor) setLimits(cfg AuditConfig) {
+func (a *auditor) setLimits(cfg config.AuditConfig) {
 	if cfg.MaxRecordsPerSecond <= 0 {
 		a.limiter.Store(nil)
 		return

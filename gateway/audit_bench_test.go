@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
@@ -32,7 +33,7 @@ func BenchmarkAuditRecord(b *testing.B) {
 	})
 	b.Run("deny_dropped", func(b *testing.B) {
 		a := newAuditor(NewAuditLogger(zapcore.AddSync(discard{})), nil, time.Now, dropped)
-		a.setLimits(AuditConfig{MaxRecordsPerSecond: 1, Burst: 1})
+		a.setLimits(config.AuditConfig{MaxRecordsPerSecond: 1, Burst: 1})
 		st := &reqState{requestID: "x", route: route, decision: decisionDeny, reason: ReasonMissingToken, status: 401}
 		b.ReportAllocs()
 		for b.Loop() {

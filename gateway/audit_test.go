@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 )
 
@@ -61,7 +62,7 @@ func TestAuditGolden(t *testing.T) {
 	got := strings.ReplaceAll(w.audit.String(), w.iss.URL(), "http://issuer.test")
 	// The config names the test's ephemeral ports: its hash is the running
 	// gateway's, checked here, then fixed for the golden file.
-	hash := w.gw.runtime.Load().hash
+	hash := w.gw.runtime.Load().cfg.Hash
 	if n := strings.Count(got, `"config_hash":"`+hash+`"`); n != len(steps) {
 		t.Errorf("%d records carry config_hash %s; want all %d", n, hash, len(steps))
 	}
@@ -218,10 +219,9 @@ func TestAuditFileOutput(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "audit.log")
 	w := newWorld(t, "")
-	cfg := *w.gw.Config()
-	cfg.Audit.Output = path
+	cfg := recompile(t, w.gw.Config(), func(c *config.Config) { c.Audit.Output = path })
 	stdout := &syncBuffer{}
-	gw, err := New(t.Context(), &cfg, Deps{Stdout: stdout, Stderr: stdout, Now: w.clock.Now})
+	gw, err := New(t.Context(), cfg, Deps{Stdout: stdout, Stderr: stdout, Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestAuditFileOutput(t *testing.T) {
 	if err := os.Rename(path, path+".1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := gw.Reload(&cfg); err != nil {
+	if err := gw.Reload(cfg); err != nil {
 		t.Fatalf("reload: %v", err)
 	}
 	w.do("POST", "/v1/chat/completions", "", "X-Request-Id", "second")
@@ -250,9 +250,8 @@ func TestAuditFileOutput(t *testing.T) {
 	if stdout.String() != "" {
 		t.Errorf("records also went to stdout: %s", stdout)
 	}
-	other := cfg
-	other.Audit.Output = "stdout"
-	if err := gw.Reload(&other); err == nil || !strings.Contains(err.Error(), "audit.output") {
+	other := recompile(t, cfg, func(c *config.Config) { c.Audit.Output = "stdout" })
+	if err := gw.Reload(other); err == nil || !strings.Contains(err.Error(), "audit.output") {
 		t.Errorf("reload with another audit output: %v; want it refused", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/header"
 )
 
 // refusal is why a protected route's checks refuse a request: the answer
@@ -76,7 +77,7 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request, refus
 		return false
 	}
 	st.claims, st.scopes = claims, strings.Join(claims.Scopes, " ")
-	if !validHeaderValue(claims.Subject) || !validHeaderValue(claims.ClientID) {
+	if !header.ValidValue(claims.Subject) || !header.ValidValue(claims.ClientID) {
 		refuse(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
 		return false
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkChain(b *testing.B) {
 		b.Run("gateway/fresh/"+alg, func(b *testing.B) {
 			// Every request verifies its token: the cache is off, and a
 			// pool of distinct tokens is cycled.
-			c := newChain(b, alg, func(cfg *Config) { cfg.Server.TokenCache.Disabled = true })
+			c := newChain(b, alg, func(cfg *config.Config) { cfg.Server.TokenCache.Disabled = true })
 			pool := make([]string, 256)
 			for i := range pool {
 				pool[i] = c.token(b, fmt.Sprint("fresh-", i))
@@ -57,7 +58,7 @@ func BenchmarkChain(b *testing.B) {
 		// The cache is on but never hits: twice as many distinct tokens
 		// as it may hold, cycled. What a miss-only workload pays over
 		// gateway/fresh (cache off).
-		c := newChain(b, issuer.ES256, func(cfg *Config) { cfg.Server.TokenCache.MaxEntries = 128 })
+		c := newChain(b, issuer.ES256, func(cfg *config.Config) { cfg.Server.TokenCache.MaxEntries = 128 })
 		pool := make([]string, 256)
 		for i := range pool {
 			pool[i] = c.token(b, fmt.Sprint("miss-", i))

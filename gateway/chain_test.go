@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/policy"
 )
@@ -57,7 +58,7 @@ func newFastUpstream(tb testing.TB) (*httptest.Server, *atomic.Int64) {
 
 // newChain starts an issuer signing with alg and a gateway whose audit log
 // is encoded as in production and written to io.Discard.
-func newChain(tb testing.TB, alg string, mutate func(*Config)) *chain {
+func newChain(tb testing.TB, alg string, mutate func(*config.Config)) *chain {
 	tb.Helper()
 	iss, err := issuer.New(issuer.Options{Algorithm: alg})
 	if err != nil {
@@ -68,10 +69,10 @@ func newChain(tb testing.TB, alg string, mutate func(*Config)) *chain {
 	iss.SetURL(issSrv.URL)
 	up, conns := newFastUpstream(tb)
 
-	cfg := &Config{
-		Server:    ServerConfig{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:1"},
-		Issuers:   []IssuerConfig{{Issuer: iss.URL(), Audiences: []string{chainAud}}},
-		Upstreams: map[string]UpstreamConfig{"models": {URL: up.URL}},
+	cfg := &config.Config{
+		Server:    config.ServerConfig{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:1"},
+		Issuers:   []config.IssuerConfig{{Issuer: iss.URL(), Audiences: []string{chainAud}}},
+		Upstreams: map[string]config.UpstreamConfig{"models": {URL: up.URL}},
 		Routes: []policy.RouteConfig{
 			{Name: "chat", Methods: []string{"POST"}, Path: "/v1/chat/completions", Upstream: "models", Scopes: []string{"chat"}},
 			{Name: "models", Methods: []string{"GET"}, Path: "/v1/models", Upstream: "models", Scopes: []string{"read"}},
@@ -80,8 +81,8 @@ func newChain(tb testing.TB, alg string, mutate func(*Config)) *chain {
 	if mutate != nil {
 		mutate(cfg)
 	}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
+	compiled, err := config.Compile(cfg)
+	if err != nil {
 		tb.Fatal(err)
 	}
 	enc := zap.NewProductionEncoderConfig()
@@ -90,7 +91,7 @@ func newChain(tb testing.TB, alg string, mutate func(*Config)) *chain {
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
-	g, err := New(ctx, cfg, Deps{Audit: audit, Registerer: reg})
+	g, err := New(ctx, compiled, Deps{Audit: audit, Registerer: reg})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestChainTokenCache(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newChain(t, issuer.ES256, func(cfg *Config) { cfg.Server.TokenCache.Disabled = tc.disabled })
+			c := newChain(t, issuer.ES256, func(cfg *config.Config) { cfg.Server.TokenCache.Disabled = tc.disabled })
 			a, b := c.token(t, "a"), c.token(t, "b")
 			for _, tok := range []string{a, a, b, b} {
 				w := &discardWriter{h: http.Header{}}

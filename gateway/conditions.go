@@ -1,79 +1,16 @@
 package gateway
 
 import (
-	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 
-	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/policy/conditions"
 )
 
 // ReasonConditionFailed is the audit reason of a request refused by one of
 // its route's CEL conditions (false, or an evaluation error).
 const ReasonConditionFailed Reason = "condition_failed"
-
-// routeConditions are the compiled conditions of every route, by route
-// index; routes without conditions have none.
-type routeConditions map[int][]*conditions.Program
-
-// celCache keeps compiled conditions by their source across reloads: a
-// compiled program is immutable and safe for concurrent use, and a reload
-// that leaves a condition alone need not compile it again. Entries not
-// used by a build are dropped at its end (keep), so it holds only what
-// the config in force uses.
-type celCache struct {
-	mu    sync.Mutex
-	progs map[string]*conditions.Program
-}
-
-// compileConditions compiles every route's conditions, taking those it
-// has compiled before from cache (nil: none). Each problem names the route
-// and the condition, with CEL's error.
-func compileConditions(routes []policy.RouteConfig, cache *celCache) (routeConditions, []Problem) {
-	var ps []Problem
-	out := routeConditions{}
-	var env *conditions.Env
-	used := map[string]*conditions.Program{}
-	if cache != nil {
-		cache.mu.Lock()
-		defer cache.mu.Unlock()
-		defer func() {
-			if len(ps) == 0 {
-				cache.progs = used
-			}
-		}()
-	}
-	for i, rc := range routes {
-		for k, src := range rc.Conditions {
-			if cache != nil {
-				if p := cache.progs[src]; p != nil {
-					used[src] = p
-					out[i] = append(out[i], p)
-					continue
-				}
-			}
-			if env == nil {
-				e, err := conditions.NewEnv()
-				if err != nil {
-					return nil, []Problem{{Field: "routes", Message: err.Error()}}
-				}
-				env = e
-			}
-			p, err := env.Compile(src)
-			if err != nil {
-				ps = append(ps, Problem{Field: fmt.Sprintf("routes[%d].conditions[%d]", i, k),
-					Message: fmt.Sprintf("route %q: condition %q does not compile: %v", rc.Name, src, err)})
-				continue
-			}
-			used[src] = p
-			out[i] = append(out[i], p)
-		}
-	}
-	return out, ps
-}
 
 // checkConditions evaluates the route's conditions in order and reports
 // the index of the first that is false or fails, or -1. Conditions see the
@@ -83,9 +20,9 @@ func checkConditions(rt *runtime, progs []*conditions.Program, st *reqState, r *
 	if len(progs) == 0 {
 		return -1, nil
 	}
-	peer, client := clientAddr(r, rt.trusted)
+	peer, client := clientAddr(r, rt.cfg.TrustedProxies)
 	in := conditions.NewInput(st.claims.Raw, conditions.Request{Method: r.Method, Path: st.decodedPath, Model: st.model,
-		Header: upstreamHeaders(r, rt.identity, rt.trusted), RemoteAddr: client, PeerAddr: peer, MCP: st.mcp.conditionInput()})
+		Header: upstreamHeaders(r, rt.identity, rt.cfg.TrustedProxies), RemoteAddr: client, PeerAddr: peer, MCP: st.mcp.conditionInput()})
 	for i, p := range progs {
 		ok, err := p.Eval(in)
 		if err != nil || !ok {

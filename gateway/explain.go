@@ -16,7 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/header"
 )
 
 // ExplainRequest is a request for Explain to decide.
@@ -141,8 +143,8 @@ type ExplainForward struct {
 // reports KeysUnavailable when they do not come. An error means the
 // request could not be explained (an invalid method or target, or a config
 // the gateway cannot start with); a refusal is an Explanation.
-func Explain(ctx context.Context, cfg *Config, req ExplainRequest) (*Explanation, error) {
-	if !isToken(req.Method) {
+func Explain(ctx context.Context, cfg *config.Compiled, req ExplainRequest) (*Explanation, error) {
+	if !header.IsToken(req.Method) {
 		return nil, fmt.Errorf("method %q is not an HTTP method token", req.Method)
 	}
 	if !strings.HasPrefix(req.Target, "/") {

@@ -6,8 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/scopegate/scopegate/internal/issuer"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/issuer"
 )
 
 func TestExplain(t *testing.T) {

@@ -96,7 +96,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt.enter()
 	defer rt.leave()
 	st := statePool.Get().(*reqState)
-	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm, configHash: rt.hash}
+	*st = reqState{start: g.now(), realm: rt.cfg.Server.Realm, configHash: rt.cfg.Hash}
 	st.requestID = requestID(r.Header.Get("X-Request-Id"))
 	w.Header().Set("X-Request-Id", st.requestID)
 	st.traceID = traceIDOf(r.Header)
@@ -193,14 +193,14 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	var route *policy.Route
 	var params policy.Params
 	if !policy.NeverForwarded(r.Method) {
-		route, params = rt.table.Match(r.Method, decoded)
+		route, params = rt.cfg.Table.Match(r.Method, decoded)
 	}
 	if route == nil {
 		// A path that exists under other methods is a 405 with Allow
 		// (RFC 9110 section 15.5.6); TRACE and TRACK are always refused.
 		// Routes are configuration, not secrets: an unauthenticated
 		// client learns that a path exists, as a 401 would tell it.
-		if allow := rt.table.Allow(decoded); len(allow) > 0 || policy.NeverForwarded(r.Method) {
+		if allow := rt.cfg.Table.Allow(decoded); len(allow) > 0 || policy.NeverForwarded(r.Method) {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			deny(ReasonMethodNotAllowed, errMethodNotAllowed(r.Method))
 			return
@@ -209,7 +209,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		return
 	}
 	if rt.cfg.Server.RouteAliases != "allow" {
-		if other := aliasOf(rt.table, r.Method, decoded, route); other != nil {
+		if other := aliasOf(rt.cfg.Table, r.Method, decoded, route); other != nil {
 			st.route = route
 			deny(ReasonRouteAlias, errInvalidRequest("the path is another spelling (trailing slash or letter case) of a path of route "+
 				other.Name+"; send it as that route's path"))
@@ -225,7 +225,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
 		refuse = rt.sender.challenges(st, r, refuse)
 		if g.authenticate(rt, st, r, refuse) {
-			authorize(rt, st, r, route, params, rt.conds[route.Index], refuse)
+			authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index], refuse)
 		}
 		if ref != nil {
 			// A body over a cap is refused even on a shadow route, as

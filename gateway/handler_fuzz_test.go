@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
+	"github.com/scopegate/scopegate/internal/header"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
 	"github.com/scopegate/scopegate/policy"
@@ -51,7 +53,7 @@ func FuzzHandler(f *testing.F) {
 	api := mockapi.New(mockapi.Options{StreamDelay: -1})
 	upSrv := httptest.NewServer(api.Handler())
 	f.Cleanup(upSrv.Close)
-	cfg, err := Parse([]byte(fmt.Sprintf(rigConfig, issSrv.URL, upSrv.URL, "", "", "", "1h", "2s")), noEnv)
+	cfg, err := config.Parse([]byte(fmt.Sprintf(rigConfig, issSrv.URL, upSrv.URL, "", "", "", "1h", "2s")), noEnv)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -73,7 +75,7 @@ func FuzzHandler(f *testing.F) {
 		{iss.IDToken("alice", "cli"), nil},
 		{spec(allScopes...) + "x", nil}, // bad signature
 	}
-	table := g.runtime.Load().table
+	table := g.runtime.Load().cfg.Table
 
 	f.Fuzz(func(t *testing.T, method, target, hname, hval string, which uint8) {
 		tok := tokens[int(which)%len(tokens)]
@@ -140,7 +142,7 @@ func FuzzHandler(f *testing.F) {
 // header, Authorization, a forwarding or a method-override header. Other
 // underscore headers (X_Auth_ alone, say) are client data and pass.
 func identityLike(k string) bool {
-	n := normHeader(k)
+	n := header.Norm(k)
 	switch n {
 	case "x-auth-subject", "x-auth-client-id", "x-auth-scopes", "authorization",
 		"x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "forwarded", "x-real-ip",

@@ -6,40 +6,9 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/scopegate/scopegate/internal/header"
 )
-
-// normHeader folds a header name so that spellings an upstream may treat
-// as one header compare equal: case, and '_' for '-' (Go keeps
-// X_Auth_Subject apart from X-Auth-Subject; many upstreams do not).
-func normHeader(name string) string {
-	return strings.ToLower(strings.ReplaceAll(name, "_", "-"))
-}
-
-// reservedHeaders are managed by the gateway: client-sent copies in any
-// spelling never reach the upstream, and config may not set them (except
-// Authorization, for an upstream's own credential).
-var reservedHeaders = map[string]bool{
-	"authorization":          true,
-	"x-forwarded-for":        true,
-	"x-forwarded-host":       true,
-	"x-forwarded-proto":      true,
-	"forwarded":              true,
-	"x-real-ip":              true,
-	"x-http-method-override": true,
-	"x-http-method":          true,
-	"x-method-override":      true,
-	"x-request-id":           true,
-	"connection":             true,
-	"upgrade":                true,
-	"host":                   true,
-	"content-length":         true,
-	"transfer-encoding":      true,
-	"te":                     true,
-	"trailer":                true,
-	"keep-alive":             true,
-	"proxy-connection":       true,
-	"proxy-authorization":    true,
-}
 
 // overrideHeaders, folded by normHeader, make some upstream frameworks
 // handle a request as another method or another path than the one it
@@ -189,8 +158,8 @@ func isTokenParam(part string) bool {
 // upgrade to relay.
 func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
 	for k := range h {
-		n := normHeader(k)
-		if identity[n] || overrideHeaders[n] || senderHeaders[n] || strings.Contains(k, "_") && (reservedHeaders[n] || n == "authorization") {
+		n := header.Norm(k)
+		if identity[n] || overrideHeaders[n] || senderHeaders[n] || strings.Contains(k, "_") && (header.Reserved[n] || n == "authorization") {
 			delete(h, k)
 		}
 	}
@@ -239,7 +208,7 @@ func setForwardedWith(a *headerValues, out, in *http.Request, trusted []netip.Pr
 		forIP = `"[` + ip + `]"`
 	}
 	fwd := "for=" + forIP + ";proto=" + proto
-	if in.Host != "" && isToken(in.Host) {
+	if in.Host != "" && header.IsToken(in.Host) {
 		fwd += ";host=" + in.Host
 	} else if in.Host != "" {
 		fwd += `;host="` + strings.ReplaceAll(in.Host, `"`, "") + `"`
@@ -293,27 +262,4 @@ func (a *headerValues) set(h http.Header, canonicalKey, v string) {
 	a.buf = append(a.buf, v)
 	n := len(a.buf)
 	h[canonicalKey] = a.buf[n-1 : n : n] // capped: an append elsewhere never reaches a neighbour
-}
-
-func isToken(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
-		}
-		return false
-	}
-	return s != ""
-}
-
-// validHeaderValue reports whether a claim can be sent as a header value
-// unchanged: no control characters (a CR/LF in a claim would otherwise make
-// the transport fail with a 502, or worse).
-func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }

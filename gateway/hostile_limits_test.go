@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 func TestOversizedHeaders431(t *testing.T) {
@@ -126,7 +128,7 @@ func TestBodyCaps(t *testing.T) {
 
 func TestRouteMaxBodyBytesValidated(t *testing.T) {
 	cfg := minimal + "    max_body_bytes: -5\n"
-	_, err := Parse([]byte(cfg), noEnv)
+	_, err := config.Parse([]byte(cfg), noEnv)
 	if err == nil || !strings.Contains(err.Error(), "line 14: routes[0].max_body_bytes: must not be negative") {
 		t.Errorf("got %v; want routes[0].max_body_bytes named with its line", err)
 	}

@@ -14,7 +14,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/limits"
-	"github.com/scopegate/scopegate/policy"
 )
 
 // Reasons of refusals by a usage limit (docs/limits.md).
@@ -30,21 +29,6 @@ const (
 // settleTimeout bounds the reconciliation of a budget after the response,
 // which runs even when the client has gone.
 const settleTimeout = 2 * time.Second
-
-func compileLimits(routes []policy.RouteConfig) (map[int][]*limits.Limit, []Problem) {
-	out := map[int][]*limits.Limit{}
-	var ps []Problem
-	for i, rc := range routes {
-		ls, lps := limits.Compile(i, rc)
-		for _, p := range lps {
-			ps = append(ps, Problem{Field: p.Field, Message: p.Message})
-		}
-		if len(ls) > 0 {
-			out[i] = ls
-		}
-	}
-	return out, ps
-}
 
 // limitState is one request's usage limits: what it reserved, what the
 // response reported, and the x-ratelimit-* headers to send.

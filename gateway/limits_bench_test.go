@@ -3,6 +3,7 @@ package gateway
 import (
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/policy"
 )
@@ -17,7 +18,7 @@ func BenchmarkChainLimits(b *testing.B) {
 		runChain(b, c.g, func(int) string { return tok }, c.conns)
 	})
 	b.Run("cached/limit", func(b *testing.B) {
-		c := newChain(b, issuer.ES256, func(cfg *Config) {
+		c := newChain(b, issuer.ES256, func(cfg *config.Config) {
 			cfg.Routes[0].Limits = []policy.LimitConfig{{Name: "rps", Requests: &policy.RequestsLimitConfig{Rate: 1_000_000_000, Per: "1s"}}}
 		})
 		tok := c.token(b, "cached")

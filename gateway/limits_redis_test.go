@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/redistest"
 	"github.com/scopegate/scopegate/limits"
 )
@@ -23,7 +24,7 @@ func TestLimitSharedByReplicas(t *testing.T) {
         key: [sub]
         requests: {rate: 3, per: 1h, burst: 3}
 `
-	a := newWorld(t, route+redisExtra(srv.URL(), FailOpen))
+	a := newWorld(t, route+redisExtra(srv.URL(), config.FailOpen))
 	if _, ok := a.gw.limitStore.(*limits.Redis); !ok {
 		t.Fatalf("limit store %T with state.redis; want *limits.Redis", a.gw.limitStore)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/limits"
 )
@@ -70,7 +71,7 @@ func newLimitWorldFull(t *testing.T, routes, upstreamKeys string, upstream func(
 	t.Cleanup(upSrv.Close)
 	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: %q\n%sroutes:\n%s",
 		issSrv.URL, testAudience, upSrv.URL, upstreamKeys, routes)
-	cfg, err := Parse([]byte(text), noEnv)
+	cfg, err := config.Parse([]byte(text), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +364,7 @@ func TestLimitConfigProblems(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			text := fmt.Sprintf("issuers:\n  - issuer: \"https://idp.example.com\"\n    audiences: [%q]\nupstreams:\n  models:\n    url: \"http://127.0.0.1:1\"\nroutes:\n%s", testAudience, tt.route)
-			_, err := Parse([]byte(text), noEnv)
+			_, err := config.Parse([]byte(text), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v; want one naming %q", err, tt.want)
 			}

@@ -44,31 +44,13 @@ func (ms *mcpState) conditionInput() *conditions.MCP {
 	return ms.cond
 }
 
-// compileMCP compiles every route's mcp block, by route index.
-func compileMCP(routes []policy.RouteConfig) (map[int]*mcp.Table, []Problem) {
-	out := map[int]*mcp.Table{}
-	var ps []Problem
-	for i, rc := range routes {
-		if rc.MCP == nil {
-			continue
-		}
-		t, err := mcp.Compile(*rc.MCP)
-		if err != nil {
-			ps = append(ps, Problem{Field: fmt.Sprintf("routes[%d].mcp", i), Message: err.Error()})
-			continue
-		}
-		out[i] = t
-	}
-	return out, ps
-}
-
 // decideMCP judges a request on an MCP route (Streamable HTTP): a POST is
 // read strictly and every message in it decided; GET (the server's SSE
 // stream, on which server requests such as sampling pass unchanged) and
 // DELETE (end of session) pass with the route's scopes. Nothing is kept per
 // session: each request is judged by its own token.
 func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, deny func(Reason, apiError)) bool {
-	t := rt.mcp[route.Index]
+	t := rt.cfg.MCP[route.Index]
 	if t == nil {
 		return true
 	}
@@ -109,7 +91,7 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, 
 		}
 		return false
 	}
-	if len(msgs) > 1 && len(rt.conds[route.Index]) > 0 {
+	if len(msgs) > 1 && len(rt.cfg.Conditions[route.Index]) > 0 {
 		// Conditions judge one message; a batch would show them only one.
 		deny(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest, "batches are not accepted on a route with conditions", nil, "invalid_request_error", "invalid_body"))
 		return false

@@ -50,7 +50,7 @@ func (s *senderRuntime) clientCertThumbprint(r *http.Request, rt *runtime) strin
 	if !s.trustCertHeader {
 		return ""
 	}
-	if _, ok := trustedPeer(r.RemoteAddr, rt.trusted); !ok {
+	if _, ok := trustedPeer(r.RemoteAddr, rt.cfg.TrustedProxies); !ok {
 		return ""
 	}
 	der, ok := parseClientCertHeader(r.Header["Client-Cert"])

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/scopegate/scopegate/config"
 	"go.uber.org/zap"
 )
 
@@ -23,13 +24,13 @@ type upstream struct {
 	target    *url.URL
 	prefix    string // decoded path prefix from the URL ("" or "/api")
 	rawPrefix string // its escaped form
-	cfg       UpstreamConfig
+	cfg       config.UpstreamConfig
 	proxy     *httputil.ReverseProxy
 	transport *http.Transport
 	// identity and headers are the identity header names and the
 	// configured headers with their names in canonical form, resolved
 	// once so that rewrite need not canonicalize per request.
-	identity IdentityHeaders
+	identity config.IdentityHeaders
 	headers  [][2]string
 }
 
@@ -37,7 +38,7 @@ type upstream struct {
 type proxyDeps struct {
 	logger   *zap.Logger
 	trusted  []netip.Prefix
-	identity IdentityHeaders
+	identity config.IdentityHeaders
 	base     *http.Transport // cloned per upstream; nil = http.DefaultTransport
 	pool     httputil.BufferPool
 	now      func() time.Time
@@ -48,13 +49,13 @@ type proxyDeps struct {
 	tracing *tracing // nil or off: the upstream call makes no span
 }
 
-func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error) {
+func newUpstream(name string, cfg config.UpstreamConfig, d proxyDeps) (*upstream, error) {
 	target, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
 	u := &upstream{name: name, target: target, cfg: cfg}
-	u.identity = IdentityHeaders{
+	u.identity = config.IdentityHeaders{
 		Subject:  http.CanonicalHeaderKey(d.identity.Subject),
 		ClientID: http.CanonicalHeaderKey(d.identity.ClientID),
 		Scopes:   http.CanonicalHeaderKey(d.identity.Scopes),
@@ -107,7 +108,7 @@ func newUpstream(name string, cfg UpstreamConfig, d proxyDeps) (*upstream, error
 
 // newTransport builds an upstream's transport from base (nil:
 // http.DefaultTransport) and the settings transportSettings names.
-func newTransport(base *http.Transport, cfg UpstreamConfig, target *url.URL) *http.Transport {
+func newTransport(base *http.Transport, cfg config.UpstreamConfig, target *url.URL) *http.Transport {
 	if base == nil {
 		base = http.DefaultTransport.(*http.Transport)
 	}

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"sync/atomic"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 // A reload changes only what changed. What is expensive to rebuild and did
@@ -72,11 +74,11 @@ func (rt *runtime) retire(next *runtime) {
 // forward_authorization) is applied per request and may change freely.
 type transportSettings struct {
 	scheme, host          string
-	timeout, dialTimeout  Duration
+	timeout, dialTimeout  config.Duration
 	maxIdleConnsPerTarget int
 }
 
-func settingsOf(uc UpstreamConfig) (transportSettings, bool) {
+func settingsOf(uc config.UpstreamConfig) (transportSettings, bool) {
 	u, err := url.Parse(uc.URL)
 	if err != nil {
 		return transportSettings{}, false
@@ -87,7 +89,7 @@ func settingsOf(uc UpstreamConfig) (transportSettings, bool) {
 
 // transportFor returns rt's transport for upstream name if the new config
 // uc builds it with the same settings, else nil.
-func (rt *runtime) transportFor(name string, uc UpstreamConfig) *http.Transport {
+func (rt *runtime) transportFor(name string, uc config.UpstreamConfig) *http.Transport {
 	u := rt.upstreams[name]
 	if u == nil {
 		return nil

@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/redis/go-redis/v9"
-	"github.com/scopegate/scopegate/limits"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/scopegate/scopegate/config"
+	"github.com/scopegate/scopegate/limits"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -140,7 +142,7 @@ type revoker struct {
 	store  state.Store
 	logger *zap.Logger
 	now    func() time.Time
-	cfg    func() RevocationConfig
+	cfg    func() config.RevocationConfig
 	m      *revocationMetrics
 
 	set      atomic.Pointer[revSet]
@@ -151,7 +153,7 @@ type revoker struct {
 	done     chan struct{}
 }
 
-func newRevoker(store state.Store, logger *zap.Logger, now func() time.Time, cfg func() RevocationConfig, m *revocationMetrics) *revoker {
+func newRevoker(store state.Store, logger *zap.Logger, now func() time.Time, cfg func() config.RevocationConfig, m *revocationMetrics) *revoker {
 	r := &revoker{store: store, logger: logger, now: now, cfg: cfg, m: m, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	r.set.Store(newRevSet(nil))
 	return r
@@ -257,7 +259,7 @@ func (r *revoker) check(c *token.Claims, failureMode string) (Reason, *apiError)
 	if r.inSync(r.now()) {
 		return "", nil
 	}
-	if failureMode == FailClosed {
+	if failureMode == config.FailClosed {
 		return ReasonRevocationUnavailable, &apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable",
 			code: ReasonRevocationUnavailable, message: "the revocation list cannot be checked now; retry shortly", retryAfter: 5}
 	}
@@ -375,7 +377,7 @@ func newRevocationMetrics(reg prometheus.Registerer, lag func() float64) (*revoc
 // errStoreChanged refuses a reload that names another state store.
 var errStoreChanged = errors.New("state: the store is chosen at start; restart to change it")
 
-func sameStateConfig(a, b StateConfig) bool {
+func sameStateConfig(a, b config.StateConfig) bool {
 	if (a.Redis == nil) != (b.Redis == nil) {
 		return false
 	}
@@ -384,7 +386,7 @@ func sameStateConfig(a, b StateConfig) bool {
 
 // openState opens the state store the config names, unless Deps.State
 // gave one; features built with the runtime (DPoP) use g.deps.State.
-func (g *Gateway) openState(cfg *Config) error {
+func (g *Gateway) openState(cfg *config.Config) error {
 	if g.deps.State != nil {
 		g.store = g.deps.State
 		return nil
@@ -420,7 +422,7 @@ func (g *Gateway) startRevocation() error {
 	if err != nil {
 		return err
 	}
-	cfgFn := func() RevocationConfig { return g.runtime.Load().cfg.Revocation }
+	cfgFn := func() config.RevocationConfig { return g.runtime.Load().cfg.Revocation }
 	r = newRevoker(g.store, g.logger.Named("revocation"), g.now, cfgFn, m)
 	g.revoker = r
 	r.start(g.ctx)

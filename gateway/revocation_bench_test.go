@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/redistest"
@@ -74,7 +75,7 @@ func BenchmarkChainRevocation(b *testing.B) {
 	})
 	b.Run("cached/redis-3000", func(b *testing.B) {
 		srv := redistest.Start(b)
-		c := newChain(b, issuer.ES256, func(cfg *Config) { cfg.State.Redis = &RedisConfig{URL: srv.URL()} })
+		c := newChain(b, issuer.ES256, func(cfg *config.Config) { cfg.State.Redis = &config.RedisConfig{URL: srv.URL()} })
 		fillRevocations(b, c.g.revoker, 1000)
 		rc := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		defer rc.Close()

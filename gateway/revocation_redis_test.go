@@ -10,6 +10,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/redistest"
 )
 
@@ -35,7 +36,7 @@ revocation:
 // the gateway recovers by itself. An entry revoked before the outage
 // still holds during it.
 func TestRevocationStoreDown(t *testing.T) {
-	for _, mode := range []string{FailOpen, FailClosed} {
+	for _, mode := range []string{config.FailOpen, config.FailClosed} {
 		t.Run(mode, func(t *testing.T) {
 			mr := miniredis.RunT(t)
 			w := newWorld(t, redisExtra("redis://"+mr.Addr(), mode))
@@ -61,14 +62,14 @@ func TestRevocationStoreDown(t *testing.T) {
 			wantRevoked(t, w, w.chat(revoked)) // the last mirror still applies
 			rec := w.chat(tok)
 			switch mode {
-			case FailOpen:
+			case config.FailOpen:
 				if rec.Code != http.StatusOK {
 					t.Fatalf("fail_open, redis down: %d; want 200", rec.Code)
 				}
 				if n := testutil.ToFloat64(w.gw.revoker.m.unchecked); n < 1 {
 					t.Fatalf("scopegate_revocation_unchecked_total = %v; want counted", n)
 				}
-			case FailClosed:
+			case config.FailClosed:
 				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 					t.Fatalf("fail_closed, redis down: %d %v; want 503 with Retry-After", rec.Code, rec.Header())
 				}
@@ -91,7 +92,7 @@ func TestRevocationStoreDown(t *testing.T) {
 // unreachable serves (fail_open) or refuses with 503 (fail_closed), and
 // needs no restart once Redis is up.
 func TestRevocationStoreDownAtStart(t *testing.T) {
-	for _, mode := range []string{FailOpen, FailClosed} {
+	for _, mode := range []string{config.FailOpen, config.FailClosed} {
 		t.Run(mode, func(t *testing.T) {
 			mr := miniredis.NewMiniRedis()
 			if err := mr.Start(); err != nil {
@@ -102,7 +103,7 @@ func TestRevocationStoreDownAtStart(t *testing.T) {
 			w := newWorld(t, redisExtra("redis://"+addr, mode))
 			tok := w.token("chat:completions")
 			want := http.StatusOK
-			if mode == FailClosed {
+			if mode == config.FailClosed {
 				want = http.StatusServiceUnavailable
 			}
 			if rec := w.chat(tok); rec.Code != want {
@@ -124,7 +125,7 @@ func TestRevocationStoreDownAtStart(t *testing.T) {
 // of Redis.
 func TestRevocationSharedByReplicas(t *testing.T) {
 	srv := redistest.Start(t)
-	a := newWorld(t, redisExtra(srv.URL(), FailClosed))
+	a := newWorld(t, redisExtra(srv.URL(), config.FailClosed))
 	b := newWorldSharing(t, a)
 	tok := a.token("chat:completions")
 	for _, w := range []*world{a, b} {

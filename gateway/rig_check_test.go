@@ -44,7 +44,7 @@ func (r *rig) auditFor(id string) map[string]any {
 func (r *rig) checkForwarded() []mockapi.Recorded {
 	r.t.Helper()
 	recs := r.api.Requests()
-	tab := r.gw.runtime.Load().table
+	tab := r.gw.runtime.Load().cfg.Table
 	for _, rec := range recs {
 		canon, decoded, err := policy.CanonicalPath(rec.RawPath)
 		if err != nil || canon != rec.RawPath || decoded != rec.Path {

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
 )
@@ -118,7 +119,7 @@ type rig struct {
 	api    *mockapi.API
 	upSrv  *httptest.Server
 	gw     *Gateway
-	cfg    *Config
+	cfg    *config.Compiled
 	proxy  string // host:port of the proxy listener
 	admin  string // host:port of the admin listener
 	client *http.Client
@@ -161,7 +162,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		o.upstreamTimeout = "2s"
 	}
 	y := fmt.Sprintf(rigConfig, r.issSrv.URL, up, o.server, o.issuer, o.upstream, o.refresh, o.upstreamTimeout) + o.routes
-	cfg, err := Parse([]byte(y), noEnv)
+	cfg, err := config.Parse([]byte(y), noEnv)
 	if err != nil {
 		t.Fatalf("rig config: %v", err)
 	}

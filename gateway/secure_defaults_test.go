@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 // selfSigned writes a fresh self-signed certificate for 127.0.0.1 and
@@ -134,13 +136,13 @@ func TestTLSConfigValidated(t *testing.T) {
 		{"key of another cert", fmt.Sprintf("    cert_file: %q\n    key_file: %q", certFile, certFile), "server.tls.cert_file: cannot load"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse([]byte("server:\n  tls:\n"+tt.tls+"\n"+minimal), noEnv)
+			_, err := config.Parse([]byte("server:\n  tls:\n"+tt.tls+"\n"+minimal), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v; want %q", err, tt.want)
 			}
 		})
 	}
-	cfg, err := Parse([]byte(fmt.Sprintf("server:\n  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile)+minimal), noEnv)
+	cfg, err := config.Parse([]byte(fmt.Sprintf("server:\n  tls:\n    cert_file: %q\n    key_file: %q\n", certFile, keyFile)+minimal), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

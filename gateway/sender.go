@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/dpop"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
@@ -52,7 +53,7 @@ type senderRuntime struct {
 
 // buildSender compiles the sender-constraint config. The replay cache is
 // the gateway's state store, which outlives reloads.
-func (g *Gateway) buildSender(cfg *Config) (*senderRuntime, error) {
+func (g *Gateway) buildSender(cfg *config.Config) (*senderRuntime, error) {
 	s := &senderRuntime{issuers: map[string]policy.SenderConstraint{}, trustCertHeader: cfg.MTLS.TrustClientCertHeader}
 	d := cfg.DPoP
 	if d.PublicBaseURL != "" {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/dpop"
 	"github.com/scopegate/scopegate/internal/issuer"
 )
@@ -17,7 +18,7 @@ import (
 // timed loop, one per request, each with its own jti.
 func BenchmarkChainDPoP(b *testing.B) {
 	const base = "https://models.bench.test"
-	c := newChain(b, issuer.ES256, func(cfg *Config) { cfg.DPoP.PublicBaseURL = base })
+	c := newChain(b, issuer.ES256, func(cfg *config.Config) { cfg.DPoP.PublicBaseURL = base })
 	k := newClientKey(b)
 	bearer := c.token(b, "bearer")
 	bound := c.iss.AccessToken(issuer.AccessTokenSpec{

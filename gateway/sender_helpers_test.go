@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/dpop"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/state"
@@ -105,7 +106,7 @@ routes:%s
 // addGateway starts one more gateway (a replica) on the shared store.
 func (w *senderWorld) addGateway() *Gateway {
 	w.t.Helper()
-	cfg, err := Parse([]byte(w.cfg), noEnv)
+	cfg, err := config.Parse([]byte(w.cfg), noEnv)
 	if err != nil {
 		w.t.Fatal(err)
 	}

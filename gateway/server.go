@@ -2,15 +2,11 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/scopegate/scopegate/mcp"
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
-	"go.yaml.in/yaml/v3"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/header"
 	"github.com/scopegate/scopegate/limits"
-	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/state"
 )
 
@@ -80,8 +76,6 @@ type Gateway struct {
 	// cacheCounters is shared by the Verifier of every config, so that
 	// the token cache's counters survive reloads.
 	cacheCounters *token.CacheCounters
-	// cel keeps compiled CEL conditions across reloads.
-	cel celCache
 	// limitStore and limitMetrics outlive reloads, so that a reload does
 	// not reset anyone's usage.
 	limitStore   limits.Store
@@ -109,25 +103,20 @@ var _ http.Handler = (*Gateway)(nil)
 // runtime is one loaded configuration, immutable once built but for the
 // count of its requests in flight (reload.go).
 type runtime struct {
-	cfg       *Config
-	hash      string
+	cfg       *config.Compiled
 	life      runtimeLife
-	table     *policy.Table
 	verifier  *token.Verifier
 	upstreams map[string]*upstream
-	trusted   []netip.Prefix
 	identity  map[string]bool // normalized identity header names
 	metadata  *resourceMetadata
-	conds     routeConditions
 	sender    *senderRuntime
-	limits    routeLimits
-	mcp       map[int]*mcp.Table // by route index
+	limits    routeLimits // cfg.Limits bound to their metrics
 }
 
-// New builds a gateway for cfg (which must have passed Validate) and
+// New builds a gateway for cfg (see config.Parse, LoadFile, Compile) and
 // starts fetching every issuer's keys in the background. ctx bounds the
 // key fetching; cancel it, or call Close, to stop it.
-func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
+func New(ctx context.Context, cfg *config.Compiled, deps Deps) (*Gateway, error) {
 	if deps.Logger == nil {
 		deps.Logger = zap.NewNop()
 	}
@@ -198,7 +187,7 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 			g.logger.Warn("reopening the audit output failed; records go on to the file already open", zap.Error(err))
 		}
 	}
-	if err := g.openState(cfg); err != nil {
+	if err := g.openState(cfg.Config); err != nil {
 		if sink != nil {
 			_ = sink.Close()
 		}
@@ -219,47 +208,24 @@ func New(ctx context.Context, cfg *Config, deps Deps) (*Gateway, error) {
 		g.tracing.close(context.Background())
 		return nil, err
 	}
-	g.metrics.configLoaded(rt.hash)
+	g.metrics.configLoaded(rt.cfg.Hash)
 	return g, nil
 }
 
-// build turns a config into a runtime; prev, if any, lends its key sets.
-func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
-	table, err := policy.Compile(cfg.Routes, func(n string) bool { _, ok := cfg.Upstreams[n]; return ok })
-	if err != nil {
-		return nil, fmt.Errorf("compiling routes: %w", err)
-	}
-	rt := &runtime{cfg: cfg, table: table, upstreams: map[string]*upstream{}, identity: map[string]bool{}, metadata: newResourceMetadata(cfg)}
-	conds, cps := compileConditions(cfg.Routes, &g.cel)
-	if len(cps) > 0 {
-		return nil, fmt.Errorf("compiling conditions: %w", Problems(cps))
-	}
-	rt.conds = conds
-	if rt.sender, err = g.buildSender(cfg); err != nil {
+// build turns a compiled config into a runtime; prev, if any, lends its
+// key sets and warm upstream connections.
+func (g *Gateway) build(cfg *config.Compiled, prev *runtime) (*runtime, error) {
+	rt := &runtime{cfg: cfg, upstreams: map[string]*upstream{}, identity: map[string]bool{}, metadata: newResourceMetadata(cfg.Config),
+		limits: g.limitMetrics.bind(cfg.Limits)}
+	var err error
+	if rt.sender, err = g.buildSender(cfg.Config); err != nil {
 		return nil, err
-	}
-	lims, lps := compileLimits(cfg.Routes)
-	if len(lps) > 0 {
-		return nil, fmt.Errorf("compiling limits: %w", Problems(lps))
-	}
-	rt.limits = g.limitMetrics.bind(lims)
-	mcps, mps := compileMCP(cfg.Routes)
-	if len(mps) > 0 {
-		return nil, fmt.Errorf("compiling mcp: %w", Problems(mps))
-	}
-	rt.mcp = mcps
-	for _, p := range cfg.Server.TrustedProxies {
-		pfx, err := parsePrefix(p)
-		if err != nil {
-			return nil, fmt.Errorf("trusted proxy %q: %w", p, err)
-		}
-		rt.trusted = append(rt.trusted, pfx)
 	}
 	ih := cfg.Server.IdentityHeaders
 	for _, n := range []string{ih.Subject, ih.ClientID, ih.Scopes} {
-		rt.identity[normHeader(n)] = true
+		rt.identity[header.Norm(n)] = true
 	}
-	pd := proxyDeps{logger: g.logger, trusted: rt.trusted, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now, tracing: g.tracing}
+	pd := proxyDeps{logger: g.logger, trusted: rt.cfg.TrustedProxies, identity: ih, base: g.deps.Transport, pool: sharedPool, now: g.now, tracing: g.tracing}
 	for name, uc := range cfg.Upstreams {
 		pd.reuse = nil
 		if prev != nil {
@@ -313,9 +279,6 @@ func (g *Gateway) build(cfg *Config, prev *runtime) (*runtime, error) {
 		}
 		rt.verifier = v
 	}
-	b, _ := yaml.Marshal(cfg)
-	sum := sha256.Sum256(b)
-	rt.hash = hex.EncodeToString(sum[:8])
 	return rt, nil
 }
 
@@ -326,7 +289,7 @@ var sharedPool = newBufferPool()
 // refuses: both are counted in scopegate_config_reloads_total{result="failure"}
 // and leave the running config in force.
 func (g *Gateway) ReloadFile(path string) error {
-	cfg, err := LoadFile(path)
+	cfg, err := config.LoadFile(path, config.Reusing(g.Config()))
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 		return err
@@ -339,7 +302,7 @@ func (g *Gateway) ReloadFile(path string) error {
 // unchanged keep their keys, so a reload never causes a cold start. An
 // audit file is reopened (to follow log rotation); a config naming
 // another audit output is refused, since the output is chosen at start.
-func (g *Gateway) Reload(cfg *Config) error {
+func (g *Gateway) Reload(cfg *config.Compiled) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.runtime.Load()
@@ -365,7 +328,7 @@ func (g *Gateway) Reload(cfg *Config) error {
 	}
 	g.runtime.Store(rt)
 	g.metrics.reloads.WithLabelValues("success").Inc()
-	g.metrics.configLoaded(rt.hash)
+	g.metrics.configLoaded(rt.cfg.Hash)
 	if old.verifier != nil {
 		old.verifier.Close()
 	}
@@ -396,7 +359,7 @@ func (g *Gateway) Close() {
 }
 
 // Config returns the configuration in force.
-func (g *Gateway) Config() *Config { return g.runtime.Load().cfg }
+func (g *Gateway) Config() *config.Compiled { return g.runtime.Load().cfg }
 
 // Run serves the proxy and admin listeners until ctx is done, then stops
 // accepting, lets in-flight requests (streams included) finish within the

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/redistest"
 	"github.com/scopegate/scopegate/state"
 )
@@ -63,9 +64,9 @@ func TestRedisTLSAndPassword(t *testing.T) {
 	srv := redistest.StartWith(t, redistest.Options{CertFile: cert, KeyFile: key, Args: []string{"--requirepass", "s3cret-pw"}})
 	url := "rediss://" + srv.Addr() + "/0"
 	ctx := context.Background()
-	try := func(rc RedisConfig) error {
-		rc.DialTimeout, rc.ReadTimeout, rc.WriteTimeout = Duration(time.Second), Duration(time.Second), Duration(time.Second)
-		s, err := openStore(StateConfig{Redis: &rc}, nil)
+	try := func(rc config.RedisConfig) error {
+		rc.DialTimeout, rc.ReadTimeout, rc.WriteTimeout = config.Duration(time.Second), config.Duration(time.Second), config.Duration(time.Second)
+		s, err := openStore(config.StateConfig{Redis: &rc}, nil)
 		if err != nil {
 			return err
 		}
@@ -79,16 +80,16 @@ func TestRedisTLSAndPassword(t *testing.T) {
 		}
 		return nil
 	}
-	if err := try(RedisConfig{URL: url, Password: "s3cret-pw", TLS: RedisTLSConfig{CAFile: ca}}); err != nil {
+	if err := try(config.RedisConfig{URL: url, Password: "s3cret-pw", TLS: config.RedisTLSConfig{CAFile: ca}}); err != nil {
 		t.Fatalf("TLS with the right CA and password: %v", err)
 	}
-	if err := try(RedisConfig{URL: url, Password: "wrong", TLS: RedisTLSConfig{CAFile: ca}}); !errors.Is(err, state.ErrUnavailable) {
+	if err := try(config.RedisConfig{URL: url, Password: "wrong", TLS: config.RedisTLSConfig{CAFile: ca}}); !errors.Is(err, state.ErrUnavailable) {
 		t.Fatalf("a wrong password: %v; want ErrUnavailable", err)
 	}
-	if err := try(RedisConfig{URL: url, Password: "s3cret-pw", TLS: RedisTLSConfig{CAFile: otherCA}}); !errors.Is(err, state.ErrUnavailable) {
+	if err := try(config.RedisConfig{URL: url, Password: "s3cret-pw", TLS: config.RedisTLSConfig{CAFile: otherCA}}); !errors.Is(err, state.ErrUnavailable) {
 		t.Fatalf("a server certificate from another CA: %v; want refused", err)
 	}
-	if err := try(RedisConfig{URL: url, Password: "s3cret-pw", TLS: RedisTLSConfig{CAFile: filepath.Join(dir, "missing.pem")}}); err == nil {
+	if err := try(config.RedisConfig{URL: url, Password: "s3cret-pw", TLS: config.RedisTLSConfig{CAFile: filepath.Join(dir, "missing.pem")}}); err == nil {
 		t.Fatal("a missing ca_file: no error")
 	}
 }

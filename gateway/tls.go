@@ -2,10 +2,9 @@ package gateway
 
 import (
 	"crypto/tls"
-)
 
-// tlsVersions are the accepted values of server.tls.min_version.
-var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+	"github.com/scopegate/scopegate/config"
+)
 
 // clientAuthModes are the accepted values of server.tls.client_auth.
 var clientAuthModes = map[string]tls.ClientAuthType{"": tls.NoClientCert, "none": tls.NoClientCert,
@@ -25,7 +24,7 @@ var tls12Suites = []uint16{
 
 // serverTLS loads the certificate and builds the proxy listener's TLS
 // settings; nil when TLS is not configured.
-func serverTLS(c TLSConfig) (*tls.Config, error) {
+func serverTLS(c config.TLSConfig) (*tls.Config, error) {
 	if !c.Enabled() {
 		return nil, nil
 	}
@@ -33,33 +32,13 @@ func serverTLS(c TLSConfig) (*tls.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	minV, ok := tlsVersions[c.MinVersion]
-	if !ok {
-		minV = tls.VersionTLS12
-	}
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
-		MinVersion:   minV,
+		MinVersion:   c.MinTLSVersion(),
 		CipherSuites: tls12Suites,
 		NextProtos:   []string{"http/1.1"},
 		// The chain is not verified: a certificate-bound token names its
 		// certificate by thumbprint (RFC 8705 section 2.2).
 		ClientAuth: clientAuthModes[c.ClientAuth],
 	}, nil
-}
-
-func validateTLS(v *validator, c TLSConfig) {
-	if !c.Enabled() {
-		return
-	}
-	if c.CertFile == "" || c.KeyFile == "" {
-		v.add("server.tls", "cert_file and key_file go together: set both, or neither for plain HTTP")
-		return
-	}
-	if _, ok := tlsVersions[c.MinVersion]; !ok {
-		v.add("server.tls.min_version", "%q is not accepted; write \"1.2\" or \"1.3\"", c.MinVersion)
-	}
-	if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
-		v.add("server.tls.cert_file", "cannot load the certificate and key: %v", err)
-	}
 }

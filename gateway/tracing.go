@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -18,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
 )
 
@@ -42,40 +42,6 @@ import (
 // carry the token, the raw path or the query; the subject only with
 // tracing.record_subject.
 
-// TracingConfig configures OpenTelemetry traces.
-type TracingConfig struct {
-	// OTLPEndpoint is the OTLP/HTTP collector URL the spans are sent to,
-	// e.g. "http://otel-collector:4318" (the path /v1/traces is added) or a
-	// full URL ending in /v1/traces. Default "": tracing off, at no cost.
-	OTLPEndpoint string `yaml:"otlp_endpoint"`
-	// Headers are sent with every export (e.g. an API key of a hosted
-	// collector; ${ENV} expansion applies). Default: none.
-	Headers map[string]string `yaml:"headers"`
-	// SampleRatio is the share of new traces recorded, from 0 to 1; a
-	// trace continued from a trusted proxy follows its parent's sampling
-	// decision. Default (0 or absent): 1, every trace.
-	SampleRatio float64 `yaml:"sample_ratio"`
-	// ServiceName is the service.name resource attribute. Default:
-	// "scopegate".
-	ServiceName string `yaml:"service_name"`
-	// RecordSubject adds the token's subject (enduser.id) and client id to
-	// the server span. Default false: spans carry no identity.
-	RecordSubject bool `yaml:"record_subject"`
-}
-
-// validateTracing checks the tracing block.
-func (c *Config) validateTracing(v *validator) {
-	t := c.Tracing
-	if t.SampleRatio < 0 || t.SampleRatio > 1 {
-		v.add("tracing.sample_ratio", "%v must be between 0 and 1 (0 or absent: 1, every trace)", t.SampleRatio)
-	}
-	if t.OTLPEndpoint != "" {
-		if u, err := url.Parse(t.OTLPEndpoint); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			v.add("tracing.otlp_endpoint", "%q is not an http(s) URL, e.g. \"http://otel-collector:4318\"", t.OTLPEndpoint)
-		}
-	}
-}
-
 // tracing is the gateway's tracer; the zero value (nil tracer) is off.
 type tracing struct {
 	provider trace.TracerProvider
@@ -91,7 +57,7 @@ var traceContext = propagation.TraceContext{}
 
 // newTracing builds the tracer: the injected provider, or an OTLP/HTTP
 // exporter when the config names an endpoint, or nothing.
-func newTracing(cfg TracingConfig, injected trace.TracerProvider) (*tracing, error) {
+func newTracing(cfg config.TracingConfig, injected trace.TracerProvider) (*tracing, error) {
 	t := &tracing{provider: injected, record: cfg.RecordSubject}
 	if injected == nil && cfg.OTLPEndpoint != "" {
 		exp, err := otlptracehttp.New(context.Background(),
@@ -123,7 +89,7 @@ func newTracing(cfg TracingConfig, injected trace.TracerProvider) (*tracing, err
 
 // dryRunTracer is the provider of a dry run (explain): spans go nowhere,
 // but a config with tracing on still treats trace headers as it would.
-func dryRunTracer(cfg TracingConfig) trace.TracerProvider {
+func dryRunTracer(cfg config.TracingConfig) trace.TracerProvider {
 	if cfg.OTLPEndpoint == "" {
 		return nil
 	}
@@ -169,7 +135,7 @@ func (t *tracing) transport(rt http.RoundTripper, prefix string) http.RoundTripp
 // is the audit record's.
 func (t *tracing) startServer(rt *runtime, st *reqState, r *http.Request) (*http.Request, trace.Span) {
 	ctx := r.Context()
-	if _, ok := trustedPeer(r.RemoteAddr, rt.trusted); ok {
+	if _, ok := trustedPeer(r.RemoteAddr, rt.cfg.TrustedProxies); ok {
 		ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	} else {
 		r.Header.Del("Traceparent")

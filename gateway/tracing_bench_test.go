@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkChainTraced(b *testing.B) {
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	}))
 	b.Cleanup(srv.Close)
-	c := newChain(b, issuer.ES256, func(cfg *Config) { cfg.Tracing.OTLPEndpoint = srv.URL })
+	c := newChain(b, issuer.ES256, func(cfg *config.Config) { cfg.Tracing.OTLPEndpoint = srv.URL })
 	tok := c.token(b, "traced")
 	runChain(b, c.g, func(int) string { return tok }, c.conns)
 }

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 // collector is an in-process OTLP/HTTP endpoint that counts trace exports.
@@ -48,9 +50,8 @@ func TestTracingOTLPExport(t *testing.T) {
 func TestExplainExportsNoSpans(t *testing.T) {
 	srv, n := collector(t)
 	r := newRig(t, rigOptions{})
-	cfg := *r.cfg
-	cfg.Tracing.OTLPEndpoint = srv.URL
-	e, err := Explain(t.Context(), &cfg, ExplainRequest{Method: "GET", Target: "/v1/models", Token: r.token(allScopes...)})
+	cfg := recompile(t, r.cfg, func(c *config.Config) { c.Tracing.OTLPEndpoint = srv.URL })
+	e, err := Explain(t.Context(), cfg, ExplainRequest{Method: "GET", Target: "/v1/models", Token: r.token(allScopes...)})
 	if err != nil {
 		t.Fatal(err)
 	}

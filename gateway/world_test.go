@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 )
 
@@ -149,7 +150,7 @@ upstreams:
   down:
     url: "http://127.0.0.1:1"
 routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
-	cfg, err := Parse([]byte(text), noEnv)
+	cfg, err := config.Parse([]byte(text), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway"
 )
 
@@ -56,7 +57,7 @@ func cmdExplain(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: scopegate explain --config PATH METHOD TARGET [--token-file FILE] [--header 'K: V']... [--json]")
 		return 2
 	}
-	cfg, err := gateway.LoadFile(*path)
+	cfg, err := config.LoadFile(*path)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", *path, err)
 		return 1

@@ -34,6 +34,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/demo"
 )
@@ -120,16 +121,16 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	cfg, err := gateway.LoadFile(path)
+	cfg, err := config.LoadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: OK\n\n", path)
-	for _, w := range gateway.Warnings(cfg) {
+	for _, w := range cfg.Warnings() {
 		fmt.Fprintf(stderr, "%s: warning: %s\n", path, w)
 	}
-	gateway.PrintRoutes(stdout, cfg)
+	printRoutes(stdout, cfg)
 	return 0
 }
 
@@ -152,13 +153,13 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	out := &lockedWriter{w: stdout}
 	logger := newLogger(out)
 	defer func() { _ = logger.Sync() }()
-	cfg, err := gateway.LoadFile(path)
+	cfg, err := config.LoadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		logger.Error("config invalid", zap.String("path", path), zap.Error(err))
 		return 1
 	}
-	for _, w := range gateway.Warnings(cfg) {
+	for _, w := range cfg.Warnings() {
 		logger.Warn("config", zap.String("path", path), zap.String("warning", w))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
@@ -112,7 +113,7 @@ func runProvider(t *testing.T, fx providerFixture, issuersYAML string) {
 	apiSrv.Start()
 	defer apiSrv.Close()
 
-	cfg, err := gateway.Parse([]byte(fmt.Sprintf(`%s
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`%s
 upstreams:
   models:
     url: %q

@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
@@ -95,7 +96,7 @@ func Run(ctx context.Context, opts Options) error {
 		"DEMO_ADMIN_TOKEN": "demo-admin-" + rand.Text(),
 	}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	cfg, err := gateway.Parse(configYAML, lookup)
+	cfg, err := config.Parse(configYAML, lookup)
 	if err != nil {
 		return fmt.Errorf("embedded config: %w", err)
 	}
@@ -118,7 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 		// DPoP proofs name the URL clients use: now that the port is
 		// known, the config says it.
 		env["DEMO_PUBLIC_URL"] = publicURL(p)
-		cfg, err := gateway.Parse(configYAML, lookup)
+		cfg, err := config.Parse(configYAML, lookup)
 		if err == nil {
 			err = gw.Reload(cfg)
 		}

@@ -1,4 +1,4 @@
-package gateway
+package main
 
 import (
 	"fmt"
@@ -6,17 +6,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/policy"
 )
 
-// PrintRoutes writes the compiled route table, the issuers and the
-// upstreams of a valid config, for `scopegate check`.
-func PrintRoutes(w io.Writer, cfg *Config) {
-	table, err := policy.Compile(cfg.Routes, func(n string) bool { _, ok := cfg.Upstreams[n]; return ok })
-	if err != nil {
-		fmt.Fprintf(w, "routes: %v\n", err)
-		return
-	}
+// printRoutes writes the compiled route table, the issuers and the
+// upstreams of a compiled config, for `scopegate check`.
+func printRoutes(w io.Writer, cfg *config.Compiled) {
+	table := cfg.Table
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ROUTE\tMETHODS\tPATH\tUPSTREAM\tREQUIRES")
 	for _, r := range table.Routes() {
@@ -55,7 +52,7 @@ func PrintRoutes(w io.Writer, cfg *Config) {
 	}
 	fmt.Fprintf(w, "\nAUDIT\n  output=%s  %s\n", a.Output, limit)
 	fmt.Fprintln(w, "\nUPSTREAMS")
-	for _, n := range cfg.upstreamNames() {
+	for _, n := range cfg.UpstreamNames() {
 		u := cfg.Upstreams[n]
 		fmt.Fprintf(w, "  %s  %s  forward_authorization=%t\n", n, u.URL, u.ForwardAuthorization)
 	}

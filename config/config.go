@@ -1,7 +1,8 @@
-package gateway
+package config
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -136,6 +137,18 @@ type TLSConfig struct {
 	// (the handshake fails without one). The chain is not verified: a
 	// token binds the certificate by its thumbprint. Default "none".
 	ClientAuth string `yaml:"client_auth"`
+}
+
+// tlsVersions are the accepted values of server.tls.min_version.
+var tlsVersions = map[string]uint16{"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13}
+
+// MinTLSVersion is the crypto/tls version MinVersion names; TLS 1.2 when
+// it names none.
+func (t TLSConfig) MinTLSVersion() uint16 {
+	if v, ok := tlsVersions[t.MinVersion]; ok {
+		return v
+	}
+	return tls.VersionTLS12
 }
 
 // Enabled reports whether the proxy listener terminates TLS.
@@ -297,25 +310,25 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// LoadFile reads, parses, expands and validates the config at path.
-func LoadFile(path string) (*Config, error) {
+// LoadFile reads, parses, expands, validates and compiles the config at
+// path.
+func LoadFile(path string, opts ...Option) (*Compiled, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	cfg, err := Parse(b, os.LookupEnv)
-	if err != nil {
-		return nil, err
-	}
-	cfg.source = path
-	return cfg, nil
+	return parse(b, os.LookupEnv, path, opts)
 }
 
 // Parse decodes YAML strictly: unknown keys and duplicate keys are errors
 // naming their line. Every string value may use ${NAME} to take an
 // environment variable (looked up with lookup); "$$" writes a "$". The
-// result has its defaults applied and has been validated.
-func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
+// result has its defaults applied, has been validated and is compiled.
+func Parse(b []byte, lookup func(string) (string, bool), opts ...Option) (*Compiled, error) {
+	return parse(b, lookup, "", opts)
+}
+
+func parse(b []byte, lookup func(string) (string, bool), source string, opts []Option) (*Compiled, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&doc); err != nil {
@@ -338,7 +351,7 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 	// sees an unexpanded ${NAME} as written.
 	problems = append(problems, checkKnownKeys(root, "", configType)...)
 	problems = append(problems, expandEnv(root, "", lookup)...)
-	cfg := &Config{}
+	cfg := &Config{source: source}
 	var typeErrs []string
 	if err := root.Decode(cfg); err != nil {
 		var te *yaml.TypeError
@@ -353,16 +366,7 @@ func Parse(b []byte, lookup func(string) (string, bool)) (*Config, error) {
 		problems = append(problems, cfg.typeProblem(msg))
 	}
 	cfg.ApplyDefaults()
-	var vps Problems
-	if err := cfg.Validate(); err != nil && !errors.As(err, &vps) {
-		return nil, err
-	}
-	problems = append(problems, vps...)
-	if len(problems) > 0 {
-		sortProblems(problems)
-		return nil, problems
-	}
-	return cfg, nil
+	return compile(cfg, problems, opts)
 }
 
 // ApplyDefaults fills every zero field that has a documented default.

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 // Warnings lists what in a valid config is likely a mistake without being
 // wrong: `scopegate check` prints them (and still exits 0), `serve` logs
 // them at start.
-func Warnings(cfg *Config) []string {
+func (cfg *Config) Warnings() []string {
 	var out []string
 	names := make([]string, 0, len(cfg.Upstreams))
 	for n := range cfg.Upstreams {

@@ -1,4 +1,4 @@
-package gateway
+package config
 
 import (
 	"fmt"
@@ -70,8 +70,9 @@ func (d *DPoPConfig) applyDefaults() {
 	setDefault(&d.Nonce.Rotation, Duration(5*time.Minute))
 }
 
-// certSource reports whether the gateway can see client certificates.
-func (c *Config) certSource() bool {
+// ClientCertSource reports whether the gateway can see client
+// certificates (its own TLS asks for them, or a trusted proxy passes them).
+func (c *Config) ClientCertSource() bool {
 	ca := c.Server.TLS.ClientAuth
 	return c.MTLS.TrustClientCertHeader && len(c.Server.TrustedProxies) > 0 || c.Server.TLS.Enabled() && (ca == "request" || ca == "require")
 }
@@ -113,7 +114,7 @@ func (c *Config) validateSender(v *validator) {
 		}
 		if !policy.ValidSenderMode(sc.MTLS) {
 			v.add(field+".mtls", "%q is not a mode; write required, allowed or off", sc.MTLS)
-		} else if sc.MTLS == policy.SenderRequired && !c.certSource() {
+		} else if sc.MTLS == policy.SenderRequired && !c.ClientCertSource() {
 			v.add(field+".mtls", "certificate-bound tokens need client certificates: set server.tls.client_auth, or mtls.trust_client_cert_header with server.trusted_proxies")
 		}
 	}
@@ -143,28 +144,4 @@ func (c *Config) isLoopbackURL(n string) bool {
 		host = h
 	}
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
-}
-
-// senderMetadata adds to the RFC 9728 metadata document what it says of
-// sender-constrained tokens (section 2): the DPoP algorithms, whether every
-// issuer requires DPoP-bound tokens, and whether certificate-bound tokens
-// can be used.
-func senderMetadata(cfg *Config, doc map[string]any) {
-	if cfg.DPoP.PublicBaseURL != "" {
-		algs := cfg.DPoP.Algorithms
-		if len(algs) == 0 {
-			algs = dpop.DefaultAlgorithms
-		}
-		doc["dpop_signing_alg_values_supported"] = algs
-		required := len(cfg.Issuers) > 0
-		for _, is := range cfg.Issuers {
-			required = required && is.SenderConstraint != nil && is.SenderConstraint.DPoP == policy.SenderRequired
-		}
-		if required {
-			doc["dpop_bound_access_tokens_required"] = true
-		}
-	}
-	if cfg.certSource() {
-		doc["tls_client_certificate_bound_access_tokens"] = true
-	}
 }

@@ -1,40 +1,33 @@
-package gateway
+package config
 
 import (
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/scopegate/scopegate/gateway/token"
-	"github.com/scopegate/scopegate/policy"
+	"github.com/scopegate/scopegate/internal/header"
 )
 
-// Validate checks the whole config and reports every problem at once, each
+// validate runs every schema check, adding each problem to v, each
 // naming its key, its line when known, and how to fix it. It expects
-// ApplyDefaults to have run.
-func (c *Config) Validate() error {
-	v := &validator{cfg: c}
+// ApplyDefaults to have run; the routes are checked by compiling them
+// (compileRoutes).
+func (c *Config) validate(v *validator) {
 	c.validateServer(v)
 	c.validateIssuers(v)
 	c.validateUpstreams(v)
-	c.validateRoutes(v)
 	c.validateAudit(v)
 	c.validateResourceMetadata(v)
 	c.validateSender(v)
 	c.validateTracing(v)
 	c.validateState(v)
-	if len(v.ps) == 0 {
-		return nil
-	}
-	sortProblems(v.ps)
-	return v.ps
 }
 
 type validator struct {
@@ -87,7 +80,7 @@ func (c *Config) validateServer(v *validator) {
 			v.add(fmt.Sprintf("server.trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR such as 10.0.0.0/8", p)
 		}
 	}
-	if strings.ContainsAny(s.Realm, "\"\\") || !validHeaderValue(s.Realm) {
+	if strings.ContainsAny(s.Realm, "\"\\") || !header.ValidValue(s.Realm) {
 		v.add("server.realm", "must not contain quotes, backslashes or control characters")
 	}
 	validateTLS(v, s.TLS)
@@ -97,15 +90,15 @@ func (c *Config) validateServer(v *validator) {
 		{"server.identity_headers.client_id", s.IdentityHeaders.ClientID},
 		{"server.identity_headers.scopes", s.IdentityHeaders.Scopes},
 	} {
-		if !isToken(h.name) || strings.Contains(h.name, "_") {
+		if !header.IsToken(h.name) || strings.Contains(h.name, "_") {
 			v.add(h.field, "%q is not a valid header name (letters, digits and dashes)", h.name)
 			continue
 		}
-		key := normHeader(h.name)
+		key := header.Norm(h.name)
 		if other, ok := seen[key]; ok {
 			v.add(h.field, "%q is already used by %s", h.name, other)
 		}
-		if reservedHeaders[key] {
+		if header.Reserved[key] {
 			v.add(h.field, "%q is a header the gateway manages itself; choose another name", h.name)
 		}
 		seen[key] = h.field
@@ -200,7 +193,7 @@ func (c *Config) validateIssuers(v *validator) {
 }
 
 func (c *Config) validateUpstreams(v *validator) {
-	for _, name := range c.upstreamNames() {
+	for _, name := range c.UpstreamNames() {
 		u := c.Upstreams[name]
 		f := "upstreams." + name
 		if u.URL == "" {
@@ -212,12 +205,12 @@ func (c *Config) validateUpstreams(v *validator) {
 		}
 		for h, val := range u.Headers {
 			hf := f + ".headers." + h
-			if !isToken(h) || strings.Contains(h, "_") {
+			if !header.IsToken(h) || strings.Contains(h, "_") {
 				v.add(hf, "%q is not a valid header name", h)
-			} else if k := normHeader(h); reservedHeaders[k] && k != "authorization" {
+			} else if k := header.Norm(h); header.Reserved[k] && k != "authorization" {
 				v.add(hf, "%q is managed by the gateway and cannot be set here", h)
 			}
-			if !validHeaderValue(val) {
+			if !header.ValidValue(val) {
 				v.add(hf, "the value contains control characters")
 			}
 		}
@@ -230,44 +223,8 @@ func (c *Config) validateUpstreams(v *validator) {
 	}
 }
 
-func (c *Config) validateRoutes(v *validator) {
-	if len(c.Routes) == 0 {
-		v.add("routes", "no routes: every request would be refused; add at least one route")
-		return
-	}
-	_, err := policy.Compile(c.Routes, func(name string) bool { _, ok := c.Upstreams[name]; return ok })
-	var ce *policy.ConfigError
-	for _, e := range unjoin(err) {
-		if errors.As(e, &ce) {
-			msg := ce.Message
-			if strings.HasSuffix(ce.Field, ".upstream") {
-				if names := c.upstreamNames(); len(names) > 0 {
-					msg += " (defined: " + strings.Join(names, ", ") + ")"
-				} else {
-					msg += " (no upstreams are defined)"
-				}
-			}
-			v.add(ce.Field, "%s", msg)
-		} else {
-			v.add("routes", "%v", e)
-		}
-	}
-	_, cps := compileConditions(c.Routes, nil)
-	_, lps := compileLimits(c.Routes)
-	_, mps := compileMCP(c.Routes)
-	for _, p := range slices.Concat(cps, lps, mps) {
-		v.add(p.Field, "%s", p.Message)
-	}
-	protected := false
-	for _, r := range c.Routes {
-		protected = protected || !r.Public
-	}
-	if protected && len(c.Issuers) == 0 {
-		v.add("issuers", "protected routes need at least one issuer to verify tokens")
-	}
-}
-
-func (c *Config) upstreamNames() []string {
+// UpstreamNames returns the upstreams' names, sorted.
+func (c *Config) UpstreamNames() []string {
 	names := make([]string, 0, len(c.Upstreams))
 	for n := range c.Upstreams {
 		names = append(names, n)
@@ -319,5 +276,21 @@ func (c *Config) validateAudit(v *validator) {
 	}
 	if d := a.FlushInterval.D(); d < 0 || d > 10*time.Second {
 		v.add("audit.flush_interval", "must be between 0 (write each record at once) and 10s")
+	}
+}
+
+func validateTLS(v *validator, c TLSConfig) {
+	if !c.Enabled() {
+		return
+	}
+	if c.CertFile == "" || c.KeyFile == "" {
+		v.add("server.tls", "cert_file and key_file go together: set both, or neither for plain HTTP")
+		return
+	}
+	if _, ok := tlsVersions[c.MinVersion]; !ok {
+		v.add("server.tls.min_version", "%q is not accepted; write \"1.2\" or \"1.3\"", c.MinVersion)
+	}
+	if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
+		v.add("server.tls.cert_file", "cannot load the certificate and key: %v", err)
 	}
 }
