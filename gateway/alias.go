@@ -6,10 +6,6 @@ import (
 	"github.com/scopegate/scopegate/policy"
 )
 
-// ReasonRouteAlias is the audit reason of a request refused because its
-// path is another spelling of a path that a different route matches.
-const ReasonRouteAlias Reason = "route_alias"
-
 // aliasOf returns the route that path would match, under method, once a
 // trailing slash is removed or its letters are folded to lower case, if
 // that is another route than matched; else nil.

@@ -185,7 +185,7 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 		zap.String("method", r.Method),
 		zap.String("path_template", tmpl),
 		zap.String("decision", st.decision),
-		zap.String("reason", st.reason),
+		zap.String("reason", string(st.reason)),
 		zap.Int("status", st.status),
 		zap.Float64("duration_ms", ms(dur)),
 		zap.String("remote_addr", r.RemoteAddr),

@@ -14,54 +14,50 @@ import (
 // first so that a body is buffered only for a caller who may otherwise
 // pass: client, principal kind and delegation depth; the route's scopes;
 // then, on a route with model rules, the model and the scopes it requires;
-// last the route's CEL conditions, which may look at the model. It reports
-// whether the request may go on; on false it has called deny, which
-// records the refusal (the handler answers it, or forwards the request as
-// would_deny on a shadow route).
-func authorize(rt *runtime, st *reqState, r *http.Request, route *policy.Route, params policy.Params, conds []*conditions.Program, deny func(Reason, apiError)) bool {
+// last the route's CEL conditions, which may look at the model. It returns
+// nil when the request may go on, else the refusal (the handler answers
+// it, or forwards the request as would_deny on a shadow route).
+func authorize(rt *runtime, st *reqState, r *http.Request, route *policy.Route, params policy.Params, conds []*conditions.Program) *refusal {
 	c := st.claims
 	p := principalOf(c)
 	st.principal, st.delegationDepth = p.Kind(), p.DelegationDepth
 	if d := route.DecidePrincipal(p); !d.Allowed {
-		deny(d.Reason, errForbidden(d.Reason, d.Detail))
-		return false
+		return refuse(Reason(d.Reason), errForbidden(d.Reason, d.Detail))
 	}
 	if d := route.Decide(c.Scopes); !d.Allowed {
-		deny(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
-		return false
+		return refuse(ReasonInsufficientScope, errInsufficientScope(route.Scopes, d.Missing))
 	}
-	if !decideModel(st, r, route, params, deny) {
-		return false
+	if ref := decideModel(st, r, route, params); ref != nil {
+		return ref
 	}
-	if !decideMCP(rt, st, r, route, deny) {
-		return false
+	if ref := decideMCP(rt, st, r, route); ref != nil {
+		return ref
 	}
 	if i, err := checkConditions(rt, conds, st, r); i >= 0 {
 		msg := fmt.Sprintf("the request does not meet condition %d of this route", i)
 		if err != nil {
 			msg = fmt.Sprintf("condition %d of this route could not be evaluated for this request", i)
 		}
-		e := errForbidden(ReasonConditionFailed, msg)
+		e := errForbidden(string(ReasonConditionFailed), msg)
 		if err != nil {
 			e.auditDetail = msg + ": " + err.Error() // the audit's, not the client's
 		}
-		deny(ReasonConditionFailed, e)
-		return false
+		return refuse(ReasonConditionFailed, e)
 	}
-	return true
+	return nil
 }
 
 // decideModel applies the route's model rules, if any; on a list route it
 // marks the response for filtering.
-func decideModel(st *reqState, r *http.Request, route *policy.Route, params policy.Params, deny func(Reason, apiError)) bool {
+func decideModel(st *reqState, r *http.Request, route *policy.Route, params policy.Params) *refusal {
 	c := st.claims
 	m := route.Models
 	if m == nil {
-		return true
+		return nil
 	}
 	if m.List {
 		st.listRoute = route
-		return true
+		return nil
 	}
 	var model string
 	switch m.Source {
@@ -74,26 +70,22 @@ func decideModel(st *reqState, r *http.Request, route *policy.Route, params poli
 		model, reason, e = bufferModelBody(r, m.MaxBodyBytes)
 		endChild(span, string(reason))
 		if e != nil {
-			deny(reason, *e)
-			return false
+			return refuse(reason, *e)
 		}
 	}
 	if msg := policy.CheckModelName(model); msg != "" {
-		deny(ReasonBadBody, errBadBody(msg))
-		return false
+		return refuse(ReasonBadBody, errBadBody(msg))
 	}
 	st.model = model
 	d := route.DecideModel(model, c.Scopes)
 	switch {
 	case !d.Listed:
-		deny(ReasonModelNotAllowed, errModelNotAllowed(model))
-		return false
+		return refuse(ReasonModelNotAllowed, errModelNotAllowed(model))
 	case !d.Allowed:
 		required := slices.Concat(route.Scopes, d.Required)
-		deny(ReasonInsufficientScope, errInsufficientScope(required, d.Missing))
-		return false
+		return refuse(ReasonInsufficientScope, errInsufficientScope(required, d.Missing))
 	}
-	return true
+	return nil
 }
 
 // principalOf describes the caller of a verified token.

@@ -8,10 +8,6 @@ import (
 	"github.com/scopegate/scopegate/policy/conditions"
 )
 
-// ReasonConditionFailed is the audit reason of a request refused by one of
-// its route's CEL conditions (false, or an evaluation error).
-const ReasonConditionFailed Reason = "condition_failed"
-
 // checkConditions evaluates the route's conditions in order and reports
 // the index of the first that is false or fails, or -1. Conditions see the
 // headers the upstream will receive and the client address resolved

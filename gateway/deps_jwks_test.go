@@ -113,7 +113,7 @@ func TestJWKSFailingAtStart(t *testing.T) {
 			tok := r.token("models:read")
 			resp := r.in(t).do("GET", "/v1/models", tok, nil)
 			wantKeysUnavailable(t, resp)
-			if a := r.auditFor(resp.Header.Get("X-Request-Id")); a["reason"] != ReasonKeysUnavailable || a["decision"] != decisionError {
+			if a := r.auditFor(resp.Header.Get("X-Request-Id")); a["reason"] != string(ReasonKeysUnavailable) || a["decision"] != decisionError {
 				t.Errorf("audit %v; want decision error, reason keys_unavailable", a)
 			}
 			if code, body := r.in(t).readyz(); code != 503 || !strings.Contains(body, `"ready":false`) {

@@ -39,7 +39,7 @@ func TestUpstreamFailures(t *testing.T) {
 		status int
 		reason string
 	}{
-		{"refusing connections", closedPort, 502, ReasonUpstreamError},
+		{"refusing connections", closedPort, 502, string(ReasonUpstreamError)},
 		{"hanging", func() string {
 			return badUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				select {
@@ -47,7 +47,7 @@ func TestUpstreamFailures(t *testing.T) {
 				case <-release:
 				}
 			})
-		}, 504, ReasonUpstreamTimeout},
+		}, 504, string(ReasonUpstreamTimeout)},
 		{"slow to send headers", func() string {
 			return badUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				select {
@@ -56,7 +56,7 @@ func TestUpstreamFailures(t *testing.T) {
 				}
 				w.WriteHeader(200)
 			})
-		}, 504, ReasonUpstreamTimeout},
+		}, 504, string(ReasonUpstreamTimeout)},
 		{"closing without an answer", func() string {
 			return badUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				c, _, err := http.NewResponseController(w).Hijack()
@@ -64,7 +64,7 @@ func TestUpstreamFailures(t *testing.T) {
 					c.Close()
 				}
 			})
-		}, 502, ReasonUpstreamError},
+		}, 502, string(ReasonUpstreamError)},
 		{"answering garbage", func() string {
 			return badUpstream(t, func(w http.ResponseWriter, r *http.Request) {
 				c, buf, err := http.NewResponseController(w).Hijack()
@@ -74,7 +74,7 @@ func TestUpstreamFailures(t *testing.T) {
 					c.Close()
 				}
 			})
-		}, 502, ReasonUpstreamError},
+		}, 502, string(ReasonUpstreamError)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,7 +129,7 @@ func TestUpstreamResetMidStream(t *testing.T) {
 		t.Errorf("body %q; want the events sent before the reset", body)
 	}
 	a := r.auditFor(resp.Header.Get("X-Request-Id"))
-	if a["reason"] != ReasonUpstreamError || a["decision"] != decisionError || a["upstream_error"] == nil {
+	if a["reason"] != string(ReasonUpstreamError) || a["decision"] != decisionError || a["upstream_error"] == nil {
 		t.Errorf("audit %v; want decision error, reason upstream_error, upstream_error set", a)
 	}
 }

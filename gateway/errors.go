@@ -6,43 +6,17 @@ import (
 	"strings"
 )
 
-// Reason is a stable code saying why a request was decided as it was. It is
-// the audit record's reason and the refusal metric's label; token refusals
-// use the token package's reason codes.
-type Reason = string
+// refusal is a request the gateway refuses: why (a reason of
+// reasonRegistry) and the answer to send. The checks of the request path
+// return one (nil: the request goes on); the handler answers it, or, on a
+// shadow route, forwards the request recorded as would_deny.
+type refusal struct {
+	reason Reason
+	err    apiError
+}
 
-// Reasons the gateway itself decides (token refusals add their own).
-const (
-	ReasonAllowed           Reason = "allowed"
-	ReasonPublic            Reason = "public"
-	ReasonNoRoute           Reason = "no_route"
-	ReasonBadPath           Reason = "bad_path"
-	ReasonBadRequest        Reason = "invalid_request"
-	ReasonMissingToken      Reason = "missing_token"
-	ReasonDuplicateAuth     Reason = "duplicate_authorization"
-	ReasonTokenInQuery      Reason = "token_in_query"
-	ReasonInsufficientScope Reason = "insufficient_scope"
-	ReasonKeysUnavailable   Reason = "keys_unavailable"
-	ReasonBodyTooLarge      Reason = "body_too_large"
-	ReasonHeadersTooLarge   Reason = "headers_too_large"
-	ReasonUpstreamError     Reason = "upstream_error"
-	ReasonUpstreamTimeout   Reason = "upstream_timeout"
-	ReasonClientClosed      Reason = "client_closed"
-	ReasonInternal          Reason = "internal_error"
-	ReasonBadIdentityClaim  Reason = "bad_identity_claim"
-	ReasonResourceMetadata  Reason = "resource_metadata"
-	ReasonModelNotAllowed   Reason = "model_not_allowed"
-	ReasonBadBody           Reason = "invalid_body"
-	ReasonModelList         Reason = "model_list_unfilterable"
-	ReasonMethodNotAllowed  Reason = "method_not_allowed"
-	// ReasonBodyTimeout: the client stopped sending its request body.
-	ReasonBodyTimeout Reason = "body_timeout"
-	// ReasonUnsupportedMediaType: a body the gateway judges is not JSON
-	// in UTF-8 by its Content-Type (docs/authorization.md).
-	ReasonUnsupportedMediaType Reason = "unsupported_media_type"
-	// principal_not_allowed, delegation_too_deep and client_not_allowed
-	// come from the policy package (policy.Reason*).
-)
+// refuse makes the refusal of reason, answered with e.
+func refuse(reason Reason, e apiError) *refusal { return &refusal{reason: reason, err: e} }
 
 // apiError is a response the gateway makes itself: a status, an optional
 // RFC 6750 challenge, and the OpenAI-compatible JSON body

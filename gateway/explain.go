@@ -229,7 +229,7 @@ func waitForKeys(ctx context.Context, v *token.Verifier, tok string, timeout tim
 func explanation(req ExplainRequest, rt *runtime, st *reqState, code int, sent *http.Request) *Explanation {
 	e := &Explanation{
 		Method: req.Method, Target: req.Target, CanonicalPath: st.canonicalPath,
-		Decision: st.decision, Reason: st.reason, Status: st.status, Detail: st.detail,
+		Decision: st.decision, Reason: string(st.reason), Status: st.status, Detail: st.detail,
 		now: req.Now,
 	}
 	if e.now == nil {

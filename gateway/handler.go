@@ -153,14 +153,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // handle runs the chain: canonical path, route, authn, authz, proxy.
 func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) {
 	st.in = wrapBody(&st.inBody, w, r, rt.cfg.Server.BodyReadTimeout.D(), g.now)
-	deny := func(reason Reason, e apiError) {
-		refuseConn(w, st.in)
-		st.decision, st.reason, st.status, st.detail = decisionDeny, reason, e.status, e.message
-		if rt.metadata != nil {
-			e.resourceMetadata = rt.metadata.url
-		}
-		writeError(w, st.realm, e)
-	}
+	deny := func(reason Reason, e apiError) { g.answer(w, rt, st, refuse(reason, e)) }
 
 	if limit := rt.cfg.Server.MaxHeaderBytes; headerBytes(r) > limit {
 		deny(ReasonHeadersTooLarge, errHeadersTooLarge(limit))
@@ -221,23 +214,16 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	st.decision, st.reason = decisionAllow, ReasonPublic
 	if !route.Public {
 		st.reason = ReasonAllowed
-		var ref *refusal
-		refuse := func(reason Reason, e apiError) { ref = refuseWith(reason, e) }
-		refuse = rt.sender.challenges(st, r, refuse)
-		if g.authenticate(rt, st, r, refuse) {
-			authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index], refuse)
+		ref := g.authenticate(rt, st, r)
+		if ref == nil {
+			ref = authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index])
 		}
 		if ref != nil {
+			rt.sender.challenges(st, r, ref)
 			// A body over a cap is refused even on a shadow route, as
 			// server.max_body_bytes is.
 			if !route.Shadow || ref.reason == ReasonBodyTooLarge {
-				st.decision, st.reason, st.status, st.detail = ref.decision, ref.reason, ref.err.status, ref.err.auditText()
-				e := ref.err
-				if rt.metadata != nil {
-					e.resourceMetadata = rt.metadata.url
-				}
-				refuseConn(w, st.in)
-				writeError(w, st.realm, e)
+				g.answer(w, rt, st, ref)
 				return
 			}
 			// A shadow route forwards what it would refuse, recorded as
@@ -256,9 +242,10 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		return
 	}
 	if ls := rt.limits[route.Index]; len(ls) > 0 && st.decision == decisionAllow {
-		lst := g.limit(st, w, r, ls)
-		if lst == nil {
-			return // refused and answered
+		lst, ref := g.limit(st, w, r, ls)
+		if ref != nil {
+			g.answer(w, rt, st, ref)
+			return
 		}
 		st.lim = lst
 		defer g.settle(st, lst)
@@ -294,6 +281,18 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	if st.upstreamErr != nil {
 		st.decision = decisionError
 	}
+}
+
+// answer sends ref to the client and records it: the decision its reason
+// registers, the status, and the audit's detail.
+func (g *Gateway) answer(w http.ResponseWriter, rt *runtime, st *reqState, ref *refusal) {
+	e := ref.err
+	st.decision, st.reason, st.status, st.detail = decisionOf(ref.reason), ref.reason, e.status, e.auditText()
+	if rt.metadata != nil {
+		e.resourceMetadata = rt.metadata.url
+	}
+	refuseConn(w, st.in)
+	writeError(w, st.realm, e)
 }
 
 // headerBytes is the size of the request line and headers as a client

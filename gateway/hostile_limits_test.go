@@ -114,7 +114,7 @@ func TestBodyCaps(t *testing.T) {
 					}
 				}
 				a := r.auditFor(resp.Header.Get("X-Request-Id"))
-				if a["reason"] != ReasonBodyTooLarge || a["status"] != int64(413) {
+				if a["reason"] != string(ReasonBodyTooLarge) || a["status"] != int64(413) {
 					t.Errorf("audit %v; want body_too_large 413", a)
 				}
 				return

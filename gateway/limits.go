@@ -309,26 +309,19 @@ func errLimitStore() apiError {
 		message: "the usage limits of this route cannot be checked now; retry shortly", retryAfter: 1}
 }
 
-// limit applies the route's limits ls to an allowed request. On a
-// refusal it answers (429, or 503 when a fail-closed limit's store
-// failed) and returns nil.
-func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls []*boundLimit) *limitState {
+// limit applies the route's limits ls to an allowed request: its limit
+// state, or the refusal (429 with the x-ratelimit-* headers set on w, or
+// 503 when a fail-closed limit's store failed).
+func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls []*boundLimit) (*limitState, *refusal) {
 	lst, ref, err := g.checkLimits(r.Context(), st, r, ls)
-	if err == nil && ref == nil {
-		return lst
-	}
-	var e apiError
-	var reason Reason
-	if err != nil {
-		e, reason = errLimitStore(), ReasonLimitStoreUnavailable
-	} else {
+	switch {
+	case err != nil:
+		return nil, refuse(ReasonLimitStoreUnavailable, errLimitStore())
+	case ref != nil:
 		setLimitHeaders(w.Header(), lst, false)
-		e, reason = errLimited(w.Header(), ref), ref.reason
+		return nil, refuse(ref.reason, errLimited(w.Header(), ref))
 	}
-	refuseConn(w, st.in)
-	st.decision, st.reason, st.status, st.detail = decisionDeny, reason, e.status, e.auditText()
-	writeError(w, st.realm, e)
-	return nil
+	return lst, nil
 }
 
 // limitResponse, the proxies' ModifyResponse step for a request under

@@ -183,7 +183,7 @@ func TestLimitStoreDown(t *testing.T) {
 				if rec.Header().Get("Retry-After") != "1" || w.hits.Load() != 0 {
 					t.Errorf("Retry-After %q, upstream hits %d; want 1 and 0", rec.Header().Get("Retry-After"), w.hits.Load())
 				}
-				if a := w.lastRecord(); a["reason"] != ReasonLimitStoreUnavailable {
+				if a := w.lastRecord(); a["reason"] != string(ReasonLimitStoreUnavailable) {
 					t.Errorf("audit reason %v; want limit_store_unavailable", a["reason"])
 				}
 			}

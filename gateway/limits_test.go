@@ -182,7 +182,7 @@ func TestLimitRequestRate(t *testing.T) {
 	}
 	a := w.lastRecord()
 	detail, _ := a["detail"].(string)
-	if a["reason"] != ReasonRateLimited || !strings.Contains(detail, `"rpm"`) || !strings.Contains(detail, "key limit:chat:rpm:") {
+	if a["reason"] != string(ReasonRateLimited) || !strings.Contains(detail, `"rpm"`) || !strings.Contains(detail, "key limit:chat:rpm:") {
 		t.Errorf("audit reason %v, detail %q; want rate_limited naming the limit and its key", a["reason"], detail)
 	}
 	if strings.Contains(detail, "alice") {
@@ -241,7 +241,7 @@ func TestLimitTokenBudget(t *testing.T) {
 	if got := rec.Header().Get("Retry-After"); got != "43200" {
 		t.Errorf("Retry-After %q; want 43200 (the window's end)", got)
 	}
-	if a := w.lastRecord(); a["reason"] != ReasonBudgetExceeded {
+	if a := w.lastRecord(); a["reason"] != string(ReasonBudgetExceeded) {
 		t.Errorf("audit reason %v; want budget_exceeded", a["reason"])
 	}
 	// A small request still fits: max_tokens 1 reserves 1 + 7.

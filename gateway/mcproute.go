@@ -49,30 +49,27 @@ func (ms *mcpState) conditionInput() *conditions.MCP {
 // stream, on which server requests such as sampling pass unchanged) and
 // DELETE (end of session) pass with the route's scopes. Nothing is kept per
 // session: each request is judged by its own token.
-func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, deny func(Reason, apiError)) bool {
+func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) *refusal {
 	t := rt.cfg.MCP[route.Index]
 	if t == nil {
-		return true
+		return nil
 	}
 	st.mcp = &mcpState{table: t}
 	if r.Method != http.MethodPost {
-		return true
+		return nil
 	}
 	b, reason, e := readMCPBody(r, t.MaxBodyBytes())
 	if e != nil {
-		deny(reason, *e)
-		return false
+		return refuse(reason, *e)
 	}
 	msgs, err := mcp.ParseBody(b, t.AllowBatches())
 	var pe *mcp.ProtocolError
 	if errors.As(err, &pe) {
-		deny(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, pe.Code, pe.Msg, pe.ID, "invalid_request_error", "invalid_body"))
-		return false
+		return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, pe.Code, pe.Msg, pe.ID, "invalid_request_error", "invalid_body"))
 	}
 	st.mcp.method, st.mcp.tool = msgs[0].Method, msgs[0].Name+msgs[0].URI
 	if pe := mcp.CheckHeaders(r.Header.Values("Mcp-Method"), r.Header.Values("Mcp-Name"), msgs); pe != nil {
-		deny(ReasonMCPHeaderMismatch, mcpError(http.StatusBadRequest, pe.Code, pe.Msg, pe.ID, "invalid_request_error", "header_mismatch"))
-		return false
+		return refuse(ReasonMCPHeaderMismatch, mcpError(http.StatusBadRequest, pe.Code, pe.Msg, pe.ID, "invalid_request_error", "header_mismatch"))
 	}
 	has := func(s string) bool { return slices.Contains(st.claims.Scopes, s) }
 	for _, m := range msgs {
@@ -85,16 +82,13 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, 
 		e.challenge = true
 		if d.Missing != "" {
 			e.scope = strings.Join(append(slices.Clone(route.Scopes), d.Missing), " ")
-			deny(ReasonInsufficientScope, e)
-		} else {
-			deny(ReasonMCPNotAllowed, e)
+			return refuse(ReasonInsufficientScope, e)
 		}
-		return false
+		return refuse(ReasonMCPNotAllowed, e)
 	}
 	if len(msgs) > 1 && len(rt.cfg.Conditions[route.Index]) > 0 {
 		// Conditions judge one message; a batch would show them only one.
-		deny(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest, "batches are not accepted on a route with conditions", nil, "invalid_request_error", "invalid_body"))
-		return false
+		return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest, "batches are not accepted on a route with conditions", nil, "invalid_request_error", "invalid_body"))
 	}
 	m0 := msgs[0]
 	st.mcp.cond = &conditions.MCP{Method: m0.Method, Tool: m0.Name + m0.URI}
@@ -104,7 +98,7 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route, 
 	if len(msgs) == 1 && mcp.IsListing(msgs[0].Method) {
 		st.mcp.listing = msgs[0].Method
 	}
-	return true
+	return nil
 }
 
 // mcpError is a refusal whose body is a JSON-RPC error response (echoing

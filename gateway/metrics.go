@@ -174,7 +174,7 @@ func (m *metrics) childrenFor(k obsKey) *obsChildren {
 		duration: m.duration.WithLabelValues(k.route, k.decision),
 	}
 	if k.decision != decisionAllow && k.decision != decisionWouldDeny || k.reason == ReasonUpstreamError || k.reason == ReasonUpstreamTimeout {
-		c.refusal = m.refusals.WithLabelValues(k.route, k.reason)
+		c.refusal = m.refusals.WithLabelValues(k.route, string(k.reason))
 	}
 	if k.route != "none" {
 		switch k.reason {
@@ -198,7 +198,7 @@ func (m *metrics) observeForwarded(st *reqState) {
 		m.upLatency.WithLabelValues(st.route.Upstream).Observe(st.upstreamDur.Seconds())
 	}
 	if st.decision == decisionWouldDeny {
-		m.wouldDeny.WithLabelValues(st.route.Name, st.reason).Inc()
+		m.wouldDeny.WithLabelValues(st.route.Name, string(st.reason)).Inc()
 	}
 }
 

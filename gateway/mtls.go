@@ -16,27 +16,23 @@ const maxClientCertHeaderBytes = 16 << 10
 // checkCertBinding enforces a certificate-bound token (RFC 8705 section
 // 3): its cnf.x5t#S256 must be the SHA-256 thumbprint of the client
 // certificate of this request. mode is the combined mtls mode.
-func (g *Gateway) checkCertBinding(rt *runtime, r *http.Request, x5t, mode string, refuse func(Reason, apiError)) bool {
+func (g *Gateway) checkCertBinding(rt *runtime, r *http.Request, x5t, mode string) *refusal {
 	switch {
 	case x5t == "" && mode == policy.SenderRequired:
-		refuse(ReasonMTLSRequired, errInvalidToken("this route requires a certificate-bound access token (cnf.x5t#S256) and its client certificate"))
-		return false
+		return refuse(ReasonMTLSRequired, errInvalidToken("this route requires a certificate-bound access token (cnf.x5t#S256) and its client certificate"))
 	case x5t == "":
-		return true
+		return nil
 	case mode == policy.SenderOff:
-		refuse(ReasonMTLSNotAccepted, errInvalidToken("certificate-bound access tokens are not accepted here"))
-		return false
+		return refuse(ReasonMTLSNotAccepted, errInvalidToken("certificate-bound access tokens are not accepted here"))
 	}
 	tp := rt.sender.clientCertThumbprint(r, rt)
 	if tp == "" {
-		refuse(ReasonMTLSNoCertificate, errInvalidToken("the access token is certificate-bound, and the request came without its client certificate"))
-		return false
+		return refuse(ReasonMTLSNoCertificate, errInvalidToken("the access token is certificate-bound, and the request came without its client certificate"))
 	}
 	if !certMatches(tp, x5t) {
-		refuse(ReasonMTLSCertMismatch, errInvalidToken("the client certificate is not the one the access token is bound to"))
-		return false
+		return refuse(ReasonMTLSCertMismatch, errInvalidToken("the client certificate is not the one the access token is bound to"))
 	}
-	return true
+	return nil
 }
 
 // clientCertThumbprint is the base64url SHA-256 of the request's client

@@ -57,13 +57,13 @@ func TestCertificateBoundTokens(t *testing.T) {
 		status int
 		reason string
 	}{
-		{"bound token, its certificate", "", []tls.Certificate{good}, map[string]any{"x5t#S256": goodTP}, 200, ReasonAllowed},
-		{"bound token, another certificate", "", []tls.Certificate{evil}, map[string]any{"x5t#S256": goodTP}, 401, ReasonMTLSCertMismatch},
-		{"bound token, no certificate", "", nil, map[string]any{"x5t#S256": goodTP}, 401, ReasonMTLSNoCertificate},
-		{"bound token, mtls off", "    sender_constraint: {mtls: \"off\"}", []tls.Certificate{good}, map[string]any{"x5t#S256": goodTP}, 401, ReasonMTLSNotAccepted},
-		{"unbound token, mtls required", "    sender_constraint: {mtls: required}", []tls.Certificate{good}, nil, 401, ReasonMTLSRequired},
-		{"unbound token, certificate sent", "", []tls.Certificate{good}, nil, 200, ReasonAllowed},
-		{"cnf.x5t#S256 not a string", "", []tls.Certificate{good}, map[string]any{"x5t#S256": []string{goodTP}}, 401, ReasonBadConfirmation},
+		{"bound token, its certificate", "", []tls.Certificate{good}, map[string]any{"x5t#S256": goodTP}, 200, string(ReasonAllowed)},
+		{"bound token, another certificate", "", []tls.Certificate{evil}, map[string]any{"x5t#S256": goodTP}, 401, string(ReasonMTLSCertMismatch)},
+		{"bound token, no certificate", "", nil, map[string]any{"x5t#S256": goodTP}, 401, string(ReasonMTLSNoCertificate)},
+		{"bound token, mtls off", "    sender_constraint: {mtls: \"off\"}", []tls.Certificate{good}, map[string]any{"x5t#S256": goodTP}, 401, string(ReasonMTLSNotAccepted)},
+		{"unbound token, mtls required", "    sender_constraint: {mtls: required}", []tls.Certificate{good}, nil, 401, string(ReasonMTLSRequired)},
+		{"unbound token, certificate sent", "", []tls.Certificate{good}, nil, 200, string(ReasonAllowed)},
+		{"cnf.x5t#S256 not a string", "", []tls.Certificate{good}, map[string]any{"x5t#S256": []string{goodTP}}, 401, string(ReasonBadConfirmation)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			c := clientWith(tt.certs...)
@@ -108,12 +108,12 @@ func TestClientCertHeader(t *testing.T) {
 		status     int
 		reason     string
 	}{
-		{"trusted proxy", "10.1.2.3:5000", []string{"Client-Cert", header}, 200, ReasonAllowed},
-		{"untrusted peer", testPeer, []string{"Client-Cert", header}, 401, ReasonMTLSNoCertificate},
-		{"trusted proxy, no header", "10.1.2.3:5000", nil, 401, ReasonMTLSNoCertificate},
-		{"two headers", "10.1.2.3:5000", []string{"Client-Cert", header, "Client-Cert", header}, 401, ReasonMTLSNoCertificate},
-		{"not a byte sequence", "10.1.2.3:5000", []string{"Client-Cert", strings.Trim(header, ":")}, 401, ReasonMTLSNoCertificate},
-		{"not a certificate", "10.1.2.3:5000", []string{"Client-Cert", ":" + base64.StdEncoding.EncodeToString([]byte("nope")) + ":"}, 401, ReasonMTLSNoCertificate},
+		{"trusted proxy", "10.1.2.3:5000", []string{"Client-Cert", header}, 200, string(ReasonAllowed)},
+		{"untrusted peer", testPeer, []string{"Client-Cert", header}, 401, string(ReasonMTLSNoCertificate)},
+		{"trusted proxy, no header", "10.1.2.3:5000", nil, 401, string(ReasonMTLSNoCertificate)},
+		{"two headers", "10.1.2.3:5000", []string{"Client-Cert", header, "Client-Cert", header}, 401, string(ReasonMTLSNoCertificate)},
+		{"not a byte sequence", "10.1.2.3:5000", []string{"Client-Cert", strings.Trim(header, ":")}, 401, string(ReasonMTLSNoCertificate)},
+		{"not a certificate", "10.1.2.3:5000", []string{"Client-Cert", ":" + base64.StdEncoding.EncodeToString([]byte("nope")) + ":"}, 401, string(ReasonMTLSNoCertificate)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := w.forwarded()

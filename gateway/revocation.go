@@ -250,31 +250,26 @@ func (r *revoker) lag() float64 {
 
 // check is the per-request revocation check on verified claims (fresh or
 // from the cache alike). It never touches the store.
-func (r *revoker) check(c *token.Claims, failureMode string) (Reason, *apiError) {
+func (r *revoker) check(c *token.Claims, failureMode string) *refusal {
 	if e := r.set.Load().match(c); e != nil {
 		ae := errInvalidToken("the access token has been revoked")
 		ae.auditDetail = fmt.Sprintf("revoked by %s at %s (entry %s)", e.RevokedBy, e.RevokedAt.UTC().Format(time.RFC3339), e.ID)
-		return ReasonTokenRevoked, &ae
+		return refuse(ReasonTokenRevoked, ae)
 	}
 	if r.inSync(r.now()) {
-		return "", nil
+		return nil
 	}
 	if failureMode == config.FailClosed {
-		return ReasonRevocationUnavailable, &apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable",
-			code: ReasonRevocationUnavailable, message: "the revocation list cannot be checked now; retry shortly", retryAfter: 5}
+		return refuse(ReasonRevocationUnavailable, apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable",
+			code: string(ReasonRevocationUnavailable), message: "the revocation list cannot be checked now; retry shortly", retryAfter: 5})
 	}
 	r.m.unchecked.Inc()
-	return "", nil
+	return nil
 }
 
 // checkRevocation is authenticate's hook: it refuses a revoked token.
-func (g *Gateway) checkRevocation(rt *runtime, c *token.Claims, refuse func(Reason, apiError)) bool {
-	reason, ae := g.revoker.check(c, rt.cfg.Revocation.FailureMode)
-	if ae != nil {
-		refuse(reason, *ae)
-		return false
-	}
-	return true
+func (g *Gateway) checkRevocation(rt *runtime, c *token.Claims) *refusal {
+	return g.revoker.check(c, rt.cfg.Revocation.FailureMode)
 }
 
 // put stores e (its TTL follows ExpiresAt), tells every replica, and

@@ -73,7 +73,7 @@ func TestRevocationStoreDown(t *testing.T) {
 				if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 					t.Fatalf("fail_closed, redis down: %d %v; want 503 with Retry-After", rec.Code, rec.Header())
 				}
-				if !strings.Contains(rec.Body.String(), ReasonRevocationUnavailable) {
+				if !strings.Contains(rec.Body.String(), string(ReasonRevocationUnavailable)) {
 					t.Fatalf("body %s; want code %s", rec.Body, ReasonRevocationUnavailable)
 				}
 			}

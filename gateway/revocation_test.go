@@ -74,7 +74,7 @@ func wantRevoked(t *testing.T, w *world, rec *httptest.ResponseRecorder) {
 	}
 	rs := w.records()
 	last := rs[len(rs)-1]
-	if last["reason"] != ReasonTokenRevoked {
+	if last["reason"] != string(ReasonTokenRevoked) {
 		t.Fatalf("audit reason %v; want %s", last["reason"], ReasonTokenRevoked)
 	}
 	if d, _ := last["detail"].(string); !strings.Contains(d, "revoked by ") {

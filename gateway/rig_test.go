@@ -199,6 +199,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
+		checkRecordsRegistered(t, r.audits())
 		tr.CloseIdleConnections()
 		r.client.CloseIdleConnections()
 		for _, u := range gw.runtime.Load().upstreams {

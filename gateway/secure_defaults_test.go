@@ -193,7 +193,7 @@ func TestPanicRecovered(t *testing.T) {
 		t.Errorf("body %s; want code internal_error", bodyOf(resp))
 	}
 	a := r.auditFor(resp.Header.Get("X-Request-Id"))
-	if a["reason"] != ReasonInternal || a["decision"] != decisionError || a["status"] != int64(500) {
+	if a["reason"] != string(ReasonInternal) || a["decision"] != decisionError || a["status"] != int64(500) {
 		t.Errorf("audit %v; want decision error, reason internal_error, status 500", a)
 	}
 	if recs := r.checkForwarded(); len(recs) != 0 {

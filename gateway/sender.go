@@ -163,24 +163,21 @@ func usesDPoP(h http.Header) bool {
 // the Bearer one unless the route requires DPoP. A 403 with a challenge
 // (insufficient_scope) to a request of the DPoP scheme has its error in
 // the DPoP challenge.
-func (s *senderRuntime) challenges(st *reqState, r *http.Request, refuse func(Reason, apiError)) func(Reason, apiError) {
+func (s *senderRuntime) challenges(st *reqState, r *http.Request, ref *refusal) {
 	if s == nil || s.dpop == nil || st.route == nil {
-		return refuse
+		return
 	}
 	mode := s.routeDPoP(st.route.Index)
 	if mode == policy.SenderOff {
-		return refuse
+		return
 	}
 	viaDPoP := usesDPoP(r.Header)
-	return func(reason Reason, e apiError) {
-		if e.status == http.StatusUnauthorized || e.status == http.StatusForbidden && e.challenge && viaDPoP {
-			c := &dpopChallenge{algs: s.algs, errorHere: viaDPoP, noBearer: mode == policy.SenderRequired}
-			if e.dpop != nil {
-				c.nonce, c.errorHere = e.dpop.nonce, true
-			}
-			e.dpop = c
+	if e := &ref.err; e.status == http.StatusUnauthorized || e.status == http.StatusForbidden && e.challenge && viaDPoP {
+		c := &dpopChallenge{algs: s.algs, errorHere: viaDPoP, noBearer: mode == policy.SenderRequired}
+		if e.dpop != nil {
+			c.nonce, c.errorHere = e.dpop.nonce, true
 		}
-		refuse(reason, e)
+		e.dpop = c
 	}
 }
 
@@ -188,12 +185,11 @@ func (s *senderRuntime) challenges(st *reqState, r *http.Request, refuse func(Re
 // route's sender-constraint modes, verifying the DPoP proof or comparing
 // the client certificate as the token requires. A bound token is never
 // accepted without its proof.
-func (g *Gateway) checkSender(rt *runtime, st *reqState, r *http.Request, tok, scheme string, c *token.Claims, refuse func(Reason, apiError)) bool {
+func (g *Gateway) checkSender(rt *runtime, st *reqState, r *http.Request, tok, scheme string, c *token.Claims) *refusal {
 	s := rt.sender
 	jkt, x5t, ok := confirmation(c.Raw)
 	if !ok {
-		refuse(ReasonBadConfirmation, errInvalidToken("the token's cnf claim is malformed or names a confirmation method other than jkt and x5t#S256"))
-		return false
+		return refuse(ReasonBadConfirmation, errInvalidToken("the token's cnf claim is malformed or names a confirmation method other than jkt and x5t#S256"))
 	}
 	isc, ok := s.issuers[c.Issuer]
 	if !ok {
@@ -206,29 +202,24 @@ func (g *Gateway) checkSender(rt *runtime, st *reqState, r *http.Request, tok, s
 	}
 	switch {
 	case jkt != "" && scheme != schemeDPoP:
-		refuse(ReasonDPoPDowngrade, errInvalidToken("the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof"))
-		return false
+		return refuse(ReasonDPoPDowngrade, errInvalidToken("the access token is DPoP-bound: send it with the DPoP scheme and a DPoP proof"))
 	case jkt != "" && dm == policy.SenderOff:
-		refuse(ReasonDPoPNotAccepted, errInvalidToken("DPoP-bound access tokens are not accepted here"))
-		return false
+		return refuse(ReasonDPoPNotAccepted, errInvalidToken("DPoP-bound access tokens are not accepted here"))
 	case jkt == "" && scheme == schemeDPoP:
-		refuse(ReasonDPoPUnboundToken, errInvalidToken("the DPoP scheme needs a DPoP-bound access token (cnf.jkt)"))
-		return false
+		return refuse(ReasonDPoPUnboundToken, errInvalidToken("the DPoP scheme needs a DPoP-bound access token (cnf.jkt)"))
 	case jkt == "" && dm == policy.SenderRequired:
-		refuse(ReasonDPoPRequired, errInvalidToken("this route requires a DPoP-bound access token and a DPoP proof"))
-		return false
+		return refuse(ReasonDPoPRequired, errInvalidToken("this route requires a DPoP-bound access token and a DPoP proof"))
 	case jkt != "":
 		proof, err := s.dpop.Verify(r.Context(), dpop.Request{
 			Proofs: r.Header["Dpop"], Method: r.Method, URI: s.baseURL + st.canonicalPath, AccessToken: tok, JKT: jkt,
 		})
 		if err != nil {
-			g.refuseProof(s, st, err, refuse)
-			return false
+			return g.refuseProof(s, st, err)
 		}
 		st.jkt = proof.JKT
 	}
-	if !g.checkCertBinding(rt, r, x5t, mm, refuse) {
-		return false
+	if ref := g.checkCertBinding(rt, r, x5t, mm); ref != nil {
+		return ref
 	}
 	switch {
 	case jkt != "" && x5t != "":
@@ -240,10 +231,11 @@ func (g *Gateway) checkSender(rt *runtime, st *reqState, r *http.Request, tok, s
 	default:
 		st.binding = bindingNone
 	}
-	return true
+	return nil
 }
 
-func (g *Gateway) refuseProof(s *senderRuntime, st *reqState, err error, refuse func(Reason, apiError)) {
+// refuseProof is the refusal of a DPoP proof that did not pass.
+func (g *Gateway) refuseProof(s *senderRuntime, st *reqState, err error) *refusal {
 	var pe *dpop.Error
 	switch {
 	case errors.As(err, &pe):
@@ -251,14 +243,14 @@ func (g *Gateway) refuseProof(s *senderRuntime, st *reqState, err error, refuse 
 		if pe.Code == dpop.CodeUseNonce {
 			e.dpop = &dpopChallenge{nonce: s.dpop.Nonce()}
 		}
-		refuse(pe.Reason, e)
+		return refuse(Reason(pe.Reason), e)
 	case errors.Is(err, dpop.ErrReplayCacheUnavailable):
 		g.logger.Warn("dpop replay cache unavailable", zap.String("request_id", st.requestID), zap.Error(err))
-		refuse(ReasonDPoPStoreDown, apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: ReasonDPoPStoreDown,
+		return refuse(ReasonDPoPStoreDown, apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: string(ReasonDPoPStoreDown),
 			message: "the DPoP replay cache is unavailable; retry shortly", retryAfter: 1})
 	default:
 		g.logger.Error("dpop proof check failed", zap.String("request_id", st.requestID), zap.Error(err))
-		refuse(ReasonInternal, errInternal())
+		return refuse(ReasonInternal, errInternal())
 	}
 }
 

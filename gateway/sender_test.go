@@ -36,12 +36,12 @@ func TestDPoPRequests(t *testing.T) {
 		dpopErr                  bool   // the error is in the DPoP challenge
 		noBearer                 bool   // no Bearer challenge
 	}{
-		{"fresh proof", "POST", chat, "DPoP " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 200, ReasonAllowed, "", false, false},
-		{"scheme case-insensitive", "POST", chat, "dpop " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 200, ReasonAllowed, "", false, false},
-		{"required route, fresh proof", "POST", "/v1/embeddings", "DPoP " + bound, []string{"DPoP", w.proof(k, "POST", "/v1/embeddings", bound)}, 200, ReasonAllowed, "", false, false},
-		{"plain bearer token where allowed", "POST", chat, "Bearer " + plain, nil, 200, ReasonAllowed, "", false, false},
+		{"fresh proof", "POST", chat, "DPoP " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 200, string(ReasonAllowed), "", false, false},
+		{"scheme case-insensitive", "POST", chat, "dpop " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 200, string(ReasonAllowed), "", false, false},
+		{"required route, fresh proof", "POST", "/v1/embeddings", "DPoP " + bound, []string{"DPoP", w.proof(k, "POST", "/v1/embeddings", bound)}, 200, string(ReasonAllowed), "", false, false},
+		{"plain bearer token where allowed", "POST", chat, "Bearer " + plain, nil, 200, string(ReasonAllowed), "", false, false},
 		{"replayed proof", "POST", chat, "DPoP " + bound, []string{"DPoP", used}, 401, dpop.ReasonReplay, "invalid_dpop_proof", true, false},
-		{"bound token as Bearer", "POST", chat, "Bearer " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 401, ReasonDPoPDowngrade, "invalid_token", false, false},
+		{"bound token as Bearer", "POST", chat, "Bearer " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound)}, 401, string(ReasonDPoPDowngrade), "invalid_token", false, false},
 		{"bound token, no proof", "POST", chat, "DPoP " + bound, nil, 401, dpop.ReasonMissing, "invalid_dpop_proof", true, false},
 		{"two DPoP headers", "POST", chat, "DPoP " + bound, []string{"DPoP", w.proof(k, "POST", chat, bound), "DPoP", w.proof(k, "POST", chat, bound)}, 401, dpop.ReasonMultiple, "invalid_dpop_proof", true, false},
 		{"another key's proof", "POST", chat, "DPoP " + bound, []string{"DPoP", w.proof(other, "POST", chat, bound)}, 401, dpop.ReasonKeyMismatch, "invalid_dpop_proof", true, false},
@@ -53,13 +53,13 @@ func TestDPoPRequests(t *testing.T) {
 			401, dpop.ReasonURI, "invalid_dpop_proof", true, false},
 		{"huge proof", "POST", chat, "DPoP " + bound, []string{"DPoP", strings.Repeat("a", 9000)}, 401, dpop.ReasonTooLarge, "invalid_dpop_proof", true, false},
 		{"stale proof", "POST", chat, "DPoP " + bound, []string{"DPoP", mustProof(t, k, "POST", senderBase+chat, bound, w.clock.Now().Add(-2*time.Minute))}, 401, dpop.ReasonIssuedAt, "invalid_dpop_proof", true, false},
-		{"DPoP scheme, unbound token", "POST", chat, "DPoP " + plain, []string{"DPoP", w.proof(k, "POST", chat, plain)}, 401, ReasonDPoPUnboundToken, "invalid_token", true, false},
-		{"required route, bearer token", "POST", "/v1/embeddings", "Bearer " + plain, nil, 401, ReasonDPoPRequired, "invalid_token", false, true},
-		{"required route, no token", "POST", "/v1/embeddings", "", nil, 401, ReasonMissingToken, "missing_token", false, true},
-		{"no token", "POST", chat, "", nil, 401, ReasonMissingToken, "missing_token", false, false},
-		{"DPoP off route, bound token", "GET", "/v1/models", "DPoP " + bound, []string{"DPoP", w.proof(k, "GET", "/v1/models", bound)}, 401, ReasonDPoPNotAccepted, "invalid_token", false, false},
-		{"two Authorization headers", "POST", chat, "DPoP " + bound, []string{"Authorization", "Bearer " + plain}, 400, ReasonDuplicateAuth, "invalid_request", false, false},
-		{"empty DPoP credentials", "POST", chat, "DPoP  ", nil, 400, ReasonBadRequest, "invalid_request", false, false},
+		{"DPoP scheme, unbound token", "POST", chat, "DPoP " + plain, []string{"DPoP", w.proof(k, "POST", chat, plain)}, 401, string(ReasonDPoPUnboundToken), "invalid_token", true, false},
+		{"required route, bearer token", "POST", "/v1/embeddings", "Bearer " + plain, nil, 401, string(ReasonDPoPRequired), "invalid_token", false, true},
+		{"required route, no token", "POST", "/v1/embeddings", "", nil, 401, string(ReasonMissingToken), "missing_token", false, true},
+		{"no token", "POST", chat, "", nil, 401, string(ReasonMissingToken), "missing_token", false, false},
+		{"DPoP off route, bound token", "GET", "/v1/models", "DPoP " + bound, []string{"DPoP", w.proof(k, "GET", "/v1/models", bound)}, 401, string(ReasonDPoPNotAccepted), "invalid_token", false, false},
+		{"two Authorization headers", "POST", chat, "DPoP " + bound, []string{"Authorization", "Bearer " + plain}, 400, string(ReasonDuplicateAuth), "invalid_request", false, false},
+		{"empty DPoP credentials", "POST", chat, "DPoP  ", nil, 400, string(ReasonBadRequest), "invalid_request", false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -234,7 +234,7 @@ func TestDPoPNotConfigured(t *testing.T) {
 		"cnf.JKT (case)":      map[string]any{"JKT": k.jkt},
 		"cnf.x5t#S256 number": map[string]any{"x5t#S256": 1},
 	} {
-		if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(cnf), testPeer); rec.Code != 401 || w.lastRecord()["reason"] != ReasonBadConfirmation {
+		if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(cnf), testPeer); rec.Code != 401 || w.lastRecord()["reason"] != string(ReasonBadConfirmation) {
 			t.Errorf("%s: %d %v; want 401 %s", name, rec.Code, w.lastRecord()["reason"], ReasonBadConfirmation)
 		}
 	}
@@ -245,7 +245,7 @@ func TestDPoPNotConfigured(t *testing.T) {
 func TestDPoPIssuerRequired(t *testing.T) {
 	w := newSenderWorld(t, dpopConfig, "    sender_constraint: {dpop: required}")
 	rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(nil), testPeer)
-	if rec.Code != 401 || w.lastRecord()["reason"] != ReasonDPoPRequired {
+	if rec.Code != 401 || w.lastRecord()["reason"] != string(ReasonDPoPRequired) {
 		t.Fatalf("bearer token of a DPoP-only issuer: %d %s", rec.Code, rec.Body)
 	}
 	if rec.Header().Get("WWW-Authenticate") == "" || !strings.Contains(strings.Join(rec.Header().Values("WWW-Authenticate"), "|"), "DPoP algs=") {

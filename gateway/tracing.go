@@ -189,7 +189,7 @@ func verifyFailure(err error) string {
 	case errors.As(err, &te):
 		return string(te.Reason)
 	default:
-		return ReasonKeysUnavailable
+		return string(ReasonKeysUnavailable)
 	}
 }
 

@@ -161,6 +161,7 @@ routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
+	t.Cleanup(func() { checkRecordsRegistered(t, w.records()) })
 	w.gw = gw
 	deadline := time.Now().Add(20 * time.Second)
 	for !gw.Ready() {
@@ -192,6 +193,9 @@ func (w *world) do(method, target, tok string, hdr ...string) *httptest.Response
 	}
 	rec := httptest.NewRecorder()
 	w.gw.ServeHTTP(rec, r)
+	if recs := w.records(); len(recs) > 0 && rec.Code >= 400 {
+		checkChallengeRegistered(w.t, recs[len(recs)-1], rec.Header())
+	}
 	return rec
 }
 
