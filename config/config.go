@@ -1,19 +1,12 @@
 package config
 
 import (
-	"bytes"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
 
@@ -309,138 +302,3 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// LoadFile reads, parses, expands, validates and compiles the config at
-// path.
-func LoadFile(path string, opts ...Option) (*Compiled, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	return parse(b, os.LookupEnv, path, opts)
-}
-
-// Parse decodes YAML strictly: unknown keys and duplicate keys are errors
-// naming their line. Every string value may use ${NAME} to take an
-// environment variable (looked up with lookup); "$$" writes a "$". The
-// result has its defaults applied, has been validated and is compiled.
-func Parse(b []byte, lookup func(string) (string, bool), opts ...Option) (*Compiled, error) {
-	return parse(b, lookup, "", opts)
-}
-
-func parse(b []byte, lookup func(string) (string, bool), source string, opts []Option) (*Compiled, error) {
-	var doc yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("config is empty")
-		}
-		return nil, fmt.Errorf("parsing config: %w", err)
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
-		return nil, errors.New("config holds more than one YAML document")
-	}
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
-	}
-	var problems Problems
-	// Unknown keys and unset variables are reported together with every
-	// other problem: decoding ignores the unknown keys, and validation
-	// sees an unexpanded ${NAME} as written.
-	problems = append(problems, checkKnownKeys(root, "", configType)...)
-	problems = append(problems, expandEnv(root, "", lookup)...)
-	cfg := &Config{source: source}
-	var typeErrs []string
-	if err := root.Decode(cfg); err != nil {
-		var te *yaml.TypeError
-		if !errors.As(err, &te) {
-			return nil, fmt.Errorf("decoding config: %w", err)
-		}
-		typeErrs = te.Errors
-	}
-	cfg.lines = map[string]int{}
-	recordLines(root, "", cfg.lines)
-	for _, msg := range typeErrs {
-		problems = append(problems, cfg.typeProblem(msg))
-	}
-	cfg.ApplyDefaults()
-	return compile(cfg, problems, opts)
-}
-
-// ApplyDefaults fills every zero field that has a documented default.
-func (c *Config) ApplyDefaults() {
-	s := &c.Server
-	setDefault(&s.Listen, "0.0.0.0:8080")
-	setDefault(&s.AdminListen, "127.0.0.1:9090")
-	setDefault(&s.ReadHeaderTimeout, Duration(10*time.Second))
-	setDefault(&s.IdleTimeout, Duration(120*time.Second))
-	setDefault(&s.BodyReadTimeout, Duration(30*time.Second))
-	setDefault(&s.MaxHeaderBytes, 32<<10)
-	setDefault(&s.MaxBodyBytes, 64<<20)
-	setDefault(&s.DrainTimeout, Duration(30*time.Second))
-	setDefault(&s.MaxTokenBytes, 16<<10)
-	setDefault(&s.Realm, "scopegate")
-	setDefault(&s.RouteAliases, "refuse")
-	if s.TLS.Enabled() {
-		setDefault(&s.TLS.MinVersion, "1.2")
-		setDefault(&s.TLS.ClientAuth, "none")
-	}
-	setDefault(&s.TokenCache.MaxEntries, token.DefaultCacheMaxEntries)
-	setDefault(&s.TokenCache.MaxBytes, token.DefaultCacheMaxBytes)
-	setDefault(&s.IdentityHeaders.Subject, "X-Auth-Subject")
-	setDefault(&s.IdentityHeaders.ClientID, "X-Auth-Client-Id")
-	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
-	c.DPoP.applyDefaults()
-	c.applyStateDefaults()
-	a := &c.Audit
-	setDefault(&a.Output, "stdout")
-	setDefault(&a.MaxRecordsPerSecond, 1000)
-	if a.MaxRecordsPerSecond > 0 {
-		setDefault(&a.Burst, 2*a.MaxRecordsPerSecond)
-	}
-	for i := range c.Issuers {
-		is := &c.Issuers[i]
-		setDefault(&is.Leeway, Duration(30*time.Second))
-		setDefault(&is.RefreshInterval, Duration(15*time.Minute))
-		setDefault(&is.MinRefreshInterval, Duration(5*time.Second))
-		setDefault(&is.MaxStaleness, Duration(24*time.Hour))
-	}
-	for name, u := range c.Upstreams {
-		setDefault(&u.Timeout, Duration(300*time.Second))
-		setDefault(&u.DialTimeout, Duration(5*time.Second))
-		setDefault(&u.MaxIdleConns, 256)
-		c.Upstreams[name] = u
-	}
-}
-
-func setDefault[T comparable](p *T, v T) {
-	var zero T
-	if *p == zero {
-		*p = v
-	}
-}
-
-// Source returns the file the config was loaded from, or "".
-func (c *Config) Source() string { return c.source }
-
-// typeProblem turns one of yaml.v3's "line N: ..." messages into a
-// Problem, naming the key found on that line.
-func (c *Config) typeProblem(msg string) Problem {
-	var line int
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if n, after, ok := strings.Cut(rest, ": "); ok {
-			if l, err := strconv.Atoi(n); err == nil {
-				line, msg = l, after
-			}
-		}
-	}
-	field := ""
-	for path, l := range c.lines {
-		if l == line && len(path) > len(field) {
-			field = path
-		}
-	}
-	return Problem{Field: field, Line: line, Message: msg}
-}

@@ -28,38 +28,6 @@ func checkConditions(rt *runtime, progs []*conditions.Program, st *reqState, r *
 	return -1, nil
 }
 
-// hopByHopHeaders are removed by httputil.ReverseProxy, with every header
-// the Connection header names (RFC 9110 section 7.6.1).
-var hopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// upstreamHeaders is r's header as the upstream will receive it: without
-// hop-by-hop headers, without the client's copies of the identity,
-// forwarding and override headers, with the forwarding headers the gateway
-// sets (from the TCP peer unless it is a trusted proxy). The identity
-// headers themselves are not in it: conditions read claims directly.
-func upstreamHeaders(r *http.Request, identity map[string]bool, trusted []netip.Prefix) http.Header {
-	h := r.Header.Clone()
-	for _, f := range h["Connection"] {
-		for _, name := range strings.Split(f, ",") {
-			if name = strings.TrimSpace(name); name != "" {
-				h.Del(name)
-			}
-		}
-	}
-	for _, k := range hopByHopHeaders {
-		delete(h, k)
-	}
-	// ReverseProxy drops these before Rewrite; setForwardedWith sets them.
-	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		delete(h, k)
-	}
-	cleanInbound(h, identity, false)
-	var a headerValues
-	setForwardedWith(&a, &http.Request{Header: h}, r, trusted)
-	return h
-}
-
 // clientAddr returns the TCP peer's address and the client's: the peer,
 // unless it is a trusted proxy, in which case the right-most address of
 // X-Forwarded-For that is not a trusted proxy (the left-most entries are

@@ -6,88 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
-	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
-	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
-
-// reqState is everything one request's decision is made of. The audit
-// record and the metrics are written from it once the inner handlers have
-// returned, so every outcome is recorded alike.
-type reqState struct {
-	start         time.Time
-	requestID     string
-	realm         string
-	route         *policy.Route
-	canonicalPath string
-	decodedPath   string
-	claims        *token.Claims
-	scopes        string // claims.Scopes, space-separated, joined once
-	traceID       string // of a valid W3C traceparent; "" if none
-	decision      string // allow, deny, would_deny, error
-	reason        Reason
-	status        int
-	detail        string // client-safe detail of a refusal
-	upstreamErr   error
-	body          *countingReader // the request body as forwarded; nil without one
-	in            *bodyReader     // the request body as read from the client; nil without one
-	inBody        bodyReader      // in's storage
-	bytesIn       int64
-	bytesOut      int64
-	forwarded     bool          // handed to the upstream's proxy
-	upstreamStart time.Time     // when the outbound request was built
-	upstreamDur   time.Duration // from upstreamStart to the response headers
-	upstreamTimed bool          // upstreamDur is set
-	// model is the model the request asked for, on a route with model
-	// rules; principal the token's kind (policy.Principal*) and
-	// delegationDepth the length of its act chain.
-	model           string
-	principal       string
-	delegationDepth int
-	// listRoute is set on a list route: its response is filtered.
-	listRoute *policy.Route
-	mcp       *mcpState // on an MCP route (gateway/mcproute.go)
-	// configHash names the config the request was decided under.
-	configHash string
-	// lim is the request's usage limits (limBuf); nil on a route without
-	// any.
-	lim    *limitState
-	limBuf limitState
-	// sw is the response writer the chain writes through; it lives in the
-	// pooled state so that a request does not allocate one. Nothing uses
-	// it once ServeHTTP has returned.
-	sw statusWriter
-	// binding is how the token was bound (none, dpop, mtls, dpop+mtls),
-	// jkt the DPoP key's thumbprint; set once the binding is proven.
-	binding, jkt string
-}
-
-// Decisions, as the decision label and audit field.
-const (
-	decisionAllow = "allow"
-	decisionDeny  = "deny"
-	decisionError = "error"
-	// decisionWouldDeny: a shadow route let through a request it would
-	// have refused.
-	decisionWouldDeny = "would_deny"
-)
-
-type stateKey struct{}
-
-func stateOf(ctx context.Context) *reqState {
-	st, _ := ctx.Value(stateKey{}).(*reqState)
-	if st == nil {
-		st = &reqState{} // never nil: the proxy may be used alone in tests
-	}
-	return st
-}
-
-var statePool = sync.Pool{New: func() any { return new(reqState) }}
 
 // ServeHTTP is the proxy listener's handler: it decides every request and
 // forwards only the allowed ones.
@@ -150,22 +74,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.handle(rt, st, sw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 }
 
-// handle runs the chain: canonical path, route, authn, authz, proxy.
+// handle runs the request path in its order (gateway/doc.go): the route,
+// the decision, the forwarding. Each stage answers nothing itself; a
+// refusal comes back as a value and is answered here.
 func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) {
 	st.in = wrapBody(&st.inBody, w, r, rt.cfg.Server.BodyReadTimeout.D(), g.now)
-	deny := func(reason Reason, e apiError) { g.answer(w, rt, st, refuse(reason, e)) }
-
-	if limit := rt.cfg.Server.MaxHeaderBytes; headerBytes(r) > limit {
-		deny(ReasonHeadersTooLarge, errHeadersTooLarge(limit))
-		return
+	route, params, ref := g.route(rt, st, w, r)
+	if ref == nil && route != nil {
+		ref = g.decide(rt, st, r, route, params)
 	}
+	if ref == nil && route != nil {
+		ref = g.forward(rt, st, w, r, route)
+	}
+	if ref != nil {
+		g.answer(w, rt, st, ref)
+	}
+}
 
+// route reads the request target and finds its route: the header size,
+// the origin-form target, the canonical path (refusing what cannot be
+// made one), the RFC 9728 metadata the gateway answers itself (then
+// route is nil, and so is the refusal), the route table and its aliases.
+func (g *Gateway) route(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) (*policy.Route, policy.Params, *refusal) {
+	if limit := rt.cfg.Server.MaxHeaderBytes; headerBytes(r) > limit {
+		return nil, policy.Params{}, refuse(ReasonHeadersTooLarge, errHeadersTooLarge(limit))
+	}
 	// The request target: origin-form only. Absolute-form and "*" would
 	// let the Host the policy saw differ from the one forwarded.
 	raw := r.RequestURI
 	if raw == "" || raw[0] != '/' {
-		deny(ReasonBadRequest, errInvalidRequest("the request target must be an absolute path (origin-form)"))
-		return
+		return nil, policy.Params{}, refuse(ReasonBadRequest, errInvalidRequest("the request target must be an absolute path (origin-form)"))
 	}
 	rawPath, _, _ := strings.Cut(raw, "?")
 	canon, decoded, err := policy.CanonicalPath(rawPath)
@@ -175,14 +113,12 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		if errors.As(err, &pe) {
 			why = pe.Reason
 		}
-		deny(ReasonBadPath, errInvalidRequest("the request path is refused: "+why))
-		return
+		return nil, policy.Params{}, refuse(ReasonBadPath, errInvalidRequest("the request path is refused: "+why))
 	}
 	st.canonicalPath, st.decodedPath = canon, decoded
 	if g.serveMetadata(rt, st, w, r) {
-		return
+		return nil, policy.Params{}, nil
 	}
-
 	var route *policy.Route
 	var params policy.Params
 	if !policy.NeverForwarded(r.Method) {
@@ -195,57 +131,64 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 		// client learns that a path exists, as a 401 would tell it.
 		if allow := rt.cfg.Table.Allow(decoded); len(allow) > 0 || policy.NeverForwarded(r.Method) {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
-			deny(ReasonMethodNotAllowed, errMethodNotAllowed(r.Method))
-			return
+			return nil, policy.Params{}, refuse(ReasonMethodNotAllowed, errMethodNotAllowed(r.Method))
 		}
-		deny(ReasonNoRoute, errNoRoute())
-		return
-	}
-	if rt.cfg.Server.RouteAliases != "allow" {
-		if other := aliasOf(rt.cfg.Table, r.Method, decoded, route); other != nil {
-			st.route = route
-			deny(ReasonRouteAlias, errInvalidRequest("the path is another spelling (trailing slash or letter case) of a path of route "+
-				other.Name+"; send it as that route's path"))
-			return
-		}
+		return nil, policy.Params{}, refuse(ReasonNoRoute, errNoRoute())
 	}
 	st.route = route
-
-	st.decision, st.reason = decisionAllow, ReasonPublic
-	if !route.Public {
-		st.reason = ReasonAllowed
-		ref := g.authenticate(rt, st, r)
-		if ref == nil {
-			ref = authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index])
-		}
-		if ref != nil {
-			rt.sender.challenges(st, r, ref)
-			// A body over a cap is refused even on a shadow route, as
-			// server.max_body_bytes is.
-			if !route.Shadow || ref.reason == ReasonBodyTooLarge {
-				g.answer(w, rt, st, ref)
-				return
-			}
-			// A shadow route forwards what it would refuse, recorded as
-			// would_deny; the upstream gets no identity headers for it.
-			st.decision, st.reason, st.detail = decisionWouldDeny, ref.reason, ref.err.auditText()
+	if rt.cfg.Server.RouteAliases != "allow" {
+		if other := aliasOf(rt.cfg.Table, r.Method, decoded, route); other != nil {
+			return nil, policy.Params{}, refuse(ReasonRouteAlias, errInvalidRequest("the path is another spelling (trailing slash or letter case) of a path of route "+
+				other.Name+"; send it as that route's path"))
 		}
 	}
+	return route, params, nil
+}
 
+// decide authenticates and authorizes a request to a protected route
+// (public routes pass). On a shadow route a refusal other than an
+// oversized body is recorded as would_deny and the request goes on.
+func (g *Gateway) decide(rt *runtime, st *reqState, r *http.Request, route *policy.Route, params policy.Params) *refusal {
+	st.decision, st.reason = decisionAllow, ReasonPublic
+	if route.Public {
+		return nil
+	}
+	st.reason = ReasonAllowed
+	ref := g.authenticate(rt, st, r)
+	if ref == nil {
+		ref = authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index])
+	}
+	if ref == nil {
+		return nil
+	}
+	rt.sender.challenges(st, r, ref)
+	// A body over a cap is refused even on a shadow route, as
+	// server.max_body_bytes is.
+	if !route.Shadow || ref.reason == ReasonBodyTooLarge {
+		return ref
+	}
+	// A shadow route forwards what it would refuse, recorded as
+	// would_deny; the upstream gets no identity headers for it.
+	st.decision, st.reason, st.detail = decisionWouldDeny, ref.reason, ref.err.auditText()
+	return nil
+}
+
+// forward hands a decided request to its upstream: the body cap, the
+// usage limits, the inbound header hygiene, then the reverse proxy. A
+// refusal comes back only before anything was forwarded.
+func (g *Gateway) forward(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request, route *policy.Route) *refusal {
 	up := rt.upstreams[route.Upstream]
 	limit := rt.cfg.Server.MaxBodyBytes
 	if route.MaxBody > 0 {
 		limit = route.MaxBody
 	}
 	if limit > 0 && r.ContentLength > limit {
-		deny(ReasonBodyTooLarge, errBodyTooLarge(limit))
-		return
+		return refuse(ReasonBodyTooLarge, errBodyTooLarge(limit))
 	}
 	if ls := rt.limits[route.Index]; len(ls) > 0 && st.decision == decisionAllow {
 		lst, ref := g.limit(st, w, r, ls)
 		if ref != nil {
-			g.answer(w, rt, st, ref)
-			return
+			return ref
 		}
 		st.lim = lst
 		defer g.settle(st, lst)
@@ -281,6 +224,7 @@ func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *ht
 	if st.upstreamErr != nil {
 		st.decision = decisionError
 	}
+	return nil
 }
 
 // answer sends ref to the client and records it: the decision its reason

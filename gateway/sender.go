@@ -131,33 +131,6 @@ func (s *senderRuntime) routeDPoP(idx int) string {
 	return firstOf(s.routes[idx].DPoP, policy.SenderAllowed)
 }
 
-// credentials extracts the access token and its scheme (Bearer or DPoP,
-// case-insensitive) from the one Authorization header.
-func credentials(h http.Header) (tok, scheme string, err error) {
-	vals := h["Authorization"]
-	if len(vals) == 1 {
-		v := strings.TrimLeft(vals[0], " \t")
-		if len(v) >= 5 && strings.EqualFold(v[:4], schemeDPoP) && v[4] == ' ' {
-			// The same token68 rules as Bearer (RFC 9449 section 7.1).
-			tok, err = parseBearer(schemeBearer + v[4:])
-			return tok, schemeDPoP, err
-		}
-	}
-	tok, err = bearerToken(h)
-	return tok, schemeBearer, err
-}
-
-// usesDPoP reports whether the request's Authorization is of the DPoP
-// scheme.
-func usesDPoP(h http.Header) bool {
-	vals := h["Authorization"]
-	if len(vals) != 1 {
-		return false
-	}
-	v := strings.TrimLeft(vals[0], " \t")
-	return len(v) >= 5 && strings.EqualFold(v[:4], schemeDPoP) && v[4] == ' '
-}
-
 // challenges makes the 401s of a route that takes DPoP advertise it: a
 // DPoP challenge with the accepted algs (RFC 9449 section 7.1), beside
 // the Bearer one unless the route requires DPoP. A 403 with a challenge

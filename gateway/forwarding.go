@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"errors"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"strings"
 
 	"github.com/scopegate/scopegate/internal/header"
@@ -31,124 +29,6 @@ var overrideHeaders = map[string]bool{
 	"x-forwarded-path":       true,
 	"x-forwarded-prefix":     true,
 	"x-envoy-original-path":  true,
-}
-
-// errBearer* are the ways an Authorization header can be malformed.
-var (
-	errNoBearer       = errors.New("no bearer token")
-	errTwoAuthHeaders = errors.New("more than one Authorization header")
-	errEmptyBearer    = errors.New("the Bearer scheme carries no token")
-	errBadBearer      = errors.New("the bearer token is not a valid b64token (RFC 6750 section 2.1)")
-)
-
-// bearerToken extracts the token from the request's Authorization header
-// (RFC 6750 section 2.1). errNoBearer means no credentials at all (or
-// those of another scheme); the others are malformed requests.
-func bearerToken(h http.Header) (string, error) {
-	vals := h["Authorization"]
-	switch len(vals) {
-	case 0:
-		return "", errNoBearer
-	case 1:
-	default:
-		return "", errTwoAuthHeaders
-	}
-	return parseBearer(vals[0])
-}
-
-// parseBearer parses one Authorization header value.
-func parseBearer(v string) (string, error) {
-	v = strings.TrimLeft(v, " \t")
-	if len(v) < 6 || !strings.EqualFold(v[:6], "bearer") {
-		return "", errNoBearer
-	}
-	rest := v[6:]
-	if rest == "" {
-		return "", errEmptyBearer
-	}
-	if rest[0] != ' ' {
-		return "", errNoBearer // e.g. "BearerX": another scheme
-	}
-	tok := strings.Trim(rest, " \t")
-	if tok == "" {
-		return "", errEmptyBearer
-	}
-	if strings.Contains(tok, ",") {
-		return "", errTwoAuthHeaders // several credentials folded into one header
-	}
-	if !isB64Token(tok) {
-		return "", errBadBearer
-	}
-	return tok, nil
-}
-
-// isB64Token reports whether s is 1*( ALPHA / DIGIT / "-" / "." / "_" /
-// "~" / "+" / "/" ) *"=".
-func isB64Token(s string) bool {
-	i := 0
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/' {
-			continue
-		}
-		break
-	}
-	if i == 0 {
-		return false
-	}
-	for ; i < len(s); i++ {
-		if s[i] != '=' {
-			return false
-		}
-	}
-	return true
-}
-
-// queryHasToken reports whether the raw query carries an access_token
-// parameter (RFC 6750 section 2.3), in any percent-encoding of its name.
-func queryHasToken(raw string) bool {
-	if raw == "" {
-		return false
-	}
-	for part := range strings.SplitSeq(raw, "&") {
-		if isTokenParam(part) {
-			return true
-		}
-	}
-	return false
-}
-
-// stripQueryToken removes every access_token parameter from the raw query
-// and keeps the other parameters byte for byte, in order.
-func stripQueryToken(raw string) string {
-	if !queryHasToken(raw) {
-		return raw
-	}
-	var b strings.Builder
-	for part := range strings.SplitSeq(raw, "&") {
-		if isTokenParam(part) {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(part)
-	}
-	return b.String()
-}
-
-func isTokenParam(part string) bool {
-	name, _, _ := strings.Cut(part, "=")
-	// Only a name of that length, or one with escapes or spaces to undo,
-	// can be access_token: the common case costs no allocation.
-	if len(name) != len("access_token") && !strings.ContainsAny(name, "%+ \t") {
-		return false
-	}
-	if n, err := url.QueryUnescape(name); err == nil {
-		name = n
-	}
-	return strings.EqualFold(strings.TrimSpace(name), "access_token")
 }
 
 // cleanInbound removes what must never reach the upstream from the
@@ -262,4 +142,36 @@ func (a *headerValues) set(h http.Header, canonicalKey, v string) {
 	a.buf = append(a.buf, v)
 	n := len(a.buf)
 	h[canonicalKey] = a.buf[n-1 : n : n] // capped: an append elsewhere never reaches a neighbour
+}
+
+// hopByHopHeaders are removed by httputil.ReverseProxy, with every header
+// the Connection header names (RFC 9110 section 7.6.1).
+var hopByHopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// upstreamHeaders is r's header as the upstream will receive it: without
+// hop-by-hop headers, without the client's copies of the identity,
+// forwarding and override headers, with the forwarding headers the gateway
+// sets (from the TCP peer unless it is a trusted proxy). The identity
+// headers themselves are not in it: conditions read claims directly.
+func upstreamHeaders(r *http.Request, identity map[string]bool, trusted []netip.Prefix) http.Header {
+	h := r.Header.Clone()
+	for _, f := range h["Connection"] {
+		for _, name := range strings.Split(f, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopByHopHeaders {
+		delete(h, k)
+	}
+	// ReverseProxy drops these before Rewrite; setForwardedWith sets them.
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(h, k)
+	}
+	cleanInbound(h, identity, false)
+	var a headerValues
+	setForwardedWith(&a, &http.Request{Header: h}, r, trusted)
+	return h
 }
