@@ -140,16 +140,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 			}
 		}
 
-		methodsOK := true
-		for k, m := range rc.Methods {
-			if msg := checkMethod(m); msg != "" {
-				report(fmt.Sprintf("%s.methods[%d]", at, k), "%s", msg)
-				methodsOK = false
-			} else if slices.Index(rc.Methods, m) < k {
-				report(fmt.Sprintf("%s.methods[%d]", at, k), "method %q is listed twice: remove the repetition", m)
-			}
-		}
-
+		methodsOK := checkMethods(at, rc.Methods, report)
 		segs, err := parsePattern(rc.Path)
 		if err != nil {
 			report(at+".path", "%s", err)
@@ -157,37 +148,7 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 		r.segs = segs
 		r.Models = compileModels(at, &rc, segs, report)
 
-		switch {
-		case rc.Upstream == "":
-			report(at+".upstream", "missing upstream: name one of the entries under upstreams:")
-		case upstreamExists != nil && !upstreamExists(rc.Upstream):
-			report(at+".upstream", "unknown upstream %q: define it under upstreams: or fix the name", rc.Upstream)
-		}
-
-		switch {
-		case rc.Public && len(rc.Scopes) > 0:
-			report(at+".scopes", "a public route cannot require scopes: remove scopes, or remove public: true")
-		case !rc.Public && rc.Scopes == nil:
-			report(at+".scopes", "missing scopes: list the scopes a token needs, write scopes: [] to accept any valid token, or set public: true")
-		}
-		if rc.MaxBodyBytes < 0 {
-			report(at+".max_body_bytes", "must not be negative: write the largest body in bytes, or leave it out to use server.max_body_bytes")
-		}
-		switch {
-		case rc.Mode != "" && rc.Mode != ModeEnforce && rc.Mode != ModeShadow:
-			report(at+".mode", "unknown mode %q: write enforce (the default) or shadow", rc.Mode)
-		case rc.Mode == ModeShadow && rc.Public:
-			report(at+".mode", "a public route refuses nothing, so it has nothing to shadow: remove mode: shadow, or remove public: true")
-		}
-		for k, s := range rc.Scopes {
-			field := fmt.Sprintf("%s.scopes[%d]", at, k)
-			if msg := checkScope(s); msg != "" {
-				report(field, "%s", msg)
-			} else if slices.Index(rc.Scopes, s) < k {
-				report(field, "scope %q is listed twice: remove the repetition", s)
-			}
-		}
-
+		checkRouteFields(at, &rc, upstreamExists, report)
 		if segs != nil && methodsOK {
 			for _, msg := range conflicts(&t.root, r) {
 				report(at+".path", "%s", msg)
@@ -321,4 +282,54 @@ func checkScope(s string) string {
 		}
 	}
 	return ""
+}
+
+// checkMethods reports bad and repeated methods; ok is false when one is
+// bad (the route then stays out of the table).
+func checkMethods(at string, methods []string, report func(field, format string, args ...any)) (ok bool) {
+	ok = true
+	for k, m := range methods {
+		if msg := checkMethod(m); msg != "" {
+			report(fmt.Sprintf("%s.methods[%d]", at, k), "%s", msg)
+			ok = false
+		} else if slices.Index(methods, m) < k {
+			report(fmt.Sprintf("%s.methods[%d]", at, k), "method %q is listed twice: remove the repetition", m)
+		}
+	}
+	return ok
+}
+
+// checkRouteFields reports problems of a route's upstream, scopes, body
+// cap and mode.
+func checkRouteFields(at string, rc *RouteConfig, upstreamExists func(string) bool, report func(field, format string, args ...any)) {
+	switch {
+	case rc.Upstream == "":
+		report(at+".upstream", "missing upstream: name one of the entries under upstreams:")
+	case upstreamExists != nil && !upstreamExists(rc.Upstream):
+		report(at+".upstream", "unknown upstream %q: define it under upstreams: or fix the name", rc.Upstream)
+	}
+
+	switch {
+	case rc.Public && len(rc.Scopes) > 0:
+		report(at+".scopes", "a public route cannot require scopes: remove scopes, or remove public: true")
+	case !rc.Public && rc.Scopes == nil:
+		report(at+".scopes", "missing scopes: list the scopes a token needs, write scopes: [] to accept any valid token, or set public: true")
+	}
+	if rc.MaxBodyBytes < 0 {
+		report(at+".max_body_bytes", "must not be negative: write the largest body in bytes, or leave it out to use server.max_body_bytes")
+	}
+	switch {
+	case rc.Mode != "" && rc.Mode != ModeEnforce && rc.Mode != ModeShadow:
+		report(at+".mode", "unknown mode %q: write enforce (the default) or shadow", rc.Mode)
+	case rc.Mode == ModeShadow && rc.Public:
+		report(at+".mode", "a public route refuses nothing, so it has nothing to shadow: remove mode: shadow, or remove public: true")
+	}
+	for k, s := range rc.Scopes {
+		field := fmt.Sprintf("%s.scopes[%d]", at, k)
+		if msg := checkScope(s); msg != "" {
+			report(field, "%s", msg)
+		} else if slices.Index(rc.Scopes, s) < k {
+			report(field, "scope %q is listed twice: remove the repetition", s)
+		}
+	}
 }

@@ -86,48 +86,7 @@ func compileModels(at string, rc *RouteConfig, segs []segment, report func(field
 		p.template = mc.ScopeTemplate
 	}
 	if hasRules {
-		p.exact = map[string][]string{}
-		seen := map[string]int{}
-		for k, rule := range mc.Rules {
-			f := fmt.Sprintf("%s.rules[%d]", at, k)
-			if msg := CheckModelName(rule.Model); msg != "" {
-				report(f+".model", "%s: write a model name or a glob such as \"gpt-4o*\"", msg)
-			} else if j, dup := seen[rule.Model]; dup {
-				report(f+".model", "%q is already listed as rules[%d]", rule.Model, j)
-			} else {
-				seen[rule.Model] = k
-			}
-			if rule.Scopes == nil {
-				report(f+".scopes", "missing scopes: list the scopes the model requires, or write scopes: [] if the route's scopes suffice")
-			}
-			for n, s := range rule.Scopes {
-				if msg := checkScope(s); msg != "" {
-					report(fmt.Sprintf("%s.scopes[%d]", f, n), "%s", msg)
-				}
-			}
-			r := ModelRule{Model: rule.Model, Scopes: slices.Clone(rule.Scopes)}
-			if r.Scopes == nil {
-				r.Scopes = []string{}
-			}
-			if strings.Contains(r.Model, "*") {
-				p.globs = append(p.globs, r)
-			} else {
-				p.exact[r.Model] = r.Scopes
-			}
-		}
-		switch d := strings.TrimSpace(mc.Default); d {
-		case "", "deny":
-		case "allow":
-			p.defAllow, p.defScopes = true, []string{}
-		default:
-			p.defAllow = true
-			for s := range strings.FieldsSeq(d) {
-				if msg := checkScope(s); msg != "" {
-					report(at+".default", "%s (default is deny, allow, or space-separated scopes)", msg)
-				}
-				p.defScopes = append(p.defScopes, s)
-			}
-		}
+		compileModelRules(at, mc, p, report)
 	}
 	return p
 }
@@ -150,6 +109,53 @@ func resolveModelLists(routes []*Route, byName map[string]int, cfgs []RouteConfi
 			default:
 				r.Models.RulesFrom = append(r.Models.RulesFrom, routes[j])
 			}
+		}
+	}
+}
+
+// compileModelRules compiles a route's model rules table and default into
+// p: exact names in a map, globs in order.
+func compileModelRules(at string, mc *ModelsConfig, p *ModelPolicy, report func(field, format string, args ...any)) {
+	p.exact = map[string][]string{}
+	seen := map[string]int{}
+	for k, rule := range mc.Rules {
+		f := fmt.Sprintf("%s.rules[%d]", at, k)
+		if msg := CheckModelName(rule.Model); msg != "" {
+			report(f+".model", "%s: write a model name or a glob such as \"gpt-4o*\"", msg)
+		} else if j, dup := seen[rule.Model]; dup {
+			report(f+".model", "%q is already listed as rules[%d]", rule.Model, j)
+		} else {
+			seen[rule.Model] = k
+		}
+		if rule.Scopes == nil {
+			report(f+".scopes", "missing scopes: list the scopes the model requires, or write scopes: [] if the route's scopes suffice")
+		}
+		for n, s := range rule.Scopes {
+			if msg := checkScope(s); msg != "" {
+				report(fmt.Sprintf("%s.scopes[%d]", f, n), "%s", msg)
+			}
+		}
+		r := ModelRule{Model: rule.Model, Scopes: slices.Clone(rule.Scopes)}
+		if r.Scopes == nil {
+			r.Scopes = []string{}
+		}
+		if strings.Contains(r.Model, "*") {
+			p.globs = append(p.globs, r)
+		} else {
+			p.exact[r.Model] = r.Scopes
+		}
+	}
+	switch d := strings.TrimSpace(mc.Default); d {
+	case "", "deny":
+	case "allow":
+		p.defAllow, p.defScopes = true, []string{}
+	default:
+		p.defAllow = true
+		for s := range strings.FieldsSeq(d) {
+			if msg := checkScope(s); msg != "" {
+				report(at+".default", "%s (default is deny, allow, or space-separated scopes)", msg)
+			}
+			p.defScopes = append(p.defScopes, s)
 		}
 	}
 }

@@ -96,6 +96,13 @@ func cmdRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
+	return callAdmin(method, target, body, adminToken, *timeout, pos, stdout, stderr)
+}
+
+// callAdmin sends one request to the admin API and prints its answer:
+// the JSON pretty-printed, "lifted ID" for a 204, the error's message
+// otherwise. It returns the exit code.
+func callAdmin(method, target string, body map[string]any, adminToken string, timeout time.Duration, pos []string, stdout, stderr io.Writer) int {
 	var rd io.Reader
 	if method == "POST" {
 		b, _ := json.Marshal(body)
@@ -110,7 +117,7 @@ func cmdRevoke(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	client := &http.Client{Timeout: *timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Timeout: timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(stderr, "scopegate revoke: %v\n", err)
