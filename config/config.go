@@ -35,6 +35,9 @@ type Config struct {
 	Admin AdminConfig `yaml:"admin"`
 	// Revocation tunes the revocation list.
 	Revocation RevocationConfig `yaml:"revocation"`
+	// SharedSignals receives OpenID Shared Signals (CAEP) events that
+	// revoke a subject's tokens. Default: off.
+	SharedSignals SharedSignalsConfig `yaml:"shared_signals"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config

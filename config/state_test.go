@@ -55,6 +55,9 @@ func TestStateConfigProblems(t *testing.T) {
 		{"negative resync", "revocation: {resync_interval: -1s}", "revocation.resync_interval"},
 		{"lag below resync", "revocation: {resync_interval: 1m, max_lag: 10s}", "revocation.max_lag"},
 		{"short admin token", "admin: {token: short}", "admin.token"},
+		{"signals without audience", "shared_signals: {authorization: 'Bearer 0123456789abcdef'}", "shared_signals.audience"},
+		{"signals of an unknown issuer", "shared_signals: {audience: a, issuers: ['https://idp.other']}", "shared_signals.issuers[0]"},
+		{"short push secret", "shared_signals: {audience: a, authorization: short}", "shared_signals.authorization"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := Parse([]byte(minimal+c.yaml+"\n"), noEnv)

@@ -28,6 +28,7 @@ func (c *Config) validate(v *validator) {
 	c.validateSender(v)
 	c.validateTracing(v)
 	c.validateState(v)
+	c.validateSignals(v)
 }
 
 type validator struct {

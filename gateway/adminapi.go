@@ -36,6 +36,9 @@ func (g *Gateway) mountAdminAPI(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+revocationsPath, g.adminAuth(g.serveRevoke))
 	mux.HandleFunc("GET "+revocationsPath, g.adminAuth(g.serveListRevocations))
 	mux.HandleFunc("DELETE "+revocationsPath+"/{id}", g.adminAuth(g.serveLift))
+	// Pushed events authenticate themselves: a SET signed by an issuer's
+	// key (and, when configured, the stream's Authorization).
+	mux.HandleFunc("POST "+ssfEventsPath, g.serveSignals)
 }
 
 // adminAuth answers 404 while admin.token is unset (the API does not

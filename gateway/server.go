@@ -77,6 +77,8 @@ type Gateway struct {
 	// not reset anyone's usage.
 	limitStore   limits.Store
 	limitMetrics *limitMetrics
+	// signals counts the Shared Signals events received (signals.go).
+	signals *signalMetrics
 	// tracing is read once, at New: a reload does not change it.
 	tracing   *tracing
 	keyClient *http.Client
@@ -143,6 +145,9 @@ func New(ctx context.Context, cfg *config.Compiled, deps Deps) (*Gateway, error)
 		return nil, err
 	}
 	g.metrics = m
+	if g.signals, err = newSignalMetrics(deps.Registerer); err != nil {
+		return nil, err
+	}
 	if g.limitMetrics, err = newLimitMetrics(deps.Registerer); err != nil {
 		return nil, err
 	}
