@@ -64,7 +64,7 @@ func Compile(cfg Config) (*Table, error) {
 				errs = append(errs, fmt.Errorf("mcp.%s[%d]: %s rules match by %s only", field, i, field, map[bool]string{false: "name", true: "uri"}[uri]))
 			}
 			for _, s := range r.Scopes {
-				if s == "" || strings.ContainsAny(s, " \"\\") {
+				if !IsScopeToken(s) {
 					errs = append(errs, fmt.Errorf("mcp.%s[%d].scopes: %q is not a scope", field, i, s))
 				}
 			}
@@ -175,9 +175,11 @@ func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has
 		return Decision{Allow: true, Reason: kind + " allowed by default"}
 	case "scopes":
 		s := strings.ReplaceAll(tpl, "{name}", name)
-		// A name with a space, quote or backslash cannot be a scope (nor be
-		// named in the challenge): only a rule can allow it.
-		if strings.ContainsAny(s, " \"\\") || strings.ContainsFunc(s, isControl) {
+		// A name that makes no OAuth scope-token (a space, a quote, a
+		// backslash, a control or any non-ASCII character) cannot be
+		// granted, nor named in the challenge (which would drop the
+		// character and name another scope): only a rule can allow it.
+		if !IsScopeToken(s) {
 			return Decision{Reason: kind + " name cannot be made a scope"}
 		}
 		if !has(s) {
@@ -186,6 +188,18 @@ func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has
 		return Decision{Allow: true, Reason: "scope " + s}
 	}
 	return Decision{Reason: kind + " " + name + " is not allowed on this route"}
+}
+
+// IsScopeToken reports whether s is an OAuth 2.0 scope-token (RFC 6749
+// section 3.3: one or more of %x21 / %x23-5B / %x5D-7E), the only form a
+// scope can be granted in and named in an RFC 6750 challenge.
+func IsScopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Glob reports whether name matches pattern, where `*` matches any run of

@@ -52,6 +52,10 @@ func TestDecide(t *testing.T) {
 		{"template scope missing", tool("sum"), []string{"tool:sum2"}, false, "tool:sum"},
 		{"case differs", tool("Search_web"), []string{"tool:search"}, false, "tool:Search_web"},
 		{"glob star in name is literal", tool("search_*"), []string{"tool:search"}, true, ""},
+		// A challenge keeps only scope-token characters: "tool:\u00a0sum"
+		// would be named as tool:sum, another tool's scope.
+		{"non-ASCII name makes no scope", tool("\u00a0sum"), []string{"tool:sum"}, false, ""},
+		{"non-ASCII name not granted by its own odd scope", tool("café"), []string{"tool:café"}, false, ""},
 		{"initialize", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, nil, true, ""},
 		{"notification", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}`, nil, true, ""},
 		{"response", `{"jsonrpc":"2.0","id":9,"result":{}}`, nil, true, ""},
@@ -69,6 +73,14 @@ func TestDecide(t *testing.T) {
 				t.Errorf("got %+v; want allow %v missing %q", d, tt.allow, tt.missing)
 			}
 		})
+	}
+}
+
+func TestCompileRefusesOddScopes(t *testing.T) {
+	for _, s := range []string{"", "a b", `a"b`, `a\b`, "tool:café", "a\x7f"} {
+		if _, err := Compile(Config{Tools: []Rule{{Name: "x", Scopes: []string{s}}}}); err == nil {
+			t.Errorf("scope %q compiled; want an error", s)
+		}
 	}
 }
 
