@@ -92,8 +92,12 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 	}
 	m0 := msgs[0]
 	st.mcp.cond = &conditions.MCP{Method: m0.Method, Tool: m0.Name + m0.URI}
-	if args, ok := m0.DecodeArguments(t.MaxArgumentBytes()); ok && m0.Method == "tools/call" {
-		st.mcp.cond.Arguments = args
+	// The arguments are decoded (encoding/json, into maps) only for a
+	// route with conditions: the only reader.
+	if m0.Method == "tools/call" && len(rt.cfg.Conditions[route.Index]) > 0 {
+		if args, ok := m0.DecodeArguments(t.MaxArgumentBytes()); ok {
+			st.mcp.cond.Arguments = args
+		}
 	}
 	if len(msgs) == 1 && mcp.IsListing(msgs[0].Method) {
 		st.mcp.listing = msgs[0].Method
