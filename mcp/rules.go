@@ -138,35 +138,69 @@ func (t *Table) Decide(m Message, has func(scope string) bool) Decision {
 }
 
 // Allowed reports whether a token may use a listed tool ("tool"), prompt
-// ("prompt") or resource ("resource", name being the URI).
+// ("prompt") or resource ("resource", name being the URI). It decides as
+// Decide does, without building the reason (a listing asks it per item).
 func (t *Table) Allowed(kind, name string, has func(string) bool) bool {
 	switch kind {
 	case "tool":
-		return t.judge(t.cfg.Tools, name, false, t.toolTpl, kind, has).Allow
+		return t.allowed(t.cfg.Tools, name, false, t.toolTpl, has)
 	case "prompt":
-		return t.judge(t.cfg.Prompts, name, false, t.promptTpl, kind, has).Allow
+		return t.allowed(t.cfg.Prompts, name, false, t.promptTpl, has)
 	case "resource":
-		return t.judge(t.cfg.Resources, name, true, t.rTpl, kind, has).Allow
+		return t.allowed(t.cfg.Resources, name, true, t.rTpl, has)
+	}
+	return false
+}
+
+// match returns the first rule whose pattern matches name, or nil.
+func match(rules []Rule, name string, uri bool) *Rule {
+	for i := range rules {
+		pat := rules[i].Name
+		if uri {
+			pat = rules[i].URI
+		}
+		if Glob(pat, name) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// missing is the first of scopes the token lacks, or "".
+func missing(scopes []string, has func(string) bool) string {
+	for _, s := range scopes {
+		if !has(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+func (t *Table) allowed(rules []Rule, name string, uri bool, tpl string, has func(string) bool) bool {
+	if r := match(rules, name, uri); r != nil {
+		return !r.Deny && missing(r.Scopes, has) == ""
+	}
+	switch t.cfg.Default {
+	case "allow":
+		return true
+	case "scopes":
+		s := strings.ReplaceAll(tpl, "{name}", name)
+		return IsScopeToken(s) && has(s)
 	}
 	return false
 }
 
 func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has func(string) bool) Decision {
-	for _, r := range rules {
+	if r := match(rules, name, uri); r != nil {
 		pat := r.Name
 		if uri {
 			pat = r.URI
 		}
-		if !Glob(pat, name) {
-			continue
-		}
 		if r.Deny {
 			return Decision{Reason: kind + " " + name + " is denied on this route"}
 		}
-		for _, s := range r.Scopes {
-			if !has(s) {
-				return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
-			}
+		if s := missing(r.Scopes, has); s != "" {
+			return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
 		}
 		return Decision{Allow: true, Reason: kind + " rule " + pat}
 	}

@@ -131,3 +131,30 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedAgreesWithDecide: the listing's Allowed (no reasons built)
+// decides every name as Decide does a call of it, under every default.
+func TestAllowedAgreesWithDecide(t *testing.T) {
+	names := []string{"search_web", "search_", "delete_file", "echo", "sum", "Sum", "\u00a0sum", "café", "a/b", "x*y"}
+	grants := [][]string{nil, {"tool:search"}, {"tool:sum", "prompt:sum"}, {"tool:search", "tool:delete_file", "tool:echo", "tool:x*y", "tool:a/b"}}
+	for _, def := range []string{"deny", "allow", "scopes"} {
+		tbl, err := Compile(Config{
+			Tools:   []Rule{{Name: "search_*", Scopes: []string{"tool:search"}}, {Name: "delete_*", Deny: true}, {Name: "echo"}},
+			Prompts: []Rule{{Name: "s*", Scopes: []string{"prompt:s"}}},
+			Default: def,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			for _, g := range grants {
+				for kind, method := range map[string]string{"tool": "tools/call", "prompt": "prompts/get"} {
+					m := Message{Kind: Request, Method: method, Name: n}
+					if got, want := tbl.Allowed(kind, n, scopes(g...)), tbl.Decide(m, scopes(g...)).Allow; got != want {
+						t.Errorf("default %s, %s %q, scopes %v: Allowed %v, Decide %v", def, kind, n, g, got, want)
+					}
+				}
+			}
+		}
+	}
+}
