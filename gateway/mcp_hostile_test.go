@@ -2,11 +2,15 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 const mcpMetadata = `resource_metadata:
@@ -280,5 +284,52 @@ func TestMCPUnauthorizedNamesResourceMetadata(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(bodyOf(resp)), &md); err != nil || md.Resource != "https://tools.example.com/mcp" || len(md.AuthorizationServers) == 0 {
 		t.Errorf("metadata at %s: %+v, %v; want the resource and its authorization server", path, md, err)
+	}
+}
+
+// TestMCPOnlyTransportMethods: a route only partly treated as MCP is a
+// bypass. Only a POST's messages are judged, so other methods are refused
+// before anything is forwarded: PUT and PATCH by the route table (405 with
+// Allow), a GET or DELETE with a body by the MCP reader (400); and a
+// route may not list another method.
+func TestMCPOnlyTransportMethods(t *testing.T) {
+	var reached atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer up.Close()
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: mcpRoute})
+	tok := r.token("mcp:use")
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_file","arguments":{"query":"q"}}}`
+	for _, tt := range []struct {
+		method string
+		body   io.Reader
+		hdr    []string
+		status int
+	}{
+		{"PUT", strings.NewReader(body), nil, http.StatusMethodNotAllowed},
+		{"PATCH", strings.NewReader(body), nil, http.StatusMethodNotAllowed},
+		{"GET", strings.NewReader(body), nil, http.StatusBadRequest},
+		{"DELETE", strings.NewReader(body), []string{"Mcp-Session-Id", "x"}, http.StatusBadRequest},
+		{"GET", io.MultiReader(strings.NewReader(body)), nil, http.StatusBadRequest}, // chunked
+	} {
+		resp := r.do(tt.method, "/mcp", tok, tt.body, append([]string{"Content-Type", "application/json", "Accept", "application/json, text/event-stream"}, tt.hdr...)...)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s with a tools/call body: status %d (%s); want %d", tt.method, resp.StatusCode, bodyOf(resp), tt.status)
+		}
+		if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET, POST, DELETE" {
+			t.Errorf("%s: Allow %q; want the transport's methods", tt.method, resp.Header.Get("Allow"))
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d requests reached the MCP server", n)
+	}
+	_, err := config.Parse([]byte(fmt.Sprintf(rigConfig, "http://127.0.0.1:1", "http://127.0.0.1:2", "", "", "", "1h", "2s")+`
+  - name: mcp
+    methods: [POST, PUT]
+    path: /mcp
+    upstream: models
+    mcp: {default: allow}
+`), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "routes[") || !strings.Contains(err.Error(), `"PUT" is not a method of MCP`) {
+		t.Errorf("an MCP route listing PUT: %v; want a config error naming it", err)
 	}
 }

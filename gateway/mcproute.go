@@ -56,6 +56,12 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 	}
 	st.mcp = &mcpState{table: t}
 	if r.Method != http.MethodPost {
+		// Only a POST's messages are judged: a body on a GET or DELETE
+		// would reach a lenient server unjudged.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+				"a "+r.Method+" on an MCP endpoint carries no body: send JSON-RPC messages with POST", nil, "invalid_request_error", "invalid_body"))
+		}
 		return nil
 	}
 	b, reason, e := readMCPBody(r, t.MaxBodyBytes())

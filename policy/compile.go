@@ -124,6 +124,9 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 		if len(rc.Methods) > 0 {
 			r.Methods = slices.Clone(rc.Methods)
 		}
+		if rc.MCP != nil {
+			r.Methods = mcpMethods(at, rc.Methods, report)
+		}
 		t.routes = append(t.routes, r)
 		compilePrincipals(at, &rc, r, report)
 
