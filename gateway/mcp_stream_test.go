@@ -1,3 +1,8 @@
+// Sampling is deprecated as of MCP 2026-07-28 (SEP-2577) but works, and is
+// sent, through the deprecation window: the gateway must still pass it.
+//
+//lint:file-ignore SA1019 the test exercises deprecated sampling on purpose
+
 package gateway
 
 import (
