@@ -50,6 +50,8 @@ func Compile(cfg Config) (*Table, error) {
 	}
 	if cfg.ScopeTemplate != "" && !strings.Contains(cfg.ScopeTemplate, "{name}") {
 		errs = append(errs, errors.New(`mcp.scope_template: must contain "{name}"`))
+	} else if cfg.ScopeTemplate != "" && !IsScopeToken(strings.ReplaceAll(cfg.ScopeTemplate, "{name}", "x")) {
+		errs = append(errs, errors.New(`mcp.scope_template: may hold only scope-token characters (printable ASCII without space, quote or backslash) besides "{name}"`))
 	}
 	check := func(field string, rules []Rule, uri bool) {
 		for i, r := range rules {
@@ -77,11 +79,6 @@ func Compile(cfg Config) (*Table, error) {
 		return nil, errors.Join(errs...)
 	}
 	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}"}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	} else if cfg.MaxBodyBytes < 0 {
-		errs = append(errs, errors.New("mcp.max_body_bytes: must not be negative"))
-	}
 	if cfg.ScopeTemplate != "" {
 		t.toolTpl = cfg.ScopeTemplate
 	}

@@ -82,6 +82,14 @@ func TestCompileRefusesOddScopes(t *testing.T) {
 			t.Errorf("scope %q compiled; want an error", s)
 		}
 	}
+	for _, tpl := range []string{"tool {name}", "tool:{name}:é", "tool"} {
+		if _, err := Compile(Config{ScopeTemplate: tpl, Default: "scopes"}); err == nil {
+			t.Errorf("scope_template %q compiled; want an error", tpl)
+		}
+	}
+	if _, err := Compile(Config{ScopeTemplate: "mcp/{name}.call", Default: "scopes"}); err != nil {
+		t.Errorf("scope_template mcp/{name}.call: %v", err)
+	}
 }
 
 func TestDecideDefaultDeny(t *testing.T) {
