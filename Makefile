@@ -46,7 +46,8 @@ unit:
 
 ## e2e: scopegate against real authorization servers (Ory Hydra, built once
 ## into test/interop/.cache; panva's oidc-provider, needs node and npm) and
-## the official OpenAI Go SDK. A separate Go module: see test/interop.
+## the official OpenAI Go SDK, and the MCP Go SDK (client with its OAuth support,
+## server behind the gateway). A separate Go module: see test/interop.
 e2e:
 	cd test/interop && $(GO) vet ./... && $(GO) test -count=1 -timeout 15m ./...
 

@@ -78,7 +78,7 @@ func shippedConfigs(t *testing.T) map[string]string {
 // schema is neither stricter nor looser than the loader on them.
 func TestSchemaAcceptsShippedConfigs(t *testing.T) {
 	schema := readSchema(t)
-	env := map[string]string{"MODEL_API_KEY": "k", "DEMO_ISSUER": "http://127.0.0.1:1", "DEMO_UPSTREAM": "http://127.0.0.1:2",
+	env := map[string]string{"MODEL_API_KEY": "k", "DEMO_ISSUER": "http://127.0.0.1:1", "DEMO_UPSTREAM": "http://127.0.0.1:2", "DEMO_MCP": "http://127.0.0.1:3",
 		"DEMO_LISTEN": "127.0.0.1:8080", "DEMO_ADMIN": "127.0.0.1:9090", "DEMO_ADMIN_TOKEN": "demo-admin-0123456789abcdef0123456789"}
 	for name, text := range shippedConfigs(t) {
 		t.Run(name, func(t *testing.T) {

@@ -2,10 +2,15 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/scopegate/scopegate/config"
 )
 
 const mcpMetadata = `resource_metadata:
@@ -53,6 +58,21 @@ func TestMCPHostile(t *testing.T) {
 		{"escaped duplicate", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"search","n\u0061me":"delete_file"}}`, nil, 400, -32600},
 		{"trailing message", call("search") + call("delete_file"), nil, 400, -32700},
 		{"odd tool name", call(`search\u0000x`), nil, 400, -32602},
+		// Odd names: each is refused before any rule or template sees it,
+		// or judged as the exact name it is.
+		{"name with space (scope injection)", call(`x tool:search`), nil, 400, -32602},
+		{"name with quote (challenge injection)", call(`x\" scope=\"tool:search`), nil, 400, -32602},
+		{"name with backslash", call(`search\\x`), nil, 400, -32602},
+		{"name with CR LF", call(`search\r\nX-Injected: 1`), nil, 400, -32602},
+		{"name with DEL", call("search\u007f"), nil, 400, -32602},
+		{"name with C1 control", call(`search\u0085`), nil, 400, -32602},
+		{"name with line separator", call(`search\u2028`), nil, 400, -32602},
+		{"name of 129 bytes", call(strings.Repeat("s", 129)), nil, 400, -32602},
+		{"empty name", call(""), nil, 400, -32602},
+		{"name not a string", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":["search"]}}`, nil, 400, -32602},
+		{"case variant of an allowed tool", call("Search"), nil, 403, -32600},
+		{"look-alike of an allowed tool (Cyrillic s)", call("ѕearch"), nil, 403, -32600},
+		{"allowed tool's name after a no-break space", call("\u00a0search"), nil, 403, -32600},
 		{"header mismatch", call("search"), []string{"Mcp-Method", "tools/call", "Mcp-Name", "delete_file"}, 400, -32020},
 		{"method header mismatch", call("delete_file"), []string{"Mcp-Method", "ping"}, 400, -32020},
 		{"headers alone decide nothing", call("delete_file"), []string{"Mcp-Method", "tools/call", "Mcp-Name", "delete_file"}, 403, -32600},
@@ -88,6 +108,14 @@ func TestMCPHostile(t *testing.T) {
 			t.Errorf("id %s message %q; want id 7 and the scope named", id, msg)
 		}
 	})
+	t.Run("a name that makes no scope names none", func(t *testing.T) {
+		// The challenge drops what a scope-token cannot hold: were
+		// "tool:\u00a0search" named, the client would read tool:search.
+		resp := r.do("POST", "/mcp", tok, strings.NewReader(call("\u00a0search")), hdrs...)
+		if ch := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 403 || strings.Contains(ch, "scope=") {
+			t.Errorf("status %d challenge %q; want 403 without scope=", resp.StatusCode, ch)
+		}
+	})
 	t.Run("media type", func(t *testing.T) {
 		for _, ct := range []string{"text/plain", "application/json; charset=utf-16", "application/x-www-form-urlencoded"} {
 			resp := r.do("POST", "/mcp", tok, strings.NewReader(call("search")), "Content-Type", ct)
@@ -101,6 +129,11 @@ func TestMCPHostile(t *testing.T) {
 		resp := r.do("POST", "/mcp", tok, strings.NewReader(big), hdrs...)
 		if readBody(resp); resp.StatusCode != http.StatusRequestEntityTooLarge {
 			t.Errorf("status %d; want 413", resp.StatusCode)
+		}
+		// Chunked, without a Content-Length: the cap holds while reading.
+		resp = r.do("POST", "/mcp", tok, io.MultiReader(strings.NewReader(big)), hdrs...)
+		if readBody(resp); resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("chunked: status %d; want 413", resp.StatusCode)
 		}
 	})
 	t.Run("audit names method and tool", func(t *testing.T) {
@@ -140,10 +173,34 @@ func TestMCPSessionReusedByAnotherToken(t *testing.T) {
 			t.Errorf("count with the session of a token holding tool:count, by a token without it: status %d; want 403", resp.StatusCode)
 		}
 	}
+	// The other way: a session opened by a token without tool:count, used
+	// by one holding it, is judged by the new token too (allowed), and a
+	// listing on it is filtered for the token of that request.
+	resp = r.do("POST", "/mcp", other, strings.NewReader(init), hdrs...)
+	sid2 := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || sid2 == "" {
+		t.Fatalf("initialize: status %d session %q", resp.StatusCode, sid2)
+	}
+	for _, tt := range []struct {
+		tok, body, want string
+		status          int
+	}{
+		{first, call, "3", 200},
+		{other, call, "", 403},
+		{first, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, `"name":"count"`, 200},
+		{other, `{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, `"tools":[]`, 200},
+	} {
+		resp = r.do("POST", "/mcp", tt.tok, strings.NewReader(tt.body), append(hdrs, "Mcp-Session-Id", sid2)...)
+		if body := bodyOf(resp); resp.StatusCode != tt.status || !strings.Contains(body, tt.want) {
+			t.Errorf("%s on a reused session: status %d body %s; want %d with %s", tt.body, resp.StatusCode, body, tt.status, tt.want)
+		}
+	}
 	// DELETE ends the session, with the route's scopes.
-	resp = r.do("DELETE", "/mcp", first, nil, "Mcp-Session-Id", sid)
-	if readBody(resp); resp.StatusCode >= 300 {
-		t.Errorf("DELETE: status %d; want success", resp.StatusCode)
+	for _, id := range []string{sid, sid2} {
+		resp = r.do("DELETE", "/mcp", first, nil, "Mcp-Session-Id", id)
+		if readBody(resp); resp.StatusCode >= 300 {
+			t.Errorf("DELETE: status %d; want success", resp.StatusCode)
+		}
 	}
 }
 
@@ -227,5 +284,52 @@ func TestMCPUnauthorizedNamesResourceMetadata(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(bodyOf(resp)), &md); err != nil || md.Resource != "https://tools.example.com/mcp" || len(md.AuthorizationServers) == 0 {
 		t.Errorf("metadata at %s: %+v, %v; want the resource and its authorization server", path, md, err)
+	}
+}
+
+// TestMCPOnlyTransportMethods: a route only partly treated as MCP is a
+// bypass. Only a POST's messages are judged, so other methods are refused
+// before anything is forwarded: PUT and PATCH by the route table (405 with
+// Allow), a GET or DELETE with a body by the MCP reader (400); and a
+// route may not list another method.
+func TestMCPOnlyTransportMethods(t *testing.T) {
+	var reached atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { reached.Add(1) }))
+	defer up.Close()
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: mcpRoute})
+	tok := r.token("mcp:use")
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"delete_file","arguments":{"query":"q"}}}`
+	for _, tt := range []struct {
+		method string
+		body   io.Reader
+		hdr    []string
+		status int
+	}{
+		{"PUT", strings.NewReader(body), nil, http.StatusMethodNotAllowed},
+		{"PATCH", strings.NewReader(body), nil, http.StatusMethodNotAllowed},
+		{"GET", strings.NewReader(body), nil, http.StatusBadRequest},
+		{"DELETE", strings.NewReader(body), []string{"Mcp-Session-Id", "x"}, http.StatusBadRequest},
+		{"GET", io.MultiReader(strings.NewReader(body)), nil, http.StatusBadRequest}, // chunked
+	} {
+		resp := r.do(tt.method, "/mcp", tok, tt.body, append([]string{"Content-Type", "application/json", "Accept", "application/json, text/event-stream"}, tt.hdr...)...)
+		if resp.StatusCode != tt.status {
+			t.Errorf("%s with a tools/call body: status %d (%s); want %d", tt.method, resp.StatusCode, bodyOf(resp), tt.status)
+		}
+		if tt.status == http.StatusMethodNotAllowed && resp.Header.Get("Allow") != "GET, POST, DELETE" {
+			t.Errorf("%s: Allow %q; want the transport's methods", tt.method, resp.Header.Get("Allow"))
+		}
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d requests reached the MCP server", n)
+	}
+	_, err := config.Parse([]byte(fmt.Sprintf(rigConfig, "http://127.0.0.1:1", "http://127.0.0.1:2", "", "", "", "1h", "2s")+`
+  - name: mcp
+    methods: [POST, PUT]
+    path: /mcp
+    upstream: models
+    mcp: {default: allow}
+`), noEnv)
+	if err == nil || !strings.Contains(err.Error(), "routes[") || !strings.Contains(err.Error(), `"PUT" is not a method of MCP`) {
+		t.Errorf("an MCP route listing PUT: %v; want a config error naming it", err)
 	}
 }

@@ -56,6 +56,12 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 	}
 	st.mcp = &mcpState{table: t}
 	if r.Method != http.MethodPost {
+		// Only a POST's messages are judged: a body on a GET or DELETE
+		// would reach a lenient server unjudged.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+				"a "+r.Method+" on an MCP endpoint carries no body: send JSON-RPC messages with POST", nil, "invalid_request_error", "invalid_body"))
+		}
 		return nil
 	}
 	b, reason, e := readMCPBody(r, t.MaxBodyBytes())
@@ -92,8 +98,12 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 	}
 	m0 := msgs[0]
 	st.mcp.cond = &conditions.MCP{Method: m0.Method, Tool: m0.Name + m0.URI}
-	if args, ok := m0.DecodeArguments(t.MaxArgumentBytes()); ok && m0.Method == "tools/call" {
-		st.mcp.cond.Arguments = args
+	// The arguments are decoded (encoding/json, into maps) only for a
+	// route with conditions: the only reader.
+	if m0.Method == "tools/call" && len(rt.cfg.Conditions[route.Index]) > 0 {
+		if args, ok := m0.DecodeArguments(t.MaxArgumentBytes()); ok {
+			st.mcp.cond.Arguments = args
+		}
 	}
 	if len(msgs) == 1 && mcp.IsListing(msgs[0].Method) {
 		st.mcp.listing = msgs[0].Method

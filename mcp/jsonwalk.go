@@ -211,12 +211,33 @@ type member struct {
 	start, end int
 }
 
+// knownNames are the member names of JSON-RPC messages and listings that
+// members returns without allocating: a listing of 100 tools has some 300
+// member names.
+var knownNames = func() map[string]string {
+	m := map[string]string{}
+	for _, n := range []string{"jsonrpc", "method", "id", "params", "result", "error", "name", "uri", "arguments",
+		"_meta", "tools", "prompts", "resources", "nextCursor", "cacheScope", "ttlMs", "title", "description",
+		"inputSchema", "outputSchema", "annotations", "icons", "mimeType", "size", "progressToken"} {
+		m[n] = n
+	}
+	return m
+}()
+
+// memberName is the unescaped name of the string literal lit.
+func memberName(lit []byte) string {
+	if n, ok := knownNames[string(lit[1:len(lit)-1])]; ok { // no allocation
+		return n
+	}
+	return jsonwalk.String(lit)
+}
+
 // members lists the members of the object at b[i] (checked by checkJSON).
 func members(b []byte, i int, out []member) []member {
 	i = jsonwalk.SkipSpace(b, i+1)
 	for b[i] != '}' {
 		end := jsonwalk.StringEnd(b, i)
-		k := jsonwalk.String(b[i:end])
+		k := memberName(b[i:end])
 		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
 		vend := jsonwalk.ValueEnd(b, i)
 		out = append(out, member{k, i, vend})

@@ -54,18 +54,39 @@ func FilterListing(body []byte, method string, allowed func(kind, name string) b
 	if result == nil || body[result.start] != '{' {
 		return nil, ErrBadListing
 	}
-	var list *member
+	var list, scope *member
 	for _, m := range members(body, result.start, buf[:0]) {
-		if m.name == lk[0] {
+		switch {
+		case m.name == lk[0]:
 			list = &m
+		case m.name == "cacheScope":
+			scope = &m
+		case caseVariant(m.name, []string{lk[0], "cacheScope"}):
+			// Some decoders read "CacheScope" as cacheScope: a variant
+			// could undo the private mark, or carry another list.
+			return nil, ErrBadListing
 		}
 	}
 	if list == nil || body[list.start] != '[' {
 		return nil, ErrBadListing
 	}
 	els := elements(body, list.start, make([][2]int, 0, 128))
-	out := make([]byte, 0, len(body))
-	out = append(out, body[:list.start+1]...)
+	out := make([]byte, 0, len(body)+len(privateScope))
+	// The filtered result is this caller's: its cacheScope (the cache
+	// hint of newer protocol revisions, "public" when absent) becomes
+	// "private", in place or added first in the result.
+	if scope == nil {
+		out = append(out, body[:result.start+1]...)
+		out = append(out, privateScope...)
+		out = append(out, ',')
+		out = append(out, body[result.start+1:list.start+1]...)
+	} else if scope.start < list.start {
+		out = append(out, body[:scope.start]...)
+		out = append(out, privateValue...)
+		out = append(out, body[scope.end:list.start+1]...)
+	} else {
+		out = append(out, body[:list.start+1]...)
+	}
 	first := true
 	for _, e := range els {
 		if body[e[0]] != '{' {
@@ -78,6 +99,10 @@ func FilterListing(body []byte, method string, allowed func(kind, name string) b
 					return nil, ErrBadListing
 				}
 				name, found = jsonwalk.String(body[m.start:m.end]), true
+			} else if caseVariant(m.name, lk[2:]) {
+				// {"name":"search","Name":"delete_file"} is delete_file to
+				// a case-insensitive decoder.
+				return nil, ErrBadListing
 			}
 		}
 		if !found {
@@ -93,8 +118,19 @@ func FilterListing(body []byte, method string, allowed func(kind, name string) b
 		out = append(out, body[e[0]:e[1]]...)
 	}
 	out = append(out, ']')
+	if scope != nil && scope.start > list.start {
+		out = append(out, body[list.end:scope.start]...)
+		out = append(out, privateValue...)
+		return append(out, body[scope.end:]...), nil
+	}
 	return append(out, body[list.end:]...), nil
 }
+
+// The cache hint of a filtered listing.
+const (
+	privateValue = `"private"`
+	privateScope = `"cacheScope":` + privateValue
+)
 
 // FilterSSE filters a text/event-stream answer to a listing request: every
 // event whose data is a JSON-RPC response is filtered by FilterListing and

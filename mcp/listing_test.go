@@ -49,7 +49,7 @@ func TestFilterListing(t *testing.T) {
 		t.Errorf("the rest of the result was lost: %s", got)
 	}
 	none, err := FilterListing([]byte(body), "tools/list", allowTools())
-	if err != nil || string(none) != `{"jsonrpc":"2.0","id":2,"result":{"tools":[],"nextCursor":"c"}}` {
+	if err != nil || string(none) != `{"jsonrpc":"2.0","id":2,"result":{"cacheScope":"private","tools":[],"nextCursor":"c"}}` {
 		t.Errorf("got %s, %v; want an empty tools array", none, err)
 	}
 	errResp := `{"jsonrpc":"2.0","id":2,"error":{"code":-32601,"message":"no"}}`
@@ -74,10 +74,36 @@ func TestFilterListingFailsClosed(t *testing.T) {
 		"tool not object":  `{"jsonrpc":"2.0","id":2,"result":{"tools":["x"]}}`,
 		"invalid utf8":     "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"tools\":[{\"name\":\"\xff\"}]}}",
 		"trailing":         `{"jsonrpc":"2.0","id":2,"result":{"tools":[]}} {}`,
+		"name variant":     `{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo","Name":"delete_file"}]}}`,
+		"tools variant":    `{"jsonrpc":"2.0","id":2,"result":{"tools":[],"Tools":[{"name":"delete_file"}]}}`,
+		"scope variant":    `{"jsonrpc":"2.0","id":2,"result":{"tools":[],"cacheScope":"public","CacheScope":"public"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if got, err := FilterListing([]byte(body), "tools/list", allowTools("echo")); !errors.Is(err, ErrBadListing) {
 				t.Errorf("got %s, %v; want ErrBadListing", got, err)
+			}
+		})
+	}
+}
+
+// TestFilterListingMarksPrivate: a filtered listing is the caller's own, so
+// its cacheScope hint (newer protocol revisions; "public" when absent)
+// says "private", wherever the server put it, and nothing else changes.
+func TestFilterListingMarksPrivate(t *testing.T) {
+	for name, tt := range map[string]struct{ in, want string }{
+		"absent": {`{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo"},{"name":"rm"}]}}`,
+			`{"jsonrpc":"2.0","id":2,"result":{"cacheScope":"private","tools":[{"name":"echo"}]}}`},
+		"before the list": {`{"jsonrpc":"2.0","id":2,"result":{"ttlMs":60000, "cacheScope" : "public","tools":[{"name":"rm"},{"name":"echo"}]}}`,
+			`{"jsonrpc":"2.0","id":2,"result":{"ttlMs":60000, "cacheScope" : "private","tools":[{"name":"echo"}]}}`},
+		"after the list": {`{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo"},{"name":"rm"}],"cacheScope":"public","ttlMs":0}}`,
+			`{"jsonrpc":"2.0","id":2,"result":{"tools":[{"name":"echo"}],"cacheScope":"private","ttlMs":0}}`},
+		"not a string": {`{"jsonrpc":"2.0","id":2,"result":{"tools":[],"cacheScope":{"a":1}}}`,
+			`{"jsonrpc":"2.0","id":2,"result":{"tools":[],"cacheScope":"private"}}`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := FilterListing([]byte(tt.in), "tools/list", allowTools("echo"))
+			if err != nil || string(got) != tt.want {
+				t.Errorf("got %s, %v; want %s", got, err, tt.want)
 			}
 		})
 	}
@@ -103,7 +129,7 @@ func TestFilterSSE(t *testing.T) {
 	}
 	want := "id: 0\ndata:\n\n" +
 		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"data\":\"tools: delete_file\"}}\n\n" +
-		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\ndata: \"result\":{\"tools\":[{\"name\":\"echo\"}]}}\n\n"
+		"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":2,\ndata: \"result\":{\"cacheScope\":\"private\",\"tools\":[{\"name\":\"echo\"}]}}\n\n"
 	if string(got) != want {
 		t.Errorf("got %q; want %q", got, want)
 	}

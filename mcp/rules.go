@@ -50,6 +50,8 @@ func Compile(cfg Config) (*Table, error) {
 	}
 	if cfg.ScopeTemplate != "" && !strings.Contains(cfg.ScopeTemplate, "{name}") {
 		errs = append(errs, errors.New(`mcp.scope_template: must contain "{name}"`))
+	} else if cfg.ScopeTemplate != "" && !IsScopeToken(strings.ReplaceAll(cfg.ScopeTemplate, "{name}", "x")) {
+		errs = append(errs, errors.New(`mcp.scope_template: may hold only scope-token characters (printable ASCII without space, quote or backslash) besides "{name}"`))
 	}
 	check := func(field string, rules []Rule, uri bool) {
 		for i, r := range rules {
@@ -64,7 +66,7 @@ func Compile(cfg Config) (*Table, error) {
 				errs = append(errs, fmt.Errorf("mcp.%s[%d]: %s rules match by %s only", field, i, field, map[bool]string{false: "name", true: "uri"}[uri]))
 			}
 			for _, s := range r.Scopes {
-				if s == "" || strings.ContainsAny(s, " \"\\") {
+				if !IsScopeToken(s) {
 					errs = append(errs, fmt.Errorf("mcp.%s[%d].scopes: %q is not a scope", field, i, s))
 				}
 			}
@@ -77,11 +79,6 @@ func Compile(cfg Config) (*Table, error) {
 		return nil, errors.Join(errs...)
 	}
 	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}"}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	} else if cfg.MaxBodyBytes < 0 {
-		errs = append(errs, errors.New("mcp.max_body_bytes: must not be negative"))
-	}
 	if cfg.ScopeTemplate != "" {
 		t.toolTpl = cfg.ScopeTemplate
 	}
@@ -138,35 +135,69 @@ func (t *Table) Decide(m Message, has func(scope string) bool) Decision {
 }
 
 // Allowed reports whether a token may use a listed tool ("tool"), prompt
-// ("prompt") or resource ("resource", name being the URI).
+// ("prompt") or resource ("resource", name being the URI). It decides as
+// Decide does, without building the reason (a listing asks it per item).
 func (t *Table) Allowed(kind, name string, has func(string) bool) bool {
 	switch kind {
 	case "tool":
-		return t.judge(t.cfg.Tools, name, false, t.toolTpl, kind, has).Allow
+		return t.allowed(t.cfg.Tools, name, false, t.toolTpl, has)
 	case "prompt":
-		return t.judge(t.cfg.Prompts, name, false, t.promptTpl, kind, has).Allow
+		return t.allowed(t.cfg.Prompts, name, false, t.promptTpl, has)
 	case "resource":
-		return t.judge(t.cfg.Resources, name, true, t.rTpl, kind, has).Allow
+		return t.allowed(t.cfg.Resources, name, true, t.rTpl, has)
+	}
+	return false
+}
+
+// match returns the first rule whose pattern matches name, or nil.
+func match(rules []Rule, name string, uri bool) *Rule {
+	for i := range rules {
+		pat := rules[i].Name
+		if uri {
+			pat = rules[i].URI
+		}
+		if Glob(pat, name) {
+			return &rules[i]
+		}
+	}
+	return nil
+}
+
+// missing is the first of scopes the token lacks, or "".
+func missing(scopes []string, has func(string) bool) string {
+	for _, s := range scopes {
+		if !has(s) {
+			return s
+		}
+	}
+	return ""
+}
+
+func (t *Table) allowed(rules []Rule, name string, uri bool, tpl string, has func(string) bool) bool {
+	if r := match(rules, name, uri); r != nil {
+		return !r.Deny && missing(r.Scopes, has) == ""
+	}
+	switch t.cfg.Default {
+	case "allow":
+		return true
+	case "scopes":
+		s := strings.ReplaceAll(tpl, "{name}", name)
+		return IsScopeToken(s) && has(s)
 	}
 	return false
 }
 
 func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has func(string) bool) Decision {
-	for _, r := range rules {
+	if r := match(rules, name, uri); r != nil {
 		pat := r.Name
 		if uri {
 			pat = r.URI
 		}
-		if !Glob(pat, name) {
-			continue
-		}
 		if r.Deny {
 			return Decision{Reason: kind + " " + name + " is denied on this route"}
 		}
-		for _, s := range r.Scopes {
-			if !has(s) {
-				return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
-			}
+		if s := missing(r.Scopes, has); s != "" {
+			return Decision{Missing: s, Reason: kind + " " + name + " needs scope " + s}
 		}
 		return Decision{Allow: true, Reason: kind + " rule " + pat}
 	}
@@ -175,9 +206,11 @@ func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has
 		return Decision{Allow: true, Reason: kind + " allowed by default"}
 	case "scopes":
 		s := strings.ReplaceAll(tpl, "{name}", name)
-		// A name with a space, quote or backslash cannot be a scope (nor be
-		// named in the challenge): only a rule can allow it.
-		if strings.ContainsAny(s, " \"\\") || strings.ContainsFunc(s, isControl) {
+		// A name that makes no OAuth scope-token (a space, a quote, a
+		// backslash, a control or any non-ASCII character) cannot be
+		// granted, nor named in the challenge (which would drop the
+		// character and name another scope): only a rule can allow it.
+		if !IsScopeToken(s) {
 			return Decision{Reason: kind + " name cannot be made a scope"}
 		}
 		if !has(s) {
@@ -186,6 +219,18 @@ func (t *Table) judge(rules []Rule, name string, uri bool, tpl, kind string, has
 		return Decision{Allow: true, Reason: "scope " + s}
 	}
 	return Decision{Reason: kind + " " + name + " is not allowed on this route"}
+}
+
+// IsScopeToken reports whether s is an OAuth 2.0 scope-token (RFC 6749
+// section 3.3: one or more of %x21 / %x23-5B / %x5D-7E), the only form a
+// scope can be granted in and named in an RFC 6750 challenge.
+func IsScopeToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Glob reports whether name matches pattern, where `*` matches any run of

@@ -52,6 +52,10 @@ func TestDecide(t *testing.T) {
 		{"template scope missing", tool("sum"), []string{"tool:sum2"}, false, "tool:sum"},
 		{"case differs", tool("Search_web"), []string{"tool:search"}, false, "tool:Search_web"},
 		{"glob star in name is literal", tool("search_*"), []string{"tool:search"}, true, ""},
+		// A challenge keeps only scope-token characters: "tool:\u00a0sum"
+		// would be named as tool:sum, another tool's scope.
+		{"non-ASCII name makes no scope", tool("\u00a0sum"), []string{"tool:sum"}, false, ""},
+		{"non-ASCII name not granted by its own odd scope", tool("café"), []string{"tool:café"}, false, ""},
 		{"initialize", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}`, nil, true, ""},
 		{"notification", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{}}`, nil, true, ""},
 		{"response", `{"jsonrpc":"2.0","id":9,"result":{}}`, nil, true, ""},
@@ -69,6 +73,22 @@ func TestDecide(t *testing.T) {
 				t.Errorf("got %+v; want allow %v missing %q", d, tt.allow, tt.missing)
 			}
 		})
+	}
+}
+
+func TestCompileRefusesOddScopes(t *testing.T) {
+	for _, s := range []string{"", "a b", `a"b`, `a\b`, "tool:café", "a\x7f"} {
+		if _, err := Compile(Config{Tools: []Rule{{Name: "x", Scopes: []string{s}}}}); err == nil {
+			t.Errorf("scope %q compiled; want an error", s)
+		}
+	}
+	for _, tpl := range []string{"tool {name}", "tool:{name}:é", "tool"} {
+		if _, err := Compile(Config{ScopeTemplate: tpl, Default: "scopes"}); err == nil {
+			t.Errorf("scope_template %q compiled; want an error", tpl)
+		}
+	}
+	if _, err := Compile(Config{ScopeTemplate: "mcp/{name}.call", Default: "scopes"}); err != nil {
+		t.Errorf("scope_template mcp/{name}.call: %v", err)
 	}
 }
 
@@ -116,6 +136,33 @@ func TestGlob(t *testing.T) {
 	for _, tt := range tests {
 		if got := Glob(tt.pat, tt.name); got != tt.want {
 			t.Errorf("Glob(%q, %q) = %v; want %v", tt.pat, tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestAllowedAgreesWithDecide: the listing's Allowed (no reasons built)
+// decides every name as Decide does a call of it, under every default.
+func TestAllowedAgreesWithDecide(t *testing.T) {
+	names := []string{"search_web", "search_", "delete_file", "echo", "sum", "Sum", "\u00a0sum", "café", "a/b", "x*y"}
+	grants := [][]string{nil, {"tool:search"}, {"tool:sum", "prompt:sum"}, {"tool:search", "tool:delete_file", "tool:echo", "tool:x*y", "tool:a/b"}}
+	for _, def := range []string{"deny", "allow", "scopes"} {
+		tbl, err := Compile(Config{
+			Tools:   []Rule{{Name: "search_*", Scopes: []string{"tool:search"}}, {Name: "delete_*", Deny: true}, {Name: "echo"}},
+			Prompts: []Rule{{Name: "s*", Scopes: []string{"prompt:s"}}},
+			Default: def,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			for _, g := range grants {
+				for kind, method := range map[string]string{"tool": "tools/call", "prompt": "prompts/get"} {
+					m := Message{Kind: Request, Method: method, Name: n}
+					if got, want := tbl.Allowed(kind, n, scopes(g...)), tbl.Decide(m, scopes(g...)).Allow; got != want {
+						t.Errorf("default %s, %s %q, scopes %v: Allowed %v, Decide %v", def, kind, n, g, got, want)
+					}
+				}
+			}
 		}
 	}
 }

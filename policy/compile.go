@@ -14,8 +14,9 @@ type RouteConfig struct {
 	// unique, made of [A-Za-z0-9_.-].
 	Name string `yaml:"name"`
 	// Methods the route accepts, as upper-case HTTP method tokens. Empty
-	// (the default) means any method. GET does not imply HEAD: list HEAD
-	// if the route should take it.
+	// (the default) means any method, except on a route with an mcp block:
+	// POST, GET and DELETE (it may list only those and HEAD). GET does not
+	// imply HEAD: list HEAD if the route should take it.
 	Methods []string `yaml:"methods"`
 	// Path is a net/http pattern path: literal segments, {name} (one
 	// segment), a final {name...} (the rest of the path, possibly empty),
@@ -123,6 +124,9 @@ func Compile(routes []RouteConfig, upstreamExists func(name string) bool) (*Tabl
 		}
 		if len(rc.Methods) > 0 {
 			r.Methods = slices.Clone(rc.Methods)
+		}
+		if rc.MCP != nil {
+			r.Methods = mcpMethods(at, rc.Methods, report)
 		}
 		t.routes = append(t.routes, r)
 		compilePrincipals(at, &rc, r, report)

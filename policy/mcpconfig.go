@@ -1,5 +1,32 @@
 package policy
 
+import (
+	"fmt"
+	"slices"
+)
+
+// MCPMethods are the methods of the Streamable HTTP transport, and the
+// methods of a route with an mcp block when it lists none: a POST of
+// JSON-RPC (judged), GET for the server's stream and DELETE to end a
+// session. Any other method (a PUT or PATCH of JSON-RPC) would reach the
+// server unjudged, so such a route refuses it (405 with Allow) and may not
+// list it.
+var MCPMethods = []string{"POST", "GET", "DELETE"}
+
+// mcpMethods returns the methods of an MCP route, reporting any listed
+// method the transport does not use.
+func mcpMethods(at string, listed []string, report func(field, format string, args ...any)) []string {
+	if len(listed) == 0 {
+		return slices.Clone(MCPMethods)
+	}
+	for k, m := range listed {
+		if !slices.Contains(MCPMethods, m) && m != "HEAD" {
+			report(fmt.Sprintf("%s.methods[%d]", at, k), "%q is not a method of MCP's Streamable HTTP transport (POST, GET, DELETE): the gateway judges only a POST's messages, so it would reach the server unjudged", m)
+		}
+	}
+	return slices.Clone(listed)
+}
+
 // MCPConfig is the `mcp:` block of a route.
 type MCPConfig struct {
 	// Tools are per-tool rules, first match wins. Default: none.

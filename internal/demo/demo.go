@@ -22,6 +22,7 @@ import (
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/mockmcp"
 )
 
 //go:embed demo.yaml
@@ -79,16 +80,27 @@ func Run(ctx context.Context, opts Options) error {
 		issLn.Close()
 		return err
 	}
+	mcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		issLn.Close()
+		apiLn.Close()
+		return err
+	}
 	issSrv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	apiSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	// Stateless: each printed curl command works alone, without a session.
+	mcpSrv := &http.Server{Handler: mockmcp.New(mockmcp.Options{Stateless: true}), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = issSrv.Serve(issLn) }()
 	go func() { _ = apiSrv.Serve(apiLn) }()
+	go func() { _ = mcpSrv.Serve(mcpLn) }()
 	defer issSrv.Close()
 	defer apiSrv.Close()
+	defer mcpSrv.Close()
 
 	env := map[string]string{
 		"DEMO_ISSUER":   iss.URL(),
 		"DEMO_UPSTREAM": "http://" + apiLn.Addr().String(),
+		"DEMO_MCP":      "http://" + mcpLn.Addr().String(),
 		"DEMO_LISTEN":   opts.Listen,
 		"DEMO_ADMIN":    opts.AdminListen,
 		// A fresh admin token per run: the demo's admin API (revocation)
@@ -156,6 +168,10 @@ func publicURL(a net.Addr) string {
 	return "http://" + a.String()
 }
 
+// TokenScopes are the scopes of the token the welcome text prints: the
+// model list, chat with gpt-4o-mini, and the MCP server's search tool.
+var TokenScopes = []string{"models:read", "chat:completions", "mcp:tools", "tool:search"}
+
 // Token mints a demo access token with the given scopes.
 func (d *Demo) Token(scopes ...string) string {
 	return d.Issuer.AccessToken(issuer.AccessTokenSpec{
@@ -165,7 +181,7 @@ func (d *Demo) Token(scopes ...string) string {
 }
 
 func printWelcome(w io.Writer, d *Demo) {
-	chat := d.Token("models:read", "chat:completions")
+	chat := d.Token(TokenScopes...)
 	idt := d.Issuer.IDToken("demo-user", "demo-app")
 	p := d.ProxyURL
 	var b strings.Builder
@@ -173,13 +189,15 @@ func printWelcome(w io.Writer, d *Demo) {
 scopegate demo is running.
 
   gateway    %s   (routes: GET /v1/models, POST /v1/chat/completions,
-                                      POST /v1/images/generations, POST /v1/embeddings)
+                                      POST /v1/images/generations, POST /v1/embeddings,
+                                      /mcp: an MCP server, per-tool rules)
   admin      %s   (/metrics, /healthz, /readyz, /v1/revocations)
   issuer     %s   (a local OpenID Connect provider)
   model API  a mock OpenAI-compatible backend behind the gateway
+  MCP server tools search, send_email, delete_file (MCP Go SDK) behind /mcp
 
-The token below carries the scopes "models:read chat:completions" and is valid
-for 12 hours. Paste these commands in another terminal:
+The token below carries the scopes "models:read chat:completions mcp:tools
+tool:search" and is valid for 12 hours. Paste these commands in another terminal:
 
 # 1. Allowed: a streaming chat completion with gpt-4o-mini (200, server-sent events)
 TOKEN=%s
@@ -206,7 +224,7 @@ curl -i %s/v1/models -H "Authorization: Bearer %s"
 curl -i %s/v1/models
 curl -s %s/.well-known/oauth-protected-resource
 
-# 7. Revoke the token through the admin API (201), then the next call is refused,
+%s# 11. Revoke the token through the admin API (201), then the next call is refused,
 #    401 invalid_token (audit reason token_revoked); no restart, cache hit or not
 curl -s -X POST %s/v1/revocations -H "Authorization: Bearer %s" \
   -d "{\"token\":\"$TOKEN\",\"by\":\"demo\"}"
@@ -219,13 +237,14 @@ scopegate token --scope "generate:images model:dall-e-3"  # or: go run ./cmd/sco
 scopegate token --scope "chat:completions model:gpt-4o" --sub alice --ttl 5m
 scopegate token --id-token                                # an ID token, to see it refused
 scopegate token --dpop --scope "models:read"              # DPoP-bound (RFC 9449): prints a request with a fresh proof
+scopegate token --scope "mcp:tools tool:search tool:send_email"  # may call send_email too
 
 # Metrics and the audit trail
 curl -s %s/metrics | grep scopegate_requests_total
 (audit records are the JSON lines this process writes to stderr)
 
 Stop with Ctrl-C.
-`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, d.AdminURL, d.AdminToken, p,
+`, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, mcpCommands(p), d.AdminURL, d.AdminToken, p,
 		d.AdminToken, d.AdminURL, d.AdminURL, d.AdminURL)
 	_, _ = io.WriteString(w, b.String())
 }

@@ -68,8 +68,9 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 		t.Fatalf("no TOKEN= line in:\n%s", text)
 	}
 	// Each numbered block: "# N. ..." followed by the command lines.
-	blocks := regexp.MustCompile(`(?ms)^# (\d)\. ([^\n]*)\n(.*?)\n\n`).FindAllStringSubmatch(text, -1)
-	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 200", "4": "HTTP/1.1 403", "5": "HTTP/1.1 401", "6": "HTTP/1.1 401", "7": "HTTP/1.1 201"}
+	blocks := regexp.MustCompile(`(?ms)^# (\d+)\. ([^\n]*)\n(.*?)\n\n`).FindAllStringSubmatch(text, -1)
+	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 200", "4": "HTTP/1.1 403", "5": "HTTP/1.1 401", "6": "HTTP/1.1 401",
+		"7": "HTTP/1.1 200", "8": "HTTP/1.1 200", "9": "HTTP/1.1 200", "10": "HTTP/1.1 403", "11": "HTTP/1.1 201"}
 	if len(blocks) != len(want) {
 		t.Fatalf("found %d numbered commands; want %d in:\n%s", len(blocks), len(want), text)
 	}
@@ -96,7 +97,8 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 			if num == "6" && !strings.Contains(string(got), "resource_metadata=") {
 				t.Errorf("the 401 challenge lacks resource_metadata:\n%s", got)
 			}
-			if num == "7" && (!strings.Contains(string(got), "HTTP/1.1 401") || !strings.Contains(string(got), "has been revoked")) {
+			checkMCPBlock(t, num, string(got))
+			if num == "11" && (!strings.Contains(string(got), "HTTP/1.1 401") || !strings.Contains(string(got), "has been revoked")) {
 				t.Errorf("the call after the revocation was not refused as revoked:\n%s", got)
 			}
 			if num == "5" && !strings.Contains(string(got), "invalid_token") {

@@ -96,6 +96,22 @@ func startGateway(t *testing.T, issuerBlock string) *gatewayProc {
 // extra top-level YAML.
 func startGatewayWith(t *testing.T, issuerBlock, listen, extra string) *gatewayProc {
 	t.Helper()
+	return startGatewaySpec(t, gatewaySpec{issuer: issuerBlock, listen: listen, extra: extra})
+}
+
+// gatewaySpec is what startGatewaySpec puts in the config besides the mock
+// model API and the route table: the issuer block (YAML lines of one issuer
+// list entry, indented by 4), the proxy's listen address, more upstreams
+// and routes (YAML lines indented by 2) and extra top-level YAML.
+type gatewaySpec struct {
+	issuer, listen, upstreams, routes, extra string
+}
+
+// startGatewaySpec starts scopegate as spec says and waits until /readyz
+// answers 200.
+func startGatewaySpec(t *testing.T, spec gatewaySpec) *gatewayProc {
+	t.Helper()
+	issuerBlock, listen, extra := spec.issuer, spec.listen, spec.extra
 	api := mockapi.New(mockapi.Options{StreamDelay: streamDelay})
 	apiSrv := httptest.NewServer(api.Handler())
 	t.Cleanup(apiSrv.Close)
@@ -110,8 +126,8 @@ upstreams:
     url: %q
     headers:
       Authorization: "Bearer upstream-key"
-routes:%s
-%s`, listen, strings.TrimSpace(issuerBlock), apiSrv.URL, routes, extra)
+%sroutes:%s%s
+%s`, listen, strings.TrimSpace(issuerBlock), apiSrv.URL, spec.upstreams, routes, spec.routes, extra)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

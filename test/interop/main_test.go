@@ -1,8 +1,9 @@
 // Package interop proves scopegate against independently written software:
 // real authorization servers (Ory Hydra, panva's oidc-provider) issuing
-// tokens through real OAuth 2.0 flows, and the official OpenAI Go SDK as
-// the client. It is a separate Go module, so that Hydra's large dependency
-// graph never reaches scopegate's own go.mod.
+// tokens through real OAuth 2.0 flows; the official OpenAI Go SDK as a
+// client; the official MCP Go SDK as client (with its own OAuth support)
+// and server (mcp_test.go). It is a separate Go module, so that Hydra's
+// large dependency graph never reaches scopegate's own go.mod.
 //
 // TestMain builds the scopegate binary from the root module, and Hydra
 // (github.com/ory/hydra/v2, a tool of this module) once into .cache/bin,

@@ -187,6 +187,13 @@ routes:
       - name: rps
         key: [sub]
         requests: {rate: 1000000, per: 1s, burst: 1000000}
+  - name: tools
+    methods: [POST]
+    path: /mcp
+    upstream: models
+    scopes: ["chat"]
+    mcp:
+      tools: [{name: "search_*", scopes: []}]
 `, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -271,7 +278,18 @@ type scenario struct {
 	// path is the request path; "" is /v1/chat/completions, a route
 	// that only checks scopes.
 	path string
+	// body is the request body; nil is chatBody.
+	body []byte
 }
+
+// mcpPath is an MCP route: the gateway reads the JSON-RPC body strictly
+// and judges the tool (mcpCallBody) by its rules before it forwards it.
+const mcpPath = "/mcp"
+
+// mcpCallBody is a tools/call of about 2 KiB, mostly argument text (the
+// body of the mcp package's BenchmarkParseBody2K).
+var mcpCallBody = []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"search_web","arguments":{"query":"` +
+	strings.Repeat("lorem ipsum dolor ", 105) + `","limit":10,"filters":{"lang":"en","safe":true}}}}`)
 
 // modelPath is the route whose scopes depend on the body's model: the
 // gateway buffers and reads the JSON body before it forwards it.
@@ -308,7 +326,11 @@ func (e *env) measure(t *proc, s scenario, o options) measurement {
 		if path == "" {
 			path = "/v1/chat/completions"
 		}
-		req, _ := http.NewRequest("POST", t.url+path, bytes.NewReader(chatBody))
+		body := s.body
+		if body == nil {
+			body = chatBody
+		}
+		req, _ := http.NewRequest("POST", t.url+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+s.tok(i))
 		start := time.Now()

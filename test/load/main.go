@@ -10,10 +10,11 @@
 // generator; two test issuers (ES256, RS256) serve their JWKS from this
 // process. Then, round after round, it drives the baseline and scopegate in
 // turn (the order swapped each round) at -conns concurrent keep-alive
-// connections for -duration each, for three scenarios: a repeated token
-// (the cache's case), and a fresh token on every request under ES256 and
-// RS256 (a pool of distinct tokens larger than the cache, so every request
-// verifies). It prints throughput, latency percentiles, CPU per request of
+// connections for -duration each, for these scenarios: a repeated token
+// (the cache's case), a model-routed body, a rate limit, a 2 KiB MCP
+// tools/call judged per tool, and a fresh token on every request under
+// ES256 and RS256 (a pool of distinct tokens larger than the cache, so
+// every request verifies). It prints throughput, latency percentiles, CPU per request of
 // each proxy process (from /proc/PID/stat), the gateway's RSS, SSE
 // time-to-first-byte, and the ratios against the targets, and
 // writes an SVG chart.
@@ -116,6 +117,7 @@ func run(o options) error {
 		{name: "repeated token", key: "repeated", tok: env.repeated},
 		{name: "model-routed body", key: "model-body", tok: env.repeated, path: modelPath},
 		{name: "rate limit (memory)", key: "limit-mem", tok: env.repeated, path: limitPath},
+		{name: "MCP tools/call 2KiB", key: "mcp-call", tok: env.repeated, path: mcpPath, body: mcpCallBody},
 		{name: "fresh token ES256", key: "fresh-ES256", tok: env.freshES},
 		{name: "fresh token RS256", key: "fresh-RS256", tok: env.freshRS},
 	}
@@ -158,7 +160,7 @@ func run(o options) error {
 func printMachine(o options) {
 	fmt.Printf("machine: %d CPUs (%s), %s, GOMAXPROCS %d; load average %s\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOMAXPROCS(0), loadAvg())
-	fmt.Printf("run: %d rounds x 3 scenarios x 2 targets x %s at %d connections; fresh-token pool %d per alg, cache max_entries %d, disabled %t\n",
+	fmt.Printf("run: %d rounds x 6 scenarios x 2 targets x %s at %d connections; fresh-token pool %d per alg, cache max_entries %d, disabled %t\n",
 		o.rounds, o.duration, o.conns, o.pool, o.cacheMax, o.cacheOff)
 }
 
