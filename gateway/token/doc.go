@@ -49,6 +49,16 @@
 //     modulus, RSA under 2048 bits, unknown kty or curve, point off the
 //     curve) is logged and skipped, and the rest of the set stays usable.
 //
+// # Time
+//
+// Every reading of the time comes from Options.Now (time.Now when nil), as
+// in go-oidc's Config.Now: exp, nbf and iat, the staleness of a key set,
+// its LastRefresh, the unknown-kid rate limit and the token cache. What
+// waits (the refresh period, the backoff, the trailing refresh, a fetch's
+// timeout) waits on the runtime's timers for a duration: the tests run it
+// in testing/synctest bubbles, whose clock is fake, rather than through a
+// timer interface that production code would carry only for them.
+//
 // # Errors
 //
 // A refusal is a *Error with a stable Reason (HTTP 401 invalid_token). A

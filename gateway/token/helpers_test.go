@@ -22,6 +22,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
+
+	"github.com/scopegate/scopegate/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -124,34 +126,66 @@ func newKey(t testing.TB, kind, kid, jwkAlg, signAlg string) *testKey {
 	return &testKey{kid: kid, alg: signAlg, priv: priv, jwk: m}
 }
 
-// jwksServer serves a JWKS that tests can change, counting fetches.
+// jwksServer serves a JWKS that tests can change, counting fetches: on a
+// loopback listener (newJWKSServer), or in memory (newMemJWKS).
 type jwksServer struct {
-	*httptest.Server
-	mu      sync.Mutex
-	body    []byte
-	status  int
-	fetches atomic.Int64
-	delay   time.Duration
+	*httptest.Server // nil in memory
+	URL              string
+	mu               sync.Mutex
+	body             []byte
+	status           int
+	fetches          atomic.Int64
+	delay            time.Duration
+}
+
+func (s *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.fetches.Add(1)
+	s.mu.Lock()
+	body, status, delay := s.body, s.status, s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 	t.Helper()
 	s := &jwksServer{status: http.StatusOK}
 	s.setKeys(keys...)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fetches.Add(1)
-		s.mu.Lock()
-		body, status, delay := s.body, s.status, s.delay
-		s.mu.Unlock()
-		if delay > 0 {
-			time.Sleep(delay)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write(body)
-	}))
+	s.Server = httptest.NewServer(s)
+	s.URL = s.Server.URL
 	t.Cleanup(s.Close)
 	return s
+}
+
+// newMemJWKS is a JWKS server without a listener, reached only through
+// its client(): for tests in a testing/synctest bubble, which a loopback
+// connection would keep from ever being idle (a read on a socket can be
+// ended from outside the bubble, so time would never advance).
+func newMemJWKS(t testing.TB, keys ...*testKey) *jwksServer {
+	t.Helper()
+	s := &jwksServer{status: http.StatusOK, URL: "http://127.0.0.1/jwks"}
+	s.setKeys(keys...)
+	return s
+}
+
+// client returns an HTTP client whose requests s serves in memory, in the
+// caller's goroutine. The Verifier bounds it as it bounds any client.
+func (s *jwksServer) client() *http.Client {
+	return &http.Client{Transport: memTransport{s}}
+}
+
+type memTransport struct{ h http.Handler }
+
+func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	m.h.ServeHTTP(rec, r)
+	resp := rec.Result()
+	resp.Request = r
+	return resp, nil
 }
 
 func (s *jwksServer) setKeys(keys ...*testKey) {
@@ -203,14 +237,12 @@ func newSetup(t testing.TB, mutate func(*IssuerConfig), keys ...*testKey) *setup
 	return &setup{v: v, srv: srv, clock: clock}
 }
 
+// waitReady waits for v's first fetches, made on its own goroutines from
+// a loopback server. (In a synctest bubble, synctest.Wait is the way.)
 func waitReady(t testing.TB, v *Verifier) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !v.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("verifier not ready: %+v", v.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.Wait(testutil.DefaultTimeout, v.Ready) {
+		t.Fatalf("verifier not ready: %+v", v.Status())
 	}
 }
 
