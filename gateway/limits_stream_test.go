@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/limits"
 )
 
@@ -50,7 +51,7 @@ func TestLimitStreamUsage(t *testing.T) {
 		t.Fatalf("rest of the stream: %q", rest)
 	}
 	var a map[string]any
-	waitUntil(t, "the audit record", func() bool {
+	testkit.WaitFor(t, "the audit record", func() bool {
 		for _, m := range (&world{t: t, audit: w.audit}).records() {
 			if m["msg"] == auditMsgDecision {
 				a = m

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/limits"
 )
 
@@ -83,7 +84,7 @@ func newLimitWorldFull(t *testing.T, routes, upstreamKeys string, upstream func(
 	}
 	t.Cleanup(gw.Close)
 	w.gw = gw
-	waitUntil(t, "the gateway's keys", gw.Ready)
+	testkit.WaitFor(t, "the gateway's keys", gw.Ready)
 	return w
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // testAudience is the audience of every test config.
@@ -163,13 +164,7 @@ routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
 	t.Cleanup(gw.Close)
 	t.Cleanup(func() { checkRecordsRegistered(t, w.records()) })
 	w.gw = gw
-	deadline := time.Now().Add(20 * time.Second)
-	for !gw.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway's keys were not ready within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the gateway's keys", gw.Ready)
 	return w
 }
 

@@ -23,7 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
-	"github.com/scopegate/scopegate/internal/testutil"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -241,7 +241,7 @@ func newSetup(t testing.TB, mutate func(*IssuerConfig), keys ...*testKey) *setup
 // a loopback server. (In a synctest bubble, synctest.Wait is the way.)
 func waitReady(t testing.TB, v *Verifier) {
 	t.Helper()
-	if !testutil.Wait(testutil.DefaultTimeout, v.Ready) {
+	if !testkit.Wait(testkit.DefaultTimeout, v.Ready) {
 		t.Fatalf("verifier not ready: %+v", v.Status())
 	}
 }

@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/scopegate/scopegate/internal/testutil"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // refreshLog records OnRefresh calls.
@@ -490,7 +490,7 @@ func TestBodyLimitsAndRedirects(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			testutil.WaitFor(t, "a fetch attempt", func() bool { _, n := log.last(); return n >= 1 })
+			testkit.WaitFor(t, "a fetch attempt", func() bool { _, n := log.last(); return n >= 1 })
 			c, _ := log.last()
 			if c.err == nil || v.Ready() {
 				t.Fatalf("fetch succeeded; want a failure")

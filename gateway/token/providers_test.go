@@ -23,7 +23,7 @@ import (
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
-	"github.com/scopegate/scopegate/internal/testutil"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // providerFixture is testdata/providers/<name>.json: the shapes of one
@@ -146,7 +146,7 @@ routes:
 		t.Fatal(err)
 	}
 	defer gw.Close()
-	testutil.WaitFor(t, "the issuer's keys", gw.Ready)
+	testkit.WaitFor(t, "the issuer's keys", gw.Ready)
 
 	for _, c := range fx.Cases {
 		t.Run(c.Name, func(t *testing.T) {

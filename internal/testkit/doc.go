@@ -1,4 +1,4 @@
-// Package testutil holds what the tests of several packages share, so that
+// Package testkit holds what the tests of several packages share, so that
 // each is written once: Wait, the one way a test waits for something another
 // goroutine or process does (a key fetch, a log line, a listener), and
 // AuditRecord, the one typed decoding of the audit trail's JSON lines.
@@ -10,4 +10,4 @@
 // a rate limit) does not wait: it runs in a testing/synctest bubble, where
 // the runtime's timers are fake and synctest.Wait says when everything is
 // idle, or it injects a clock and moves it.
-package testutil
+package testkit
