@@ -180,7 +180,7 @@ func (w *senderWorld) do(i int, method, path, auth, peer string, hdr ...string) 
 }
 
 // lastRecord is the last audit decision record.
-func (w *senderWorld) lastRecord() map[string]any {
+func (w *senderWorld) lastRecord() testkit.AuditRecord {
 	w.t.Helper()
 	ww := &world{t: w.t, audit: w.audit}
 	recs := ww.records()

@@ -11,8 +11,8 @@ import (
 )
 
 // AuditRecord is one line of the audit trail (docs/audit.md): a decision
-// record (Msg "decision") or a summary of dropped records (Msg
-// "audit_dropped"). A field the record left out is the zero value; Has
+// record (Msg "decision"), a summary of dropped records (Msg
+// "audit_dropped") or a revocation made through the admin API. A field the record left out is the zero value; Has
 // tells a field left out from one written empty.
 type AuditRecord struct {
 	TS                 time.Time `json:"ts"`
@@ -32,7 +32,7 @@ type AuditRecord struct {
 	Upstream           string    `json:"upstream"`
 	UpstreamDurationMS float64   `json:"upstream_duration_ms"`
 	LimitBilled        string    `json:"limit_billed"`
-	LimitTokens        int64     `json:"limit_tokens"`
+	LimitTokens        float64   `json:"limit_tokens"`
 	Detail             string    `json:"detail"`
 	Iss                string    `json:"iss"`
 	Sub                string    `json:"sub"`
@@ -53,9 +53,18 @@ type AuditRecord struct {
 	ConfigHash         string    `json:"config_hash"`
 	UpstreamError      string    `json:"upstream_error"`
 
-	// The summary of dropped records.
+	// The summary of dropped records (Msg "audit_dropped").
 	Since   time.Time        `json:"since"`
 	Dropped map[string]int64 `json:"dropped"`
+
+	// The admin API's revocation records (Msg "revocation_added",
+	// "revocation_lifted"); Iss and RemoteAddr are above.
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	Value     string    `json:"value"`
+	RevokedBy string    `json:"revoked_by"`
+	NotBefore time.Time `json:"not_before"`
+	ExpiresAt time.Time `json:"expires_at"`
 
 	// Fields is the record as written, name by name.
 	Fields map[string]any `json:"-"`
