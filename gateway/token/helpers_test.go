@@ -136,6 +136,7 @@ type jwksServer struct {
 	status           int
 	fetches          atomic.Int64
 	delay            time.Duration
+	pipe             *http.Client // newMemJWKS's client
 }
 
 func (s *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -162,31 +163,20 @@ func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 }
 
 // newMemJWKS is a JWKS server without a listener, reached only through
-// its client(): for tests in a testing/synctest bubble, which a loopback
-// connection would keep from ever being idle (a read on a socket can be
-// ended from outside the bubble, so time would never advance).
+// its client, HTTP over in-memory pipes (testkit.PipeClient): for tests in
+// a testing/synctest bubble, which a loopback connection would keep from
+// ever being idle.
 func newMemJWKS(t testing.TB, keys ...*testKey) *jwksServer {
 	t.Helper()
 	s := &jwksServer{status: http.StatusOK, URL: "http://127.0.0.1/jwks"}
 	s.setKeys(keys...)
+	s.pipe = testkit.PipeClient(t, s)
 	return s
 }
 
-// client returns an HTTP client whose requests s serves in memory, in the
-// caller's goroutine. The Verifier bounds it as it bounds any client.
-func (s *jwksServer) client() *http.Client {
-	return &http.Client{Transport: memTransport{s}}
-}
-
-type memTransport struct{ h http.Handler }
-
-func (m memTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	rec := httptest.NewRecorder()
-	m.h.ServeHTTP(rec, r)
-	resp := rec.Result()
-	resp.Request = r
-	return resp, nil
-}
+// client returns the HTTP client that reaches a newMemJWKS server. The
+// Verifier bounds it as it bounds any client.
+func (s *jwksServer) client() *http.Client { return s.pipe }
 
 func (s *jwksServer) setKeys(keys ...*testKey) {
 	var list []map[string]any

@@ -13,8 +13,8 @@ import (
 // it works inside a testing/synctest bubble, where a loopback server does
 // not: a goroutine reading a socket can be woken from outside the bubble,
 // so the bubble is never idle and its fake clock never moves. Requests may
-// name any host. The server and the client's idle connections are closed
-// at t's cleanup.
+// name any host. At t's cleanup the client's idle connections are closed
+// and the server is shut down, waiting for its handlers to return.
 func PipeClient(t testing.TB, h http.Handler) *http.Client {
 	l := &pipeListener{conns: make(chan net.Conn), done: make(chan struct{})}
 	srv := &http.Server{Handler: h}
@@ -38,7 +38,9 @@ func PipeClient(t testing.TB, h http.Handler) *http.Client {
 	}
 	t.Cleanup(func() {
 		tr.CloseIdleConnections()
-		_ = srv.Close()
+		// Shutdown waits for the handlers still running (one sleeping
+		// on the bubble's clock, say): the bubble ends with none left.
+		_ = srv.Shutdown(context.Background())
 		<-served
 	})
 	return &http.Client{Transport: tr}
