@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -14,6 +13,7 @@ import (
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 const testAudience = "https://models.scopegate.test"
@@ -72,13 +72,7 @@ routes:
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	deadline := time.Now().Add(30 * time.Second)
-	for !gw.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway did not get the issuer's keys within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the issuer's keys", gw.Ready)
 	proxy := httptest.NewServer(gw)
 	t.Cleanup(proxy.Close)
 

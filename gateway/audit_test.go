@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 const validTraceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -92,33 +94,32 @@ func TestAuditRecordFields(t *testing.T) {
 	w.do("POST", "/v1/chat/completions", tok, "X-Request-Id", "r1", "Traceparent", validTraceparent)
 	a := w.record("r1")
 	checks := []struct {
-		field string
-		want  any
+		field     string
+		got, want any
 	}{
-		{"audit_v", float64(AuditSchemaVersion)},
-		{"trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"},
-		{"route", "chat"},
-		{"path_template", "/v1/chat/completions"},
-		{"decision", "allow"},
-		{"reason", "allowed"},
-		{"upstream", "models"},
-		{"sub", "alice"},
-		{"client_id", "cli"},
-		{"scopes", "chat:completions"},
-		{"required_scopes", "chat:completions"},
-		{"ts", epoch.Format(time.RFC3339Nano)},
+		{"audit_v", a.V, AuditSchemaVersion},
+		{"trace_id", a.TraceID, "4bf92f3577b34da6a3ce929d0e0e4736"},
+		{"route", a.Route, "chat"},
+		{"path_template", a.PathTemplate, "/v1/chat/completions"},
+		{"decision", a.Decision, "allow"},
+		{"reason", a.Reason, "allowed"},
+		{"upstream", a.Upstream, "models"},
+		{"sub", a.Sub, "alice"},
+		{"client_id", a.ClientID, "cli"},
+		{"scopes", a.Scopes, "chat:completions"},
+		{"required_scopes", a.RequiredScopes, "chat:completions"},
+		{"ts", a.Get("ts"), epoch.Format(time.RFC3339Nano)},
 	}
 	for _, c := range checks {
-		if a[c.field] != c.want {
-			t.Errorf("%s = %v; want %v", c.field, a[c.field], c.want)
+		if c.got != c.want {
+			t.Errorf("%s = %v; want %v", c.field, c.got, c.want)
 		}
 	}
-	act, _ := a["act"].([]any)
-	if len(act) != 1 || fmt.Sprint(act[0]) != "map[client_id:agent-app sub:agent-7]" {
-		t.Errorf("act = %v; want [{sub: agent-7, client_id: agent-app}]", a["act"])
+	if want := []testkit.Actor{{Sub: "agent-7", ClientID: "agent-app"}}; !slices.Equal(a.Act, want) {
+		t.Errorf("act = %v; want %v", a.Act, want)
 	}
-	if _, ok := a["jti"].(string); !ok {
-		t.Errorf("no jti in %v", a)
+	if _, ok := a.Get("jti").(string); !ok {
+		t.Errorf("no jti in %v", a.Fields)
 	}
 }
 
@@ -128,7 +129,7 @@ func TestAuditPathTemplateNotRawPath(t *testing.T) {
 	if out := w.audit.String(); strings.Contains(out, "secret-model-name") {
 		t.Errorf("the raw path is in the audit record: %s", out)
 	}
-	if got := w.record("r1")["path_template"]; got != "/v1/models/{id}" {
+	if got := w.record("r1").PathTemplate; got != "/v1/models/{id}" {
 		t.Errorf("path_template %v; want /v1/models/{id}", got)
 	}
 }
@@ -161,7 +162,7 @@ func TestAuditFlood(t *testing.T) {
 	count := func(msg, decision string) int {
 		n := 0
 		for _, m := range w.records() {
-			if m["msg"] == msg && (decision == "" || m["decision"] == decision) {
+			if m.Msg == msg && (decision == "" || m.Decision == decision) {
 				n++
 			}
 		}
@@ -186,20 +187,20 @@ func TestAuditFlood(t *testing.T) {
 	w.clock.Advance(auditSummaryInterval)
 	w.do("POST", "/v1/chat/completions", "", "X-Request-Id", "after")
 	w.record("after") // the bucket refilled
-	var summary map[string]any
+	var summary *testkit.AuditRecord
 	for _, m := range w.records() {
-		if m["msg"] == auditMsgDropped {
-			summary = m
+		if m.Msg == auditMsgDropped {
+			summary = &m
 		}
 	}
 	if summary == nil {
 		t.Fatalf("no audit_dropped summary after the interval:\n%s", w.audit.String())
 	}
-	if d, _ := summary["dropped"].(map[string]any); d["deny"] != float64(flood-5) || d["error"] != float64(0) {
-		t.Errorf("summary dropped = %v; want deny %d, error 0", summary["dropped"], flood-5)
+	if d := summary.Dropped; len(d) != 2 || d["deny"] != flood-5 || d["error"] != 0 {
+		t.Errorf("summary dropped = %v; want deny %d, error 0", summary.Dropped, flood-5)
 	}
-	if summary["since"] != epoch.Format(time.RFC3339) {
-		t.Errorf("summary since = %v; want %s", summary["since"], epoch.Format(time.RFC3339))
+	if summary.Get("since") != epoch.Format(time.RFC3339) {
+		t.Errorf("summary since = %v; want %s", summary.Get("since"), epoch.Format(time.RFC3339))
 	}
 }
 

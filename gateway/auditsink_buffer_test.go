@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -78,16 +79,31 @@ func TestAuditSinkBuffered(t *testing.T) {
 	}
 }
 
+// TestAuditSinkBufferedFlushesOnTimer: a held record is written when the
+// flush interval has passed since it came, not before, with no further
+// write to push it out. (In a synctest bubble: the interval is exact.)
 func TestAuditSinkBufferedFlushesOnTimer(t *testing.T) {
-	out := &countingBuffer{}
-	s, err := openAuditSink("stdout", out, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s.buffered(time.Millisecond)
-	if _, err := s.Write([]byte("{}\n")); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, "the timer to write the record", func() bool { return out.String() == "{}\n" })
+	synctest.Test(t, func(t *testing.T) {
+		out := &countingBuffer{}
+		s, err := openAuditSink("stdout", out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		const interval = time.Second
+		s.buffered(interval)
+		if _, err := s.Write([]byte("{}\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(interval - time.Nanosecond)
+		synctest.Wait()
+		if got := out.String(); got != "" {
+			t.Fatalf("written before the interval: %q", got)
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if got := out.String(); got != "{}\n" {
+			t.Fatalf("written at the interval: %q; want the held record", got)
+		}
+	})
 }

@@ -27,25 +27,28 @@ type bodyReader struct {
 	r       io.ReadCloser
 	rc      http.ResponseController
 	timeout time.Duration
-	now     func() time.Time
 	eof     bool
 	noDL    bool // the writer cannot set deadlines (not a server connection)
 }
 
 // wrapBody makes b r's body and sets the first deadline; it returns nil
 // when r has no body.
-func wrapBody(b *bodyReader, w http.ResponseWriter, r *http.Request, timeout time.Duration, now func() time.Time) *bodyReader {
+func wrapBody(b *bodyReader, w http.ResponseWriter, r *http.Request, timeout time.Duration) *bodyReader {
 	if r.Body == nil || r.Body == http.NoBody || timeout <= 0 {
 		return nil
 	}
-	*b = bodyReader{r: r.Body, rc: *http.NewResponseController(w), timeout: timeout, now: now}
+	*b = bodyReader{r: r.Body, rc: *http.NewResponseController(w), timeout: timeout}
 	b.setDeadline()
 	r.Body = b
 	return b
 }
 
+// setDeadline reads the runtime's clock, not the gateway's injected one: a
+// connection deadline is an instant the runtime's poller compares with its
+// own clock, and a deadline from a test's fake clock would fire at once or
+// never.
 func (b *bodyReader) setDeadline() {
-	if !b.noDL && b.rc.SetReadDeadline(b.now().Add(b.timeout)) != nil {
+	if !b.noDL && b.rc.SetReadDeadline(time.Now().Add(b.timeout)) != nil {
 		b.noDL = true
 	}
 }

@@ -34,3 +34,19 @@ func TestSlowAnswerOutlivesBodyReadTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestBodyDeadlineOnRuntimeClock: the body read deadline is an instant on
+// the runtime's clock, whatever clock the gateway is given: with Deps.Now a
+// day behind, a request whose body comes at once is still read (a deadline
+// taken from the injected clock would already have passed).
+func TestBodyDeadlineOnRuntimeClock(t *testing.T) {
+	yesterday := time.Now().Add(-24 * time.Hour)
+	r := newRig(t, rigOptions{server: "  body_read_timeout: 5s", now: func() time.Time { return yesterday }})
+	// Larger than what the server reads along with the headers, so that
+	// the body is read from the socket, under the deadline.
+	body := `{"model":"gpt-4o","input":"x"}` + strings.Repeat(" ", 60000)
+	resp := r.do("POST", "/v1/embeddings", r.token("embeddings:create"), strings.NewReader(body), "Content-Type", "application/json")
+	if got := bodyOf(resp); resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d body %q; want 200", resp.StatusCode, got)
+	}
+}

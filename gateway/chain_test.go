@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/policy"
 )
 
@@ -96,13 +96,7 @@ func newChain(tb testing.TB, alg string, mutate func(*config.Config)) *chain {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(g.Close)
-	deadline := time.Now().Add(30 * time.Second)
-	for !g.Ready() {
-		if time.Now().After(deadline) {
-			tb.Fatal("gateway not ready")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(tb, "the gateway's keys", g.Ready)
 	return &chain{g: g, iss: iss, upstream: up, conns: conns, reg: reg}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // The token package tests key management itself (gateway/token
@@ -109,7 +111,7 @@ func TestJWKSFailingAtStart(t *testing.T) {
 		t.Run(faultNames[m], func(t *testing.T) {
 			f := newJWKSFault(m)
 			r := newFaultRig(t, f, rigOptions{noWait: true})
-			waitUntil(t, "a failed key fetch", func() bool { return r.refreshFailures() >= 1 })
+			testkit.WaitFor(t, "a failed key fetch", func() bool { return r.refreshFailures() >= 1 })
 			tok := r.token("models:read")
 			resp := r.in(t).do("GET", "/v1/models", tok, nil)
 			wantKeysUnavailable(t, resp)
@@ -125,7 +127,7 @@ func TestJWKSFailingAtStart(t *testing.T) {
 			}
 
 			f.set(faultNone)
-			waitUntil(t, "/readyz 200", func() bool { code, _ := r.in(t).readyz(); return code == 200 })
+			testkit.WaitFor(t, "/readyz 200", func() bool { code, _ := r.in(t).readyz(); return code == 200 })
 			wantStatus(t, r.in(t).do("GET", "/v1/models", tok, nil), 200)
 		})
 	}
@@ -144,7 +146,7 @@ func TestJWKSFailingLater(t *testing.T) {
 			wantStatus(t, r.in(t).do("GET", "/v1/models", tok, nil), 200)
 
 			f.set(m)
-			waitUntil(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
+			testkit.WaitFor(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
 			wantStatus(t, r.in(t).do("GET", "/v1/models", tok, nil), 200)
 			if code, body := r.in(t).readyz(); code != 200 {
 				t.Errorf("/readyz %d %s; want 200 while keys are fresh enough", code, body)
@@ -171,7 +173,7 @@ func TestJWKSStaleBeyondMaxStaleness(t *testing.T) {
 	r := newFaultRig(t, f, rigOptions{now: clock.Now, issuer: "    max_staleness: 1h", refresh: "100ms"})
 	wantStatus(t, r.do("GET", "/v1/models", r.token("models:read"), nil), 200)
 	f.set(faultDown)
-	waitUntil(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
+	testkit.WaitFor(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
 	clock.Add(50 * time.Minute)
 	wantStatus(t, r.do("GET", "/v1/models", r.token("models:read"), nil), 200)
 	clock.Add(20 * time.Minute)
@@ -180,7 +182,7 @@ func TestJWKSStaleBeyondMaxStaleness(t *testing.T) {
 		t.Errorf("/readyz %d with stale keys; want 503", code)
 	}
 	f.set(faultNone)
-	waitUntil(t, "/readyz 200", func() bool { code, _ := r.readyz(); return code == 200 })
+	testkit.WaitFor(t, "/readyz 200", func() bool { code, _ := r.readyz(); return code == 200 })
 	wantStatus(t, r.do("GET", "/v1/models", r.token("models:read"), nil), 200)
 }
 
@@ -198,7 +200,7 @@ func TestJWKSRotationAndRemoval(t *testing.T) {
 
 	r.iss.RemoveKey(oldKID)
 	var resp *http.Response
-	waitUntil(t, "the removed key refused", func() bool {
+	testkit.WaitFor(t, "the removed key refused", func() bool {
 		resp = r.do("GET", "/v1/models", oldTok, nil)
 		return resp.StatusCode != 200
 	})
@@ -226,7 +228,7 @@ func TestDiscoveryIssuerMismatch(t *testing.T) {
 		})
 	}
 	r := newRig(t, rigOptions{noWait: true, wrapIssuer: wrap})
-	waitUntil(t, "two discovery attempts", func() bool { return discoveries.Load() >= 2 })
+	testkit.WaitFor(t, "two discovery attempts", func() bool { return discoveries.Load() >= 2 })
 	if r.gw.Ready() {
 		t.Fatal("ready with a foreign discovery document")
 	}

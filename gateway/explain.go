@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"time"
@@ -192,9 +191,9 @@ func Explain(ctx context.Context, cfg *config.Compiled, req ExplainRequest) (*Ex
 		st := &reqState{start: g.now(), realm: rt.cfg.Server.Realm}
 		st.requestID = requestID(r.Header.Get("X-Request-Id"))
 		st.traceID = traceIDOf(r.Header)
-		rec := httptest.NewRecorder()
+		rec := newExplainWriter()
 		g.handle(rt, st, rec, r.WithContext(context.WithValue(ctx, stateKey{}, st)))
-		return st, rec.Code
+		return st, rec.code
 	}
 	st, code := run()
 	if st.reason == ReasonKeysUnavailable && req.Token != "" {

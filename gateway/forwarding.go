@@ -64,15 +64,9 @@ func trustedPeer(remoteAddr string, trusted []netip.Prefix) (netip.Addr, bool) {
 	return a, false
 }
 
-// setForwarded writes the forwarding headers on the outbound request.
-// Client-sent values survive only when the peer is trusted; otherwise the
-// TCP peer replaces them.
-func setForwarded(out, in *http.Request, trusted []netip.Prefix) {
-	var a headerValues
-	setForwardedWith(&a, out, in, trusted)
-}
-
-// setForwardedWith is setForwarded taking its header values from a.
+// setForwardedWith writes the forwarding headers on the outbound request,
+// taking its header values from a. Client-sent values survive only when
+// the peer is trusted; otherwise the TCP peer replaces them.
 func setForwardedWith(a *headerValues, out, in *http.Request, trusted []netip.Prefix) {
 	peer, ok := trustedPeer(in.RemoteAddr, trusted)
 	if !peer.IsValid() {

@@ -78,7 +78,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // the decision, the forwarding. Each stage answers nothing itself; a
 // refusal comes back as a value and is answered here.
 func (g *Gateway) handle(rt *runtime, st *reqState, w http.ResponseWriter, r *http.Request) {
-	st.in = wrapBody(&st.inBody, w, r, rt.cfg.Server.BodyReadTimeout.D(), g.now)
+	st.in = wrapBody(&st.inBody, w, r, rt.cfg.Server.BodyReadTimeout.D())
 	route, params, ref := g.route(rt, st, w, r)
 	if ref == nil && route != nil {
 		ref = g.decide(rt, st, r, route, params)

@@ -14,6 +14,7 @@ import (
 	"github.com/scopegate/scopegate/internal/header"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/policy"
 )
 
@@ -64,7 +65,7 @@ func FuzzHandler(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(g.Close)
-	waitUntil(f, "keys", g.Ready)
+	testkit.WaitFor(f, "keys", g.Ready)
 	spec := func(scopes ...string) string {
 		return iss.AccessToken(issuer.AccessTokenSpec{Subject: "alice", ClientID: "cli", Audience: []string{rigAudience}, Scopes: scopes})
 	}

@@ -124,3 +124,9 @@ func TestSetForwarded(t *testing.T) {
 		}
 	})
 }
+
+// setForwarded is setForwardedWith with a header-values buffer of its own.
+func setForwarded(out, in *http.Request, trusted []netip.Prefix) {
+	var a headerValues
+	setForwardedWith(&a, out, in, trusted)
+}

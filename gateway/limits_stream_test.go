@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/limits"
 )
 
@@ -49,18 +50,18 @@ func TestLimitStreamUsage(t *testing.T) {
 	if !strings.Contains(string(rest), "[DONE]") {
 		t.Fatalf("rest of the stream: %q", rest)
 	}
-	var a map[string]any
-	waitUntil(t, "the audit record", func() bool {
+	var a testkit.AuditRecord
+	testkit.WaitFor(t, "the audit record", func() bool {
 		for _, m := range (&world{t: t, audit: w.audit}).records() {
-			if m["msg"] == auditMsgDecision {
+			if m.Msg == auditMsgDecision {
 				a = m
 				return true
 			}
 		}
 		return false
 	})
-	if a["limit_billed"] != "usage" || a["limit_tokens"] != float64(12) {
-		t.Errorf("audit limit_billed %v limit_tokens %v; want usage 12", a["limit_billed"], a["limit_tokens"])
+	if a.LimitBilled != "usage" || a.LimitTokens != 12 {
+		t.Errorf("audit limit_billed %v limit_tokens %v; want usage 12", a.LimitBilled, a.LimitTokens)
 	}
 }
 
@@ -119,8 +120,8 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 			if !strings.Contains(got, `"hi"`) || !strings.HasSuffix(got, "data: [DONE]\n\n") {
 				t.Errorf("client stream %q lost events", got)
 			}
-			if a := w.lastRecord(); a["limit_billed"] != tt.wantSource {
-				t.Errorf("audit limit_billed %v; want %s", a["limit_billed"], tt.wantSource)
+			if a := w.lastRecord(); a.LimitBilled != tt.wantSource {
+				t.Errorf("audit limit_billed %v; want %s", a.LimitBilled, tt.wantSource)
 			}
 		})
 	}
@@ -183,8 +184,8 @@ func TestLimitStoreDown(t *testing.T) {
 				if rec.Header().Get("Retry-After") != "1" || w.hits.Load() != 0 {
 					t.Errorf("Retry-After %q, upstream hits %d; want 1 and 0", rec.Header().Get("Retry-After"), w.hits.Load())
 				}
-				if a := w.lastRecord(); a["reason"] != string(ReasonLimitStoreUnavailable) {
-					t.Errorf("audit reason %v; want limit_store_unavailable", a["reason"])
+				if a := w.lastRecord(); a.Reason != string(ReasonLimitStoreUnavailable) {
+					t.Errorf("audit reason %v; want limit_store_unavailable", a.Reason)
 				}
 			}
 			if got := testutil.ToFloat64(w.gw.limitMetrics.storeErrors.WithLabelValues("chat", "daily")); got < 1 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/limits"
 )
 
@@ -83,7 +84,7 @@ func newLimitWorldFull(t *testing.T, routes, upstreamKeys string, upstream func(
 	}
 	t.Cleanup(gw.Close)
 	w.gw = gw
-	waitUntil(t, "the gateway's keys", gw.Ready)
+	testkit.WaitFor(t, "the gateway's keys", gw.Ready)
 	return w
 }
 
@@ -104,17 +105,17 @@ func (w *limitWorld) post(sub, body string) *httptest.ResponseRecorder {
 }
 
 // lastRecord is the last audit decision record.
-func (w *limitWorld) lastRecord() map[string]any {
+func (w *limitWorld) lastRecord() testkit.AuditRecord {
 	w.t.Helper()
 	ww := &world{t: w.t, audit: w.audit}
 	recs := ww.records()
 	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i]["msg"] == auditMsgDecision {
+		if recs[i].Msg == auditMsgDecision {
 			return recs[i]
 		}
 	}
 	w.t.Fatal("no audit decision record")
-	return nil
+	return testkit.AuditRecord{}
 }
 
 func limitChatRoute(limits string) string {
@@ -181,9 +182,9 @@ func TestLimitRequestRate(t *testing.T) {
 		t.Errorf("body %s; want an OpenAI rate_limit_error", b)
 	}
 	a := w.lastRecord()
-	detail, _ := a["detail"].(string)
-	if a["reason"] != string(ReasonRateLimited) || !strings.Contains(detail, `"rpm"`) || !strings.Contains(detail, "key limit:chat:rpm:") {
-		t.Errorf("audit reason %v, detail %q; want rate_limited naming the limit and its key", a["reason"], detail)
+	detail := a.Detail
+	if a.Reason != string(ReasonRateLimited) || !strings.Contains(detail, `"rpm"`) || !strings.Contains(detail, "key limit:chat:rpm:") {
+		t.Errorf("audit reason %v, detail %q; want rate_limited naming the limit and its key", a.Reason, detail)
 	}
 	if strings.Contains(detail, "alice") {
 		t.Errorf("audit detail %q holds the subject in the clear", detail)
@@ -225,8 +226,8 @@ func TestLimitTokenBudget(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
 		}
 		a := w.lastRecord()
-		if a["limit_billed"] != "usage" || a["limit_tokens"] != float64(45) {
-			t.Errorf("request %d: audit limit_billed %v limit_tokens %v; want usage 45", i, a["limit_billed"], a["limit_tokens"])
+		if a.LimitBilled != "usage" || a.LimitTokens != 45 {
+			t.Errorf("request %d: audit limit_billed %v limit_tokens %v; want usage 45", i, a.LimitBilled, a.LimitTokens)
 		}
 	}
 	// 90 used: a reservation of 17 would cross 100.
@@ -241,8 +242,8 @@ func TestLimitTokenBudget(t *testing.T) {
 	if got := rec.Header().Get("Retry-After"); got != "43200" {
 		t.Errorf("Retry-After %q; want 43200 (the window's end)", got)
 	}
-	if a := w.lastRecord(); a["reason"] != string(ReasonBudgetExceeded) {
-		t.Errorf("audit reason %v; want budget_exceeded", a["reason"])
+	if a := w.lastRecord(); a.Reason != string(ReasonBudgetExceeded) {
+		t.Errorf("audit reason %v; want budget_exceeded", a.Reason)
 	}
 	// A small request still fits: max_tokens 1 reserves 1 + 7.
 	if rec := w.post("alice", `{"model":"m1","max_tokens":1}`); rec.Code != 200 {
@@ -295,8 +296,8 @@ func TestLimitBillingFaults(t *testing.T) {
 `), tt.upstream)
 			w.post("alice", tt.body)
 			a := w.lastRecord()
-			if a["limit_billed"] != tt.wantSource || a["limit_tokens"] != tt.wantTokens {
-				t.Fatalf("audit limit_billed %v limit_tokens %v; want %s %v", a["limit_billed"], a["limit_tokens"], tt.wantSource, tt.wantTokens)
+			if a.LimitBilled != tt.wantSource || a.LimitTokens != tt.wantTokens {
+				t.Fatalf("audit limit_billed %v limit_tokens %v; want %s %v", a.LimitBilled, a.LimitTokens, tt.wantSource, tt.wantTokens)
 			}
 			// What remains is the budget less the bill.
 			left := 100 - tt.wantTokens

@@ -7,10 +7,11 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // goldenMetrics are the metric families TestMetricsGolden fixes. Those
@@ -39,7 +40,7 @@ var goldenMetrics = []string{
 // /metrics). The issuer URL and Go version are placeholders in the file.
 func TestMetricsGolden(t *testing.T) {
 	w := newWorld(t, "")
-	waitFor(t, "the first JWKS refresh to be counted", func() bool {
+	testkit.WaitFor(t, "the first JWKS refresh to be counted", func() bool {
 		return testutil.ToFloat64(w.gw.metrics.refreshes.WithLabelValues(w.iss.URL(), "scheduled", "success")) == 1
 	})
 	chat := w.token("chat:completions")
@@ -122,17 +123,5 @@ func TestRegisterRuntime(t *testing.T) {
 		if err != nil || n == 0 {
 			t.Errorf("%s: %d series, %v; want it registered", name, n, err)
 		}
-	}
-}
-
-// waitFor polls cond for up to 20s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

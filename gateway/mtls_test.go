@@ -118,13 +118,13 @@ func TestClientCertHeader(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := w.forwarded()
 			rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+tok, tt.peer, tt.hdr...)
-			if rec.Code != tt.status || w.lastRecord()["reason"] != tt.reason {
-				t.Fatalf("%d %v; want %d %s", rec.Code, w.lastRecord()["reason"], tt.status, tt.reason)
+			if rec.Code != tt.status || w.lastRecord().Reason != tt.reason {
+				t.Fatalf("%d %v; want %d %s", rec.Code, w.lastRecord().Reason, tt.status, tt.reason)
 			}
 			if tt.status == 200 {
 				h, _ := w.up.lastHeader()
-				if h.Get("Client-Cert") != "" || w.lastRecord()["binding"] != "mtls" {
-					t.Fatalf("upstream got Client-Cert %q; binding %v", h.Get("Client-Cert"), w.lastRecord()["binding"])
+				if h.Get("Client-Cert") != "" || w.lastRecord().Binding != "mtls" {
+					t.Fatalf("upstream got Client-Cert %q; binding %v", h.Get("Client-Cert"), w.lastRecord().Binding)
 				}
 			} else if w.forwarded() != before {
 				t.Fatal("a refused request was forwarded")

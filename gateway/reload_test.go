@@ -10,10 +10,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
 	"time"
 
 	"github.com/scopegate/scopegate/config"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // connCounter is an upstream that counts the connections it accepts and
@@ -99,7 +99,7 @@ func TestReloadKeepsWarmConnections(t *testing.T) {
 	// A new upstream timeout: a new transport; the old one's idle
 	// connection is closed, as no request is in flight under it.
 	r.reloadYAML(t, strings.Replace(r.yaml, "timeout: 2s", "timeout: 3s", 1))
-	waitUntil(t, "the old pool's idle connection to close", func() bool { return up.closed.Load() == 1 })
+	testkit.WaitFor(t, "the old pool's idle connection to close", func() bool { return up.closed.Load() == 1 })
 	r.get(t, "/public/x")
 	if n := up.opened.Load(); n != 2 {
 		t.Errorf("%d upstream connections after a reload that changed the upstream; want 2", n)
@@ -134,7 +134,7 @@ func TestReloadDrainsOldPoolAfterInFlight(t *testing.T) {
 	if err != nil || strings.Count(string(rest), "data: ") != 4 {
 		t.Fatalf("the stream after the reload: %q, %v; want the other 4 events", rest, err)
 	}
-	waitUntil(t, "the old pool to close once the stream ended", func() bool { return up.closed.Load() == 1 })
+	testkit.WaitFor(t, "the old pool to close once the stream ended", func() bool { return up.closed.Load() == 1 })
 }
 
 // TestReloadStorm: reloads alternating two configs under concurrent

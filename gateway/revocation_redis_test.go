@@ -12,6 +12,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/redistest"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func redisExtra(url, mode string) string {
@@ -56,7 +57,7 @@ func TestRevocationStoreDown(t *testing.T) {
 				t.Fatalf("within max_lag: %d; want 200", rec.Code)
 			}
 			w.clock.Advance(31 * time.Second)
-			waitUntil(t, "a failed sync", func() bool {
+			testkit.WaitFor(t, "a failed sync", func() bool {
 				return testutil.ToFloat64(w.gw.revoker.m.storeErrors.WithLabelValues("revocation_sync")) > 0
 			})
 			wantRevoked(t, w, w.chat(revoked)) // the last mirror still applies
@@ -82,7 +83,7 @@ func TestRevocationStoreDown(t *testing.T) {
 			}
 
 			mr.SetError("")
-			waitUntil(t, "recovery after redis is back", func() bool { return w.chat(tok).Code == http.StatusOK && w.gw.revoker.inSync(w.clock.Now()) })
+			testkit.WaitFor(t, "recovery after redis is back", func() bool { return w.chat(tok).Code == http.StatusOK && w.gw.revoker.inSync(w.clock.Now()) })
 			wantRevoked(t, w, w.chat(revoked))
 		})
 	}
@@ -114,7 +115,7 @@ func TestRevocationStoreDownAtStart(t *testing.T) {
 				t.Skipf("cannot listen on %s again: %v", addr, err)
 			}
 			t.Cleanup(mr2.Close)
-			waitUntil(t, "the first sync", func() bool { return w.chat(tok).Code == http.StatusOK && w.gw.revoker.inSync(w.clock.Now()) })
+			testkit.WaitFor(t, "the first sync", func() bool { return w.chat(tok).Code == http.StatusOK && w.gw.revoker.inSync(w.clock.Now()) })
 		})
 	}
 }
@@ -135,7 +136,7 @@ func TestRevocationSharedByReplicas(t *testing.T) {
 	}
 	a.revoke(`{"token":"` + tok + `","by":"ops"}`)
 	wantRevoked(t, a, a.chat(tok))
-	waitUntil(t, "replica b to refuse the revoked token", func() bool { return b.chat(tok).Code == http.StatusUnauthorized })
+	testkit.WaitFor(t, "replica b to refuse the revoked token", func() bool { return b.chat(tok).Code == http.StatusUnauthorized })
 	wantRevoked(t, b, b.chat(tok))
 
 	// A gateway restarted on the same Redis refuses it from its first request.
@@ -148,7 +149,7 @@ func TestRevocationSharedByReplicas(t *testing.T) {
 	srv.Kill()
 	srv.Restart()
 	c.revoke(`{"client_id":"someone-else"}`)
-	waitUntil(t, "replica a to see the entry made after the Redis restart", func() bool {
+	testkit.WaitFor(t, "replica a to see the entry made after the Redis restart", func() bool {
 		return testutil.ToFloat64(a.gw.revoker.m.entries.WithLabelValues(revokeClient)) == 1
 	})
 	wantRevoked(t, a, a.chat(tok))
@@ -170,7 +171,7 @@ func newWorldSharing(t *testing.T, w *world) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	waitUntil(t, "the second gateway ready", gw.Ready)
+	testkit.WaitFor(t, "the second gateway ready", gw.Ready)
 	w2.gw = gw
 	return &w2
 }

@@ -74,10 +74,10 @@ func wantRevoked(t *testing.T, w *world, rec *httptest.ResponseRecorder) {
 	}
 	rs := w.records()
 	last := rs[len(rs)-1]
-	if last["reason"] != string(ReasonTokenRevoked) {
-		t.Fatalf("audit reason %v; want %s", last["reason"], ReasonTokenRevoked)
+	if last.Reason != string(ReasonTokenRevoked) {
+		t.Fatalf("audit reason %v; want %s", last.Reason, ReasonTokenRevoked)
 	}
-	if d, _ := last["detail"].(string); !strings.Contains(d, "revoked by ") {
+	if d := last.Detail; !strings.Contains(d, "revoked by ") {
 		t.Fatalf("audit detail %q; want who revoked and when", d)
 	}
 }
@@ -171,7 +171,7 @@ func TestRevokeJTIRefusesACachedToken(t *testing.T) {
 	wantRevoked(t, w, w.chat(tok))
 	added := false
 	for _, m := range w.records() {
-		if m["msg"] == "revocation_added" && m["revoked_by"] == "ops@example.com" && m["id"] == e.ID {
+		if m.Msg == "revocation_added" && m.RevokedBy == "ops@example.com" && m.ID == e.ID {
 			added = true
 		}
 	}

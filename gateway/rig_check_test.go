@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/policy"
 )
 
@@ -26,7 +27,7 @@ func (r *rig) audits() []map[string]any {
 func (r *rig) auditFor(id string) map[string]any {
 	r.t.Helper()
 	var rec map[string]any
-	waitUntil(r.t, "audit record "+id, func() bool {
+	testkit.WaitFor(r.t, "audit record "+id, func() bool {
 		for _, a := range r.audits() {
 			if a["request_id"] == id {
 				rec = a

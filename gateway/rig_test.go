@@ -21,6 +21,7 @@ import (
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // The rig runs a whole gateway in-process: a real issuer (internal/issuer)
@@ -229,20 +230,7 @@ func (r *rig) in(t *testing.T) *rig {
 // waitReady polls until the gateway has its keys.
 func (r *rig) waitReady() {
 	r.t.Helper()
-	waitUntil(r.t, "gateway ready", r.gw.Ready)
-}
-
-// waitUntil polls cond for up to 30 seconds: generous, since the machine
-// is shared; never a timing assertion.
-func waitUntil(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(r.t, "gateway ready", r.gw.Ready)
 }
 
 // token mints a valid access token with the given scopes.

@@ -16,6 +16,7 @@ import (
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/dpop"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/state"
 )
 
@@ -117,7 +118,7 @@ func (w *senderWorld) addGateway() *Gateway {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(gw.Close)
-	waitUntil(w.t, "gateway ready", gw.Ready)
+	testkit.WaitFor(w.t, "gateway ready", gw.Ready)
 	w.gws = append(w.gws, gw)
 	return gw
 }
@@ -179,7 +180,7 @@ func (w *senderWorld) do(i int, method, path, auth, peer string, hdr ...string) 
 }
 
 // lastRecord is the last audit decision record.
-func (w *senderWorld) lastRecord() map[string]any {
+func (w *senderWorld) lastRecord() testkit.AuditRecord {
 	w.t.Helper()
 	ww := &world{t: w.t, audit: w.audit}
 	recs := ww.records()

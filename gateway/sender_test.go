@@ -69,10 +69,10 @@ func TestDPoPRequests(t *testing.T) {
 				t.Fatalf("status = %d; want %d (%s)", rec.Code, tt.status, rec.Body)
 			}
 			rcd := w.lastRecord()
-			if rcd["reason"] != tt.reason {
-				t.Fatalf("audit reason = %v; want %s", rcd["reason"], tt.reason)
+			if rcd.Reason != tt.reason {
+				t.Fatalf("audit reason = %v; want %s", rcd.Reason, tt.reason)
 			}
-			for _, v := range rcd {
+			for _, v := range rcd.Fields {
 				if s, ok := v.(string); ok && len(tt.hdr) > 1 && strings.Contains(s, tt.hdr[1][:40]) {
 					t.Fatalf("the audit record holds the proof: %v", rcd)
 				}
@@ -90,12 +90,12 @@ func TestDPoPRequests(t *testing.T) {
 				want := "none"
 				if strings.HasPrefix(strings.ToLower(tt.auth), "dpop") {
 					want = "dpop"
-					if rcd["dpop_jkt"] != k.jkt {
-						t.Fatalf("dpop_jkt = %v; want %s", rcd["dpop_jkt"], k.jkt)
+					if rcd.DPoPJKT != k.jkt {
+						t.Fatalf("dpop_jkt = %v; want %s", rcd.DPoPJKT, k.jkt)
 					}
 				}
-				if rcd["binding"] != want {
-					t.Fatalf("binding = %v; want %s", rcd["binding"], want)
+				if rcd.Binding != want {
+					t.Fatalf("binding = %v; want %s", rcd.Binding, want)
 				}
 				return
 			}
@@ -172,7 +172,7 @@ func TestDPoPReplayAcrossReplicas(t *testing.T) {
 		t.Fatalf("replica 0: %d %s", rec.Code, rec.Body)
 	}
 	rec := w.do(1, "POST", "/v1/chat/completions", "DPoP "+tok, testPeer, "DPoP", p)
-	if rec.Code != 401 || w.lastRecord()["reason"] != dpop.ReasonReplay {
+	if rec.Code != 401 || w.lastRecord().Reason != dpop.ReasonReplay {
 		t.Fatalf("replica 1 took a replayed proof: %d %s", rec.Code, rec.Body)
 	}
 	// A fresh proof is good on either.
@@ -195,7 +195,7 @@ func TestDPoPNonce(t *testing.T) {
 	const chat = "/v1/chat/completions"
 	rec := w.do(0, "POST", chat, "DPoP "+tok, testPeer, "DPoP", w.proof(k, "POST", chat, tok))
 	nonce := rec.Header().Get("DPoP-Nonce")
-	if rec.Code != 401 || nonce == "" || w.lastRecord()["reason"] != dpop.ReasonNonce {
+	if rec.Code != 401 || nonce == "" || w.lastRecord().Reason != dpop.ReasonNonce {
 		t.Fatalf("no nonce: %d %q %s", rec.Code, nonce, rec.Body)
 	}
 	checkChallenges(t, rec.Header().Values("WWW-Authenticate"), "use_dpop_nonce", true, false)
@@ -234,8 +234,8 @@ func TestDPoPNotConfigured(t *testing.T) {
 		"cnf.JKT (case)":      map[string]any{"JKT": k.jkt},
 		"cnf.x5t#S256 number": map[string]any{"x5t#S256": 1},
 	} {
-		if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(cnf), testPeer); rec.Code != 401 || w.lastRecord()["reason"] != string(ReasonBadConfirmation) {
-			t.Errorf("%s: %d %v; want 401 %s", name, rec.Code, w.lastRecord()["reason"], ReasonBadConfirmation)
+		if rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(cnf), testPeer); rec.Code != 401 || w.lastRecord().Reason != string(ReasonBadConfirmation) {
+			t.Errorf("%s: %d %v; want 401 %s", name, rec.Code, w.lastRecord().Reason, ReasonBadConfirmation)
 		}
 	}
 }
@@ -245,7 +245,7 @@ func TestDPoPNotConfigured(t *testing.T) {
 func TestDPoPIssuerRequired(t *testing.T) {
 	w := newSenderWorld(t, dpopConfig, "    sender_constraint: {dpop: required}")
 	rec := w.do(0, "POST", "/v1/chat/completions", "Bearer "+w.boundToken(nil), testPeer)
-	if rec.Code != 401 || w.lastRecord()["reason"] != string(ReasonDPoPRequired) {
+	if rec.Code != 401 || w.lastRecord().Reason != string(ReasonDPoPRequired) {
 		t.Fatalf("bearer token of a DPoP-only issuer: %d %s", rec.Code, rec.Body)
 	}
 	if rec.Header().Get("WWW-Authenticate") == "" || !strings.Contains(strings.Join(rec.Header().Values("WWW-Authenticate"), "|"), "DPoP algs=") {

@@ -43,8 +43,8 @@ func TestShadowRoute(t *testing.T) {
 				t.Fatalf("forwarded = %t; want %t", got, tt.forwarded)
 			}
 			a := w.record(id)
-			if a["decision"] != tt.decision || a["reason"] != tt.reason {
-				t.Errorf("audit decision %v reason %v; want %s %s", a["decision"], a["reason"], tt.decision, tt.reason)
+			if a.Decision != tt.decision || a.Reason != string(tt.reason) {
+				t.Errorf("audit decision %v reason %v; want %s %s", a.Decision, a.Reason, tt.decision, tt.reason)
 			}
 			if !tt.forwarded {
 				return

@@ -11,6 +11,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // The gateway's spans go to the SDK's in-memory exporter through a real
@@ -51,7 +53,7 @@ func (tr *traceRig) request(t *testing.T, method, path, tok, body string, hdr ..
 	}
 	resp := tr.in(t).do(method, path, tok, rd, hdr...)
 	var spans tracetest.SpanStubs
-	waitUntil(t, "server span", func() bool {
+	testkit.WaitFor(t, "server span", func() bool {
 		spans = tr.exp.GetSpans()
 		for _, s := range spans {
 			if s.SpanKind == trace.SpanKindServer {
@@ -250,7 +252,7 @@ func TestTracingExemplar(t *testing.T) {
 func TestTracingJWKSFetch(t *testing.T) {
 	tr := newTraceRig(t, "")
 	var jwks []tracetest.SpanStub
-	waitUntil(t, "jwks span", func() bool {
+	testkit.WaitFor(t, "jwks span", func() bool {
 		jwks = jwks[:0]
 		for _, s := range tr.exp.GetSpans() {
 			if s.Name == "jwks GET" {

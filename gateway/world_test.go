@@ -1,10 +1,8 @@
 package gateway
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // testAudience is the audience of every test config.
@@ -161,15 +160,9 @@ routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	t.Cleanup(func() { checkRecordsRegistered(t, w.records()) })
+	t.Cleanup(func() { checkRecordsRegistered(t, recordFields(w.records())) })
 	w.gw = gw
-	deadline := time.Now().Add(20 * time.Second)
-	for !gw.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("the gateway's keys were not ready within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the gateway's keys", gw.Ready)
 	return w
 }
 
@@ -194,40 +187,40 @@ func (w *world) do(method, target, tok string, hdr ...string) *httptest.Response
 	rec := httptest.NewRecorder()
 	w.gw.ServeHTTP(rec, r)
 	if recs := w.records(); len(recs) > 0 && rec.Code >= 400 {
-		checkChallengeRegistered(w.t, recs[len(recs)-1], rec.Header())
+		checkChallengeRegistered(w.t, recs[len(recs)-1].Fields, rec.Header())
 	}
 	return rec
 }
 
 // records returns the audit records written so far, decoded.
-func (w *world) records() []map[string]any {
+func (w *world) records() []testkit.AuditRecord {
 	w.t.Helper()
-	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(w.audit.String()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			w.t.Fatalf("audit line is not JSON: %v: %s", err, sc.Text())
-		}
-		out = append(out, m)
+	return testkit.AuditRecords(w.t, w.audit.String())
+}
+
+// recordFields returns each record's fields by name.
+func recordFields(recs []testkit.AuditRecord) []map[string]any {
+	out := make([]map[string]any, len(recs))
+	for i, r := range recs {
+		out[i] = r.Fields
 	}
 	return out
 }
 
 // record returns the one decision record of a request id.
-func (w *world) record(id string) map[string]any {
+func (w *world) record(id string) testkit.AuditRecord {
 	w.t.Helper()
-	var found map[string]any
+	var found *testkit.AuditRecord
 	for _, m := range w.records() {
-		if m["msg"] == auditMsgDecision && m["request_id"] == id {
+		if m.Msg == auditMsgDecision && m.RequestID == id {
 			if found != nil {
 				w.t.Fatalf("two audit records for request %s", id)
 			}
-			found = m
+			found = &m
 		}
 	}
 	if found == nil {
 		w.t.Fatalf("no audit record for request %s in:\n%s", id, w.audit.String())
 	}
-	return found
+	return *found
 }

@@ -66,15 +66,21 @@ end
 return {allowed and 1 or 0, used, w, w + per - now}
 `)
 
-// adjustScript: KEYS[1] a window's count; ARGV delta, the window's
-// remaining life in ms. The count never goes below 0; a missing count is
-// created only by a positive delta.
+// adjustScript: KEYS[1] a window's count; ARGV delta, the window's end µs.
+// The count never goes below 0; a missing count is created only by a
+// positive delta, to live as long as reserveScript lets a count live: to
+// the window's end by the server's clock, plus a second, and at least a
+// second.
 var adjustScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 local d = tonumber(ARGV[1])
 if not cur then
   if d <= 0 then return 0 end
-  redis.call('SET', KEYS[1], d, 'PX', tonumber(ARGV[2]))
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local life = math.ceil((tonumber(ARGV[2]) - now) / 1000) + 1000
+  if life < 1000 then life = 1000 end
+  redis.call('SET', KEYS[1], d, 'PX', life)
   return d
 end
 local v = tonumber(cur) + d
@@ -117,12 +123,8 @@ func (s *Redis) Reserve(ctx context.Context, key string, b Budget, n int64, forc
 
 // Adjust implements Store.
 func (s *Redis) Adjust(ctx context.Context, key string, b Budget, window time.Time, delta int64) error {
-	life := time.Until(window.Add(b.Per)).Milliseconds() + 1000
-	if life < 1000 {
-		life = 1000
-	}
 	k := key + ":" + strconv.FormatInt(window.UnixMicro(), 10)
-	if err := adjustScript.Run(ctx, s.c, []string{s.prefix + k}, delta, life).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := adjustScript.Run(ctx, s.c, []string{s.prefix + k}, delta, window.Add(b.Per).UnixMicro()).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil

@@ -1,8 +1,12 @@
 package limits_test
 
 import (
+	"context"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/scopegate/scopegate/internal/redistest"
@@ -20,4 +24,26 @@ func TestRedisContract(t *testing.T) {
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
 	limitstest.Run(t, func(t *testing.T) limits.Store { return limits.NewRedis(c, "test:"+t.Name()+":") })
+}
+
+// TestRedisAdjustLifeByServerClock: a count that Adjust creates (its
+// window's count had expired) lives to the window's end by the Redis
+// server's clock, plus a second, as Reserve's counts do: the gateway's own
+// clock, which may differ from the server's, plays no part.
+func TestRedisAdjustLifeByServerClock(t *testing.T) {
+	m := miniredis.RunT(t)
+	server := time.Date(2001, 2, 3, 4, 5, 0, 0, time.UTC) // far from this machine's clock
+	m.SetTime(server)
+	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { c.Close() })
+	s := limits.NewRedis(c, "p:")
+	b := limits.Budget{Amount: 100, Per: time.Minute}
+	window := server.Add(-20 * time.Second) // 40s of the window left
+	if err := s.Adjust(context.Background(), "k", b, window, 5); err != nil {
+		t.Fatal(err)
+	}
+	key := "p:k:" + strconv.FormatInt(window.UnixMicro(), 10)
+	if got, want := m.TTL(key), 41*time.Second; got != want {
+		t.Fatalf("TTL of the created count = %v; want %v (40s left by the server's clock, plus 1s)", got, want)
+	}
 }

@@ -4,9 +4,17 @@
 //
 // The parts fit in the order the gateway uses them on every request:
 //
-//	CanonicalPath(r.URL.EscapedPath())  -> canonical (forwarded), decoded (matched)
+//	CanonicalPath(path of r.RequestURI) -> canonical (forwarded), decoded (matched)
 //	Table.Match(r.Method, decoded)      -> *Route or nil (404, never forwarded)
+//	Route.DecidePrincipal(principal)    -> clients, principal kind, delegation depth
 //	Route.Decide(grantedScopes)         -> Decision{Allowed, Missing}
+//	Route.DecideModel(model, granted)   -> the model rules, once the model is known
+//
+// The path canonicalized is the one in the raw request target, exactly as
+// the client sent it, not r.URL.EscapedPath(): EscapedPath returns
+// URL.RawPath only when that is a valid encoding of the decoded URL.Path,
+// and otherwise an encoding of its own, so the bytes judged would not
+// always be the bytes the client sent.
 //
 // Compile validates a []RouteConfig, collecting every problem as a
 // *ConfigError, and refuses duplicate and ambiguous routes, so that a request

@@ -67,7 +67,9 @@ func (r *Route) Decide(granted []string) Decision {
 	return Decision{Allowed: len(missing) == 0, Missing: missing}
 }
 
-// String describes the route on one line, as `scopegate check` prints it:
+// String describes the route on one line, for %v in logs and test
+// failures (`scopegate check` prints its own table, with the route's other
+// rules):
 //
 //	images  POST  /v1/images/generations  -> models  scopes: generate:images
 func (r *Route) String() string {

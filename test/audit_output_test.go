@@ -1,15 +1,15 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestAuditToOwnFile: with audit.output naming a file, the records go
@@ -28,35 +28,30 @@ func TestAuditToOwnFile(t *testing.T) {
 	first := p.do("GET", "/v1/models", tok, nil, "Traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").id()
 	denied := p.do("GET", "/v1/models", "", nil).id()
 
-	readRecords := func(file string) map[string]map[string]any {
+	readRecords := func(file string) map[string]testkit.AuditRecord {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := map[string]map[string]any{}
-		sc := bufio.NewScanner(bytes.NewReader(b))
-		for sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Fatalf("%s: a line is not JSON: %q", file, sc.Text())
-			}
-			if id, _ := m["request_id"].(string); id != "" {
-				out[id] = m
+		out := map[string]testkit.AuditRecord{}
+		for _, m := range testkit.AuditRecords(t, string(b)) {
+			if m.RequestID != "" {
+				out[m.RequestID] = m
 			}
 		}
 		return out
 	}
-	var recs map[string]map[string]any
-	if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
+	var recs map[string]testkit.AuditRecord
+	if !testkit.Wait(5*time.Second, func() bool {
 		recs = readRecords(path)
-		return recs[first] != nil && recs[denied] != nil
+		return recs[first].Has("request_id") && recs[denied].Has("request_id")
 	}) {
 		t.Fatalf("the audit file lacks the records of %s and %s: %v", first, denied, recs)
 	}
-	if a := recs[first]; a["decision"] != "allow" || a["sub"] != "alice" || a["trace_id"] != "4bf92f3577b34da6a3ce929d0e0e4736" {
+	if a := recs[first]; a.Decision != "allow" || a.Sub != "alice" || a.TraceID != "4bf92f3577b34da6a3ce929d0e0e4736" {
 		t.Errorf("allowed request's record: %v", a)
 	}
-	if a := recs[denied]; a["decision"] != "deny" || a["reason"] != "missing_token" {
+	if a := recs[denied]; a.Decision != "deny" || a.Reason != "missing_token" {
 		t.Errorf("refused request's record: %v", a)
 	}
 	for _, m := range p.records() {
@@ -78,13 +73,13 @@ func TestAuditToOwnFile(t *testing.T) {
 		t.Fatal("no \"config reloaded\" line after SIGHUP")
 	}
 	after := p.do("GET", "/v1/models", tok, nil).id()
-	if !eventually(5*time.Second, 50*time.Millisecond, func() bool {
+	if !testkit.Wait(5*time.Second, func() bool {
 		_, err := os.Stat(path)
-		return err == nil && readRecords(path)[after] != nil
+		return err == nil && readRecords(path)[after].Has("request_id")
 	}) {
 		t.Errorf("after rotation and SIGHUP, the record of %s is not in the new file", after)
 	}
-	if readRecords(path + ".1")[after] != nil {
+	if readRecords(path + ".1")[after].Has("request_id") {
 		t.Errorf("after SIGHUP a record still went to the rotated file")
 	}
 	p.stop()

@@ -48,11 +48,11 @@ func TestAllowedRequest(t *testing.T) {
 	}
 	a := p.audit(r.id())
 	for k, want := range map[string]any{"route": "models", "decision": "allow", "status": 200.0, "sub": "alice", "client_id": "cli"} {
-		if a[k] != want {
-			t.Errorf("audit %s = %v; want %v (record %v)", k, a[k], want, a)
+		if a.Get(k) != want {
+			t.Errorf("audit %s = %v; want %v (record %v)", k, a.Get(k), want, a)
 		}
 	}
-	if s, _ := a["scopes"].(string); !hasFields(s, "models:read") {
+	if s := a.Scopes; !hasFields(s, "models:read") {
 		t.Errorf("audit scopes %q; want models:read", s)
 	}
 
@@ -102,7 +102,7 @@ func TestNoToken401(t *testing.T) {
 				t.Errorf("WWW-Authenticate %q; want exactly [Bearer realm=\"scopegate\"]", got)
 			}
 			a := p.audit(r.id())
-			if a["decision"] != "deny" || a["status"] != 401.0 || a["route"] != "models" {
+			if a.Decision != "deny" || a.Status != 401 || a.Route != "models" {
 				t.Errorf("audit %v; want deny 401 on route models", a)
 			}
 		})
@@ -176,7 +176,7 @@ func TestInvalidTokens401(t *testing.T) {
 			if w := r.Header.Get("Www-Authenticate"); !strings.HasPrefix(w, "Bearer ") || !strings.Contains(w, `error="invalid_token"`) {
 				t.Errorf("WWW-Authenticate %q; want Bearer error=\"invalid_token\"", w)
 			}
-			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 401.0 {
+			if a := p.audit(r.id()); a.Decision != "deny" || a.Status != 401 {
 				t.Errorf("audit %v; want deny 401", a)
 			}
 		})
@@ -210,7 +210,7 @@ func TestInsufficientScope403(t *testing.T) {
 			if !strings.HasPrefix(w, "Bearer ") || !strings.Contains(w, `error="insufficient_scope"`) || !strings.Contains(w, `scope="generate:images"`) {
 				t.Errorf("WWW-Authenticate %q; want Bearer error=\"insufficient_scope\", scope=\"generate:images\"", w)
 			}
-			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 403.0 || a["route"] != "images" || a["sub"] != "alice" {
+			if a := p.audit(r.id()); a.Decision != "deny" || a.Status != 403 || a.Route != "images" || a.Sub != "alice" {
 				t.Errorf("audit %v; want deny 403 on images for alice", a)
 			}
 		})

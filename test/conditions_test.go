@@ -54,8 +54,8 @@ func TestConditions(t *testing.T) {
 				return
 			}
 			wantError(t, r, 403, "condition_failed")
-			if a["reason"] != "condition_failed" || !strings.Contains(a["detail"].(string), tt.detail) {
-				t.Errorf("audit reason %v detail %v; want condition_failed naming %q", a["reason"], a["detail"], tt.detail)
+			if a.Reason != "condition_failed" || !strings.Contains(a.Detail, tt.detail) {
+				t.Errorf("audit reason %v detail %v; want condition_failed naming %q", a.Reason, a.Detail, tt.detail)
 			}
 			e.noneRecorded(tt.name)
 		})

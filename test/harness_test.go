@@ -25,6 +25,7 @@ import (
 
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // binPath is the scopegate binary built by TestMain.
@@ -339,7 +340,8 @@ func (p *proc) stderrText() string {
 	return p.stderr.String()
 }
 
-// records returns every stdout line that is a JSON object.
+// records returns every stdout line that is a JSON object: the
+// operational log and the audit records (auditRecords decodes those).
 func (p *proc) records() []map[string]any {
 	p.mu.Lock()
 	lines := slices.Clone(p.lines)
@@ -381,11 +383,16 @@ func (p *proc) waitLine(timeout time.Duration, pred func(map[string]any) bool) (
 	}
 }
 
+// auditRecords returns the audit records among the stdout lines, decoded.
+func (p *proc) auditRecords() []testkit.AuditRecord {
+	return testkit.AuditRecords(p.t, p.stdout())
+}
+
 // audits returns the decision records whose request_id is id.
-func (p *proc) audits(id string) []map[string]any {
-	var out []map[string]any
-	for _, m := range p.records() {
-		if m["msg"] == "decision" && m["request_id"] == id {
+func (p *proc) audits(id string) []testkit.AuditRecord {
+	var out []testkit.AuditRecord
+	for _, m := range p.auditRecords() {
+		if m.Msg == "decision" && m.RequestID == id {
 			out = append(out, m)
 		}
 	}
@@ -394,7 +401,7 @@ func (p *proc) audits(id string) []map[string]any {
 
 // audit waits for the decision record of the request with the given id
 // and returns it; it fails the test if there is not exactly one.
-func (p *proc) audit(id string) map[string]any {
+func (p *proc) audit(id string) testkit.AuditRecord {
 	p.t.Helper()
 	if id == "" {
 		p.t.Fatalf("response without X-Request-Id")
@@ -550,20 +557,6 @@ func (e *env) noneRecorded(what string) {
 	}
 }
 
-// eventually polls f until it returns true or timeout passes.
-func eventually(timeout, every time.Duration, f func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if f() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(every)
-	}
-}
-
 // checkNoTokens searches everything the process wrote for every token e
 // minted, whole and by segment.
 func checkNoTokens(t *testing.T, e *env, p *proc) {
@@ -598,7 +591,7 @@ func serve(t *testing.T, o envOptions, c cfg) (*env, *proc) {
 
 // waitReady polls /readyz until 200.
 func (p *proc) waitReady(timeout time.Duration) bool {
-	return eventually(timeout, 50*time.Millisecond, func() bool {
+	return testkit.Wait(timeout, func() bool {
 		resp, err := p.client.Get("http://" + p.admin + "/readyz")
 		if err != nil {
 			return false

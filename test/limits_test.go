@@ -61,8 +61,8 @@ func TestUsageLimits(t *testing.T) {
 		t.Errorf("%d events; want the stream whole", events)
 	}
 	a := p.audit(r.id())
-	if a["limit_billed"] != "usage" || a["limit_tokens"].(float64) <= 0 {
-		t.Errorf("stream billed %v %v; want its usage", a["limit_billed"], a["limit_tokens"])
+	if a.LimitBilled != "usage" || a.LimitTokens <= 0 {
+		t.Errorf("stream billed %v %v; want its usage", a.LimitBilled, a.LimitTokens)
 	}
 	if got := r.Header.Get("X-Ratelimit-Remaining-Requests"); got != "2" {
 		t.Errorf("x-ratelimit-remaining-requests %q; want 2", got)
@@ -73,8 +73,8 @@ func TestUsageLimits(t *testing.T) {
 	if r.StatusCode != 200 {
 		t.Fatalf("json: %d %s", r.StatusCode, r.body)
 	}
-	if a := p.audit(r.id()); a["limit_billed"] != "usage" {
-		t.Errorf("json billed %v; want usage", a["limit_billed"])
+	if a := p.audit(r.id()); a.LimitBilled != "usage" {
+		t.Errorf("json billed %v; want usage", a.LimitBilled)
 	}
 	p.do("POST", "/v1/chat/completions", tok, []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
 
@@ -94,7 +94,7 @@ func TestUsageLimits(t *testing.T) {
 	if len(e.api.Requests()) != before {
 		t.Error("a refused request reached the upstream")
 	}
-	if a := p.audit(r.id()); a["reason"] != "rate_limited" || strings.Contains(a["detail"].(string), "alice") {
+	if a := p.audit(r.id()); a.Reason != "rate_limited" || strings.Contains(a.Detail, "alice") {
 		t.Errorf("audit %v; want rate_limited, no subject in the clear", a)
 	}
 }

@@ -77,7 +77,7 @@ func TestResourceMetadata(t *testing.T) {
 		if doc["resource_name"] != "Test models" || doc["resource_documentation"] != "https://docs.scopegate.test/api" {
 			t.Errorf("resource_name / resource_documentation: %v / %v", doc["resource_name"], doc["resource_documentation"])
 		}
-		if a := p.audit(r.id()); a["reason"] != "resource_metadata" || a["route"] != "" {
+		if a := p.audit(r.id()); a.Reason != "resource_metadata" || a.Route != "" {
 			t.Errorf("audit %v; want reason resource_metadata and no route", a)
 		}
 	})

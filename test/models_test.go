@@ -84,8 +84,8 @@ func TestPerModelAuthorization(t *testing.T) {
 			e.api.Reset()
 			r := p.do("POST", tt.path, e.token(tt.scopes...), tt.body)
 			a := p.audit(r.id())
-			if tt.model != "" && a["model"] != tt.model {
-				t.Errorf("audit model %v; want %q", a["model"], tt.model)
+			if tt.model != "" && a.Model != tt.model {
+				t.Errorf("audit model %v; want %q", a.Model, tt.model)
 			}
 			if tt.status != 200 {
 				wantError(t, r, tt.status, tt.code)
@@ -94,8 +94,8 @@ func TestPerModelAuthorization(t *testing.T) {
 						t.Errorf("WWW-Authenticate %q; want scope=%q", w, tt.scopeAttr)
 					}
 				}
-				if a["reason"] != tt.code {
-					t.Errorf("audit reason %v; want %q", a["reason"], tt.code)
+				if a.Reason != tt.code {
+					t.Errorf("audit reason %v; want %q", a.Reason, tt.code)
 				}
 				e.noneRecorded(tt.name)
 				return
@@ -181,8 +181,8 @@ func TestModelBodyMalformed(t *testing.T) {
 			e.api.Reset()
 			r := p.do("POST", "/v1/chat/completions", tok, []byte(tt.body), tt.hdr...)
 			wantError(t, r, tt.status, tt.code)
-			if a := p.audit(r.id()); a["reason"] != tt.reason || a["decision"] != "deny" {
-				t.Errorf("audit reason %v decision %v; want %q deny", a["reason"], a["decision"], tt.reason)
+			if a := p.audit(r.id()); a.Reason != tt.reason || a.Decision != "deny" {
+				t.Errorf("audit reason %v decision %v; want %q deny", a.Reason, a.Decision, tt.reason)
 			}
 			e.noneRecorded(tt.name)
 		})
@@ -260,8 +260,8 @@ func TestModelListFiltering(t *testing.T) {
 		if strings.Contains(string(r.body), "/v1/echo/list") {
 			t.Errorf("the unfiltered upstream body leaked: %s", r.body)
 		}
-		if a := p.audit(r.id()); a["reason"] != "model_list_unfilterable" {
-			t.Errorf("audit reason %v; want model_list_unfilterable", a["reason"])
+		if a := p.audit(r.id()); a.Reason != "model_list_unfilterable" {
+			t.Errorf("audit reason %v; want model_list_unfilterable", a.Reason)
 		}
 	})
 }
@@ -289,8 +289,8 @@ func TestModelRulesShadowed(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e.api.Reset()
 			r := p.do("POST", "/v1/chat/completions", tok, []byte(tc.body))
-			if a := p.audit(r.id()); a["decision"] != "would_deny" || a["reason"] != tc.reason {
-				t.Errorf("audit decision %v reason %v; want would_deny %s", a["decision"], a["reason"], tc.reason)
+			if a := p.audit(r.id()); a.Decision != "would_deny" || a.Reason != tc.reason {
+				t.Errorf("audit decision %v reason %v; want would_deny %s", a.Decision, a.Reason, tc.reason)
 			}
 			rec := e.lastRecorded()
 			if rec.BodySHA256 != sha([]byte(tc.body)) {
@@ -305,8 +305,8 @@ func TestModelRulesShadowed(t *testing.T) {
 		e.api.Reset()
 		r := p.do("POST", "/v1/chat/completions", tok, []byte(`{"model":"gpt-4o-mini","pad":"`+strings.Repeat("x", 100)+`"}`))
 		wantError(t, r, 413, "body_too_large")
-		if a := p.audit(r.id()); a["decision"] != "deny" {
-			t.Errorf("audit decision %v; want deny", a["decision"])
+		if a := p.audit(r.id()); a.Decision != "deny" {
+			t.Errorf("audit decision %v; want deny", a.Decision)
 		}
 		e.noneRecorded("a body over the model cap on a shadow route")
 	})
@@ -352,8 +352,8 @@ func TestModelBodyMediaTypes(t *testing.T) {
 	} {
 		r := send(bad...)
 		wantError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
-		if a := p.audit(r.id()); a["reason"] != "unsupported_media_type" || a["decision"] != "deny" {
-			t.Errorf("Content-Type %q: audit %v %v; want deny unsupported_media_type", bad, a["decision"], a["reason"])
+		if a := p.audit(r.id()); a.Reason != "unsupported_media_type" || a.Decision != "deny" {
+			t.Errorf("Content-Type %q: audit %v %v; want deny unsupported_media_type", bad, a.Decision, a.Reason)
 		}
 	}
 	e.noneRecorded("bodies of another media type")
@@ -409,8 +409,8 @@ func TestCatchAllIsNoAlias(t *testing.T) {
 		if !strings.Contains(string(r.body), "route "+tc.alias) {
 			t.Errorf("%s %s: body %s; want it to name route %s", tc.method, tc.path, r.body, tc.alias)
 		}
-		if a := p.audit(r.id()); a["reason"] != "route_alias" {
-			t.Errorf("%s %s: audit reason %v; want route_alias", tc.method, tc.path, a["reason"])
+		if a := p.audit(r.id()); a.Reason != "route_alias" {
+			t.Errorf("%s %s: audit reason %v; want route_alias", tc.method, tc.path, a.Reason)
 		}
 	}
 	e.noneRecorded("aliases of specific routes")

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 const embeddingsRoute = `
@@ -97,7 +98,7 @@ func TestSIGHUPReload(t *testing.T) {
 		}
 		failures := countLines(p, "config reload failed")
 		p.signal(syscall.SIGHUP)
-		if !eventually(10*time.Second, 50*time.Millisecond, func() bool { return countLines(p, "config reload failed") > failures }) {
+		if !testkit.Wait(10*time.Second, func() bool { return countLines(p, "config reload failed") > failures }) {
 			t.Fatalf("no reload failure logged within 10s for a broken config:\n%s", bad)
 		}
 		if r := p.do("POST", "/v1/embeddings", embTok, embBody); r.StatusCode != 200 {
@@ -155,7 +156,7 @@ func TestSIGTERMDrain(t *testing.T) {
 		if _, ok := p.waitLine(5*time.Second, func(m map[string]any) bool { return m["msg"] == "draining" }); !ok {
 			t.Errorf("no \"draining\" log within 5s of SIGTERM")
 		}
-		refusedDuringDrain = eventually(2*time.Second, 20*time.Millisecond, func() bool { return dialRefused(p.proxy) })
+		refusedDuringDrain = testkit.Wait(2*time.Second, func() bool { return dialRefused(p.proxy) })
 		if r, err := http.Get("http://" + p.admin + "/readyz"); err == nil {
 			readyzDuringDrain = r.StatusCode
 			r.Body.Close()
@@ -309,7 +310,7 @@ func TestMetrics(t *testing.T) {
 		{map[string]string{"method": "GET", "code": "404", "decision": "deny"}, 1},
 	}
 	var body string
-	ok := eventually(5*time.Second, 100*time.Millisecond, func() bool {
+	ok := testkit.Wait(5*time.Second, func() bool {
 		r := p.adminGet("/metrics")
 		if r.StatusCode != 200 {
 			return false
@@ -425,32 +426,30 @@ func TestAuditTrail(t *testing.T) {
 			ids[s.id] = true
 			a := p.audit(s.id)
 			for _, k := range []string{"request_id", "route", "decision", "reason", "status", "ts"} {
-				if _, ok := a[k]; !ok {
+				if !a.Has(k) {
 					t.Errorf("audit record lacks %q: %v", k, a)
 				}
 			}
-			if _, ok := a["duration_ms"]; !ok {
-				if _, ok := a["duration"]; !ok {
-					t.Errorf("audit record lacks a duration: %v", a)
-				}
+			if !a.Has("duration_ms") {
+				t.Errorf("audit record lacks a duration: %v", a)
 			}
-			if a["status"] != float64(s.status) {
-				t.Errorf("audit status %v; the client got %d", a["status"], s.status)
+			if a.Status != s.status {
+				t.Errorf("audit status %v; the client got %d", a.Status, s.status)
 			}
-			if s.route != "" && a["route"] != s.route {
-				t.Errorf("audit route %v; want %s", a["route"], s.route)
+			if s.route != "" && a.Route != s.route {
+				t.Errorf("audit route %v; want %s", a.Route, s.route)
 			}
-			if s.decision != "" && a["decision"] != s.decision {
-				t.Errorf("audit decision %v; want %s (record %v)", a["decision"], s.decision, a)
+			if s.decision != "" && a.Decision != s.decision {
+				t.Errorf("audit decision %v; want %s (record %v)", a.Decision, s.decision, a)
 			}
-			if r, _ := a["reason"].(string); r == "" {
+			if r := a.Reason; r == "" {
 				t.Errorf("audit reason empty: %v", a)
 			}
-			if s.sub != "" && (a["sub"] != s.sub || a["client_id"] != "cli") {
-				t.Errorf("audit sub/client_id %v/%v; want %s/cli", a["sub"], a["client_id"], s.sub)
+			if s.sub != "" && (a.Sub != s.sub || a.ClientID != "cli") {
+				t.Errorf("audit sub/client_id %v/%v; want %s/cli", a.Sub, a.ClientID, s.sub)
 			}
 			if s.decision == "allow" {
-				if sc, _ := a["scopes"].(string); !hasFields(sc, "models:read", "echo") {
+				if sc := a.Scopes; !hasFields(sc, "models:read", "echo") {
 					t.Errorf("audit scopes %q; want the granted scopes", sc)
 				}
 			}
@@ -458,8 +457,8 @@ func TestAuditTrail(t *testing.T) {
 	}
 	// One record per request, and no others.
 	var n int
-	for _, m := range p.records() {
-		if m["msg"] == "decision" {
+	for _, m := range p.auditRecords() {
+		if m.Msg == "decision" {
 			n++
 		}
 	}

@@ -53,7 +53,7 @@ func TestPrincipals(t *testing.T) {
 		name, method, path, tok string
 		status                  int
 		reason, principal       string
-		depth                   float64
+		depth                   int
 	}{
 		{"human may fine-tune", "POST", "/v1/echo/fine_tuning/jobs", human, 200, "allowed", "human", 0},
 		{"machine may not fine-tune", "POST", "/v1/echo/fine_tuning/jobs", machine, 403, "principal_not_allowed", "machine", 0},
@@ -87,8 +87,8 @@ func TestPrincipals(t *testing.T) {
 				wantError(t, r, tt.status, tt.reason) // a Bearer challenge included (RFC 6750 section 3)
 				e.noneRecorded(tt.name)
 			}
-			if a["reason"] != tt.reason || a["principal"] != tt.principal || a["delegation_depth"] != tt.depth {
-				t.Errorf("audit reason %v principal %v depth %v; want %q %q %v", a["reason"], a["principal"], a["delegation_depth"], tt.reason, tt.principal, tt.depth)
+			if a.Reason != tt.reason || a.Principal != tt.principal || a.DelegationDepth != tt.depth {
+				t.Errorf("audit reason %v principal %v depth %v; want %q %q %v", a.Reason, a.Principal, a.DelegationDepth, tt.reason, tt.principal, tt.depth)
 			}
 		})
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestSIGHUPStorm: 12 SIGHUPs alternating two configs (the second changes
@@ -74,7 +76,7 @@ func TestSIGHUPStorm(t *testing.T) {
 		}
 		n := reloaded()
 		p.signal(syscall.SIGHUP)
-		if !eventually(30*time.Second, 20*time.Millisecond, func() bool { return reloaded() > n }) {
+		if !testkit.Wait(30*time.Second, func() bool { return reloaded() > n }) {
 			t.Fatalf("reload %d not logged", i)
 		}
 	}
@@ -84,11 +86,11 @@ func TestSIGHUPStorm(t *testing.T) {
 		t.Errorf("%d of %d requests failed or were cut during 12 reloads", n, done.Load())
 	}
 	hashes := map[string]bool{}
-	for _, m := range p.records() {
-		if m["msg"] != "decision" {
+	for _, m := range p.auditRecords() {
+		if m.Msg != "decision" {
 			continue
 		}
-		h, _ := m["config_hash"].(string)
+		h := m.ConfigHash
 		if h == "" {
 			t.Fatalf("a decision without config_hash: %v", m)
 		}

@@ -40,7 +40,7 @@ func TestNoRoute404(t *testing.T) {
 			if w := r.Header.Get("Www-Authenticate"); w != "" {
 				t.Errorf("WWW-Authenticate %q on 404; want none", w)
 			}
-			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 404.0 {
+			if a := p.audit(r.id()); a.Decision != "deny" || a.Status != 404 {
 				t.Errorf("audit %v; want deny 404", a)
 			}
 		})
@@ -60,7 +60,7 @@ func TestMalformedRequests400(t *testing.T) {
 		if w := r.Header.Get("Www-Authenticate"); !strings.Contains(w, `error="invalid_request"`) {
 			t.Errorf("WWW-Authenticate %q; want error=\"invalid_request\"", w)
 		}
-		if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 400.0 {
+		if a := p.audit(r.id()); a.Decision != "deny" || a.Status != 400 {
 			t.Errorf("audit %v; want deny 400", a)
 		}
 	})
@@ -99,7 +99,7 @@ func TestMalformedRequests400(t *testing.T) {
 				return // refused by net/http before the gateway's handler
 			}
 			wantError(t, r, 400, "")
-			if a := p.audit(r.id()); a["decision"] != "deny" || a["status"] != 400.0 {
+			if a := p.audit(r.id()); a.Decision != "deny" || a.Status != 400 {
 				t.Errorf("audit %v; want deny 400", a)
 			}
 		})
@@ -204,8 +204,8 @@ func TestTraceNeverForwarded(t *testing.T) {
 			if r.StatusCode != http.StatusMethodNotAllowed {
 				t.Errorf("%s %s: status %d; want 405", m, path, r.StatusCode)
 			}
-			if a := p.audit(r.id()); a["reason"] != "method_not_allowed" {
-				t.Errorf("%s %s: audit reason %v; want method_not_allowed", m, path, a["reason"])
+			if a := p.audit(r.id()); a.Reason != "method_not_allowed" {
+				t.Errorf("%s %s: audit reason %v; want method_not_allowed", m, path, a.Reason)
 			}
 		}
 	}
@@ -442,7 +442,7 @@ func TestSSEUnbuffered(t *testing.T) {
 			t.Errorf("round %d: events 1..n-1 arrived within %v; want them spread by ~%v each", round, spread, delay)
 		}
 		a := p.audit(resp.Header.Get("X-Request-Id"))
-		if a["decision"] != "allow" || a["status"] != 200.0 || a["route"] != "chat" {
+		if a.Decision != "allow" || a.Status != 200 || a.Route != "chat" {
 			t.Errorf("audit %v; want allow 200 on chat", a)
 		}
 	}
@@ -493,7 +493,7 @@ func TestUpstreamErrors(t *testing.T) {
 
 	r := p.do("GET", "/v1/down", "", nil)
 	wantError(t, r, 502, "")
-	if a := p.audit(r.id()); a["status"] != 502.0 || a["route"] != "down" {
+	if a := p.audit(r.id()); a.Status != 502 || a.Route != "down" {
 		t.Errorf("audit %v; want 502 on route down", a)
 	}
 	start := time.Now()
@@ -502,7 +502,7 @@ func TestUpstreamErrors(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("504 after %v; want about the 300ms timeout", d)
 	}
-	if a := p.audit(r.id()); a["status"] != 504.0 || a["route"] != "slow" {
+	if a := p.audit(r.id()); a.Status != 504 || a.Route != "slow" {
 		t.Errorf("audit %v; want 504 on route slow", a)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/redistest"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 const e2eAdminToken = "e2e-admin-token-0123456789abcdef0123456789"
@@ -87,12 +88,12 @@ revocation:
 	if err := json.Unmarshal([]byte(out), &entry); err != nil || entry.Kind != "jti" || entry.RevokedBy != "oncall" {
 		t.Fatalf("revoke printed %q; want the jti entry", out)
 	}
-	if !eventually(10*time.Second, 20*time.Millisecond, func() bool { return chat(b, tok).StatusCode == 401 }) {
+	if !testkit.Wait(10*time.Second, func() bool { return chat(b, tok).StatusCode == 401 }) {
 		t.Fatal("the other gateway still serves the revoked token")
 	}
 	r := chat(b, tok)
 	wantError(t, r, 401, "invalid_token")
-	if rec := b.audit(r.id()); rec["reason"] != "token_revoked" || !strings.Contains(rec["detail"].(string), "revoked by oncall") {
+	if rec := b.audit(r.id()); rec.Reason != "token_revoked" || !strings.Contains(rec.Detail, "revoked by oncall") {
 		t.Fatalf("audit record %v; want reason token_revoked naming who revoked", rec)
 	}
 
@@ -110,14 +111,14 @@ revocation:
 	// The admin API answers 503 (nothing changed) until the client has
 	// reconnected; no gateway restart.
 	var lastOut string
-	if !eventually(10*time.Second, 50*time.Millisecond, func() bool {
+	if !testkit.Wait(10*time.Second, func() bool {
 		var code int
 		lastOut, code = revokeCLI(t, e2eAdminToken, "", "--admin", b.admin, "sub", "bob")
 		return code == 0
 	}) {
 		t.Fatalf("revoke sub after the Redis restart: %s", lastOut)
 	}
-	if !eventually(10*time.Second, 20*time.Millisecond, func() bool { return chat(a, other).StatusCode == 401 }) {
+	if !testkit.Wait(10*time.Second, func() bool { return chat(a, other).StatusCode == 401 }) {
 		t.Fatal("gateway a never saw the revocation made after the Redis restart")
 	}
 	out, code = revokeCLI(t, e2eAdminToken, "", "--admin", a.admin, "list")
@@ -136,7 +137,7 @@ revocation:
 	if out, code := revokeCLI(t, e2eAdminToken, "", "--admin", a2.admin, "lift", entry.ID); code != 0 {
 		t.Fatalf("lift: exit %d %s", code, out)
 	}
-	if !eventually(10*time.Second, 20*time.Millisecond, func() bool { return chat(b, tok).StatusCode == 200 }) {
+	if !testkit.Wait(10*time.Second, func() bool { return chat(b, tok).StatusCode == 200 }) {
 		t.Fatal("the lifted token is still refused by the other gateway")
 	}
 }

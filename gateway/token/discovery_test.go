@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // discoveryServer serves an OpenID configuration naming issuer (the
@@ -55,7 +57,7 @@ func TestDiscovery(t *testing.T) {
 		srv, _ := discoveryServer(t, "https://other.example", k)
 		var log refreshLog
 		v := newVerifier(t, Options{Issuers: []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAud}}}, OnRefresh: log.hook})
-		waitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
+		testkit.WaitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
 		if c, _ := log.last(); c.err == nil || v.Ready() {
 			t.Fatalf("discovery with a foreign issuer succeeded")
 		}
@@ -70,7 +72,7 @@ func TestDiscovery(t *testing.T) {
 		defer srv.Close()
 		var log refreshLog
 		v := newVerifier(t, Options{Issuers: []IssuerConfig{{Issuer: srv.URL, Audiences: []string{testAud}}}, OnRefresh: log.hook})
-		waitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
+		testkit.WaitFor(t, "discovery attempt", func() bool { _, n := log.last(); return n >= 1 })
 		if c, _ := log.last(); c.err == nil || !strings.Contains(c.err.Error(), "jwks_uri") {
 			t.Fatalf("err = %v; want the insecure jwks_uri refused", c.err)
 		}

@@ -24,15 +24,17 @@
 // golang-jwt's signing method for the header's alg (already in the issuer's
 // allowlist, and bound to the selected key's type, curve and own alg) check
 // the signature over the exact bytes received. golang-jwt's Parser is not
-// used: it would decode the token a second time, loosely (PITFALLS 3), and
-// that second decoding cost as much as a third of an RS256 verification.
+// used: it would decode the token a second time, loosely (encoding/json
+// into claim structs: case-insensitive names, so "EXP" fills exp; a quoted
+// number taken as a date; the last of duplicate names kept), and that
+// second decoding cost as much as a third of an RS256 verification.
 // A token is accepted only when the signature check returns nil.
 //
 // # What is used from keyfunc and jwkset, and why not more
 //
 // Neither keyfunc nor jwkset is used at run time; jwkset is used only in the
 // tests, as an independent encoder of test keys into JWKs. The reasons
-// (see PITFALLS 1 and 6):
+// (docs/security.md lists these threats and the test of each defence):
 //   - keyfunc binds a key to the token's alg only when the token has a kid
 //     and the JWK declares an alg, and offers every key to a kid-less token;
 //     here every key is bound to one algorithm family and curve, its own alg,
@@ -48,6 +50,16 @@
 //     strictly and parsed on its own (jwk.go); an unusable key (oct, bad
 //     modulus, RSA under 2048 bits, unknown kty or curve, point off the
 //     curve) is logged and skipped, and the rest of the set stays usable.
+//
+// # Time
+//
+// Every reading of the time comes from Options.Now (time.Now when nil), as
+// in go-oidc's Config.Now: exp, nbf and iat, the staleness of a key set,
+// its LastRefresh, the unknown-kid rate limit and the token cache. What
+// waits (the refresh period, the backoff, the trailing refresh, a fetch's
+// timeout) waits on the runtime's timers for a duration: the tests run it
+// in testing/synctest bubbles, whose clock is fake, rather than through a
+// timer interface that production code would carry only for them.
 //
 // # Errors
 //

@@ -22,6 +22,8 @@ import (
 	"github.com/MicahParks/jwkset"
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -124,35 +126,57 @@ func newKey(t testing.TB, kind, kid, jwkAlg, signAlg string) *testKey {
 	return &testKey{kid: kid, alg: signAlg, priv: priv, jwk: m}
 }
 
-// jwksServer serves a JWKS that tests can change, counting fetches.
+// jwksServer serves a JWKS that tests can change, counting fetches: on a
+// loopback listener (newJWKSServer), or in memory (newMemJWKS).
 type jwksServer struct {
-	*httptest.Server
-	mu      sync.Mutex
-	body    []byte
-	status  int
-	fetches atomic.Int64
-	delay   time.Duration
+	*httptest.Server // nil in memory
+	URL              string
+	mu               sync.Mutex
+	body             []byte
+	status           int
+	fetches          atomic.Int64
+	delay            time.Duration
+	pipe             *http.Client // newMemJWKS's client
+}
+
+func (s *jwksServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.fetches.Add(1)
+	s.mu.Lock()
+	body, status, delay := s.body, s.status, s.delay
+	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 func newJWKSServer(t testing.TB, keys ...*testKey) *jwksServer {
 	t.Helper()
 	s := &jwksServer{status: http.StatusOK}
 	s.setKeys(keys...)
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.fetches.Add(1)
-		s.mu.Lock()
-		body, status, delay := s.body, s.status, s.delay
-		s.mu.Unlock()
-		if delay > 0 {
-			time.Sleep(delay)
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		w.Write(body)
-	}))
+	s.Server = httptest.NewServer(s)
+	s.URL = s.Server.URL
 	t.Cleanup(s.Close)
 	return s
 }
+
+// newMemJWKS is a JWKS server without a listener, reached only through
+// its client, HTTP over in-memory pipes (testkit.PipeClient): for tests in
+// a testing/synctest bubble, which a loopback connection would keep from
+// ever being idle.
+func newMemJWKS(t testing.TB, keys ...*testKey) *jwksServer {
+	t.Helper()
+	s := &jwksServer{status: http.StatusOK, URL: "http://127.0.0.1/jwks"}
+	s.setKeys(keys...)
+	s.pipe = testkit.PipeClient(t, s)
+	return s
+}
+
+// client returns the HTTP client that reaches a newMemJWKS server. The
+// Verifier bounds it as it bounds any client.
+func (s *jwksServer) client() *http.Client { return s.pipe }
 
 func (s *jwksServer) setKeys(keys ...*testKey) {
 	var list []map[string]any
@@ -203,14 +227,12 @@ func newSetup(t testing.TB, mutate func(*IssuerConfig), keys ...*testKey) *setup
 	return &setup{v: v, srv: srv, clock: clock}
 }
 
+// waitReady waits for v's first fetches, made on its own goroutines from
+// a loopback server. (In a synctest bubble, synctest.Wait is the way.)
 func waitReady(t testing.TB, v *Verifier) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !v.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatalf("verifier not ready: %+v", v.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testkit.Wait(testkit.DefaultTimeout, v.Ready) {
+		t.Fatalf("verifier not ready: %+v", v.Status())
 	}
 }
 

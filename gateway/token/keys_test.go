@@ -8,13 +8,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // refreshLog records OnRefresh calls.
@@ -44,17 +44,6 @@ func (l *refreshLog) last() (refreshCall, int) {
 	return l.calls[len(l.calls)-1], len(l.calls)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newVerifier(t *testing.T, opts Options) *Verifier {
 	t.Helper()
 	v, err := New(context.Background(), opts)
@@ -63,50 +52,6 @@ func newVerifier(t *testing.T, opts Options) *Verifier {
 	}
 	t.Cleanup(v.Close)
 	return v
-}
-
-func TestColdStartThenRecovery(t *testing.T) {
-	k := newKey(t, "rsa2048", "rsa1", "RS256", "RS256")
-	srv := newJWKSServer(t, k)
-	srv.setStatus(http.StatusServiceUnavailable)
-	clock := newClock()
-	var log refreshLog
-	v := newVerifier(t, Options{
-		Issuers:   []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
-		Now:       clock.Now,
-		OnRefresh: log.hook,
-	})
-	waitFor(t, "a failed fetch", func() bool { _, n := log.last(); return n >= 1 })
-	if v.Ready() {
-		t.Fatal("Ready() = true with the JWKS down")
-	}
-	tok := mint(t, k, nil, claimsAt(clock.Now()))
-	if _, err := v.Verify(context.Background(), tok); !errors.Is(err, ErrKeysUnavailable) || reasonOf(err) != "" {
-		t.Fatalf("Verify = %v; want ErrKeysUnavailable, not a refusal", err)
-	}
-	// The iss check comes first: an unknown issuer is still a refusal.
-	bad := mint(t, k, nil, with(clock.Now(), map[string]any{"iss": "https://evil.example"}))
-	if _, err := v.Verify(context.Background(), bad); reasonOf(err) != ReasonUnknownIssuer {
-		t.Fatalf("Verify(unknown iss) = %v; want unknown_issuer", err)
-	}
-	st := v.Status()
-	if len(st) != 1 || st[0].Ready || st[0].RefreshFailures == 0 || st[0].Keys != 0 {
-		t.Fatalf("Status = %+v", st)
-	}
-
-	srv.setStatus(http.StatusOK)
-	start := time.Now()
-	waitReady(t, v)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("recovery took %v; want the backoff measured in seconds", d)
-	}
-	if _, err := v.Verify(context.Background(), tok); err != nil {
-		t.Fatalf("after recovery: %v", err)
-	}
-	st = v.Status()
-	if !st[0].Ready || st[0].Keys != 1 || !st[0].LastRefresh.Equal(clock.Now()) {
-		t.Fatalf("Status = %+v", st)
-	}
 }
 
 func TestRotationByUnknownKID(t *testing.T) {
@@ -137,126 +82,6 @@ func TestRotationByUnknownKID(t *testing.T) {
 	}
 }
 
-func TestUnknownKIDFlood(t *testing.T) {
-	k := newKey(t, "ed25519", "ed1", "EdDSA", "EdDSA")
-	srv := newJWKSServer(t, k)
-	clock := newClock()
-	v := newVerifier(t, Options{
-		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: time.Hour}},
-		Now:     clock.Now,
-	})
-	waitReady(t, v)
-	srv.mu.Lock()
-	srv.delay = 50 * time.Millisecond
-	srv.mu.Unlock()
-	before := srv.fetches.Load()
-
-	const n = 1000
-	toks := make([]string, n)
-	for i := range toks {
-		toks[i] = mint(t, k, map[string]any{"kid": fmt.Sprintf("kid-%d", i)}, claimsAt(clock.Now()))
-	}
-	var wg sync.WaitGroup
-	var wrong atomic.Int64
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			if _, err := v.Verify(context.Background(), toks[i]); reasonOf(err) != ReasonUnknownKID {
-				wrong.Add(1)
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-	if w := wrong.Load(); w != 0 {
-		t.Errorf("%d tokens not refused as unknown_kid", w)
-	}
-	if got := srv.fetches.Load() - before; got < 1 || got > 3 {
-		t.Errorf("a flood of %d unknown kids caused %d fetches; want 1..3", n, got)
-	}
-	// Rate-limited now: fail fast without a fetch.
-	before = srv.fetches.Load()
-	t0 := time.Now()
-	if _, err := v.Verify(context.Background(), toks[0]); reasonOf(err) != ReasonUnknownKID {
-		t.Fatalf("err = %v; want unknown_kid", err)
-	}
-	if d := time.Since(t0); d > 40*time.Millisecond {
-		t.Errorf("rate-limited refusal took %v; want fail-fast", d)
-	}
-	if got := srv.fetches.Load() - before; got != 0 {
-		t.Errorf("rate-limited unknown kid caused %d fetches", got)
-	}
-}
-
-// TestUnknownKIDTrailingRefresh: a key rotated in right after another
-// unknown kid spent the refresh is refused fast at first, and honoured once
-// the rate limit lifts, by one trailing refresh that nobody waits for; a
-// flood inside the limit is refused fast and owes only that one refresh.
-func TestUnknownKIDTrailingRefresh(t *testing.T) {
-	a := newKey(t, "p256", "a", "ES256", "ES256")
-	b := newKey(t, "p256", "b", "ES256", "ES256")
-	srv := newJWKSServer(t, a)
-	clock := newClock()
-	const interval = 400 * time.Millisecond
-	v := newVerifier(t, Options{
-		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}, MinRefreshInterval: interval}},
-		Now:     clock.Now,
-	})
-	waitReady(t, v)
-	bogus := mint(t, a, map[string]any{"kid": "nope"}, claimsAt(clock.Now()))
-	if _, err := v.Verify(context.Background(), bogus); reasonOf(err) != ReasonUnknownKID {
-		t.Fatalf("bogus kid: %v; want unknown_kid", err)
-	}
-	before := srv.fetches.Load()
-	srv.setKeys(a, b) // rotated in just after the refresh the bogus kid spent
-	rotated := mint(t, b, nil, claimsAt(clock.Now()))
-
-	// Inside the limit: everything is refused fast, the rotated key too.
-	var wg sync.WaitGroup
-	for i := range 200 {
-		tok := mint(t, a, map[string]any{"kid": fmt.Sprintf("flood-%d", i)}, claimsAt(clock.Now()))
-		if i == 0 {
-			tok = rotated
-		}
-		wg.Go(func() {
-			t1 := time.Now()
-			if _, err := v.Verify(context.Background(), tok); reasonOf(err) != ReasonUnknownKID {
-				t.Errorf("inside the limit: %v; want unknown_kid", err)
-			}
-			if d := time.Since(t1); d > interval/2 {
-				t.Errorf("a rate-limited refusal took %v; want fail-fast", d)
-			}
-		})
-	}
-	wg.Wait()
-	if got := srv.fetches.Load() - before; got != 0 {
-		t.Errorf("fetches inside the limit = %d; want 0", got)
-	}
-
-	// The trailing refresh makes the rotated key known without a request.
-	deadline := time.Now().Add(interval + 5*time.Second)
-	for srv.fetches.Load()-before < 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := srv.fetches.Load() - before; got != 1 {
-		t.Fatalf("fetches after the limit lifted = %d; want exactly 1 trailing refresh", got)
-	}
-	var err error
-	for time.Now().Before(deadline) {
-		if _, err = v.Verify(context.Background(), rotated); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatalf("token under the rotated-in kid after the trailing refresh: %v", err)
-	}
-	if got := srv.fetches.Load() - before; got != 1 {
-		t.Errorf("fetches = %d; want 1", got)
-	}
-}
-
 func TestRemovedKeyRefused(t *testing.T) {
 	a := newKey(t, "rsa2048", "a", "RS256", "RS256")
 	b := newKey(t, "p256", "b", "ES256", "ES256")
@@ -276,7 +101,7 @@ func TestRemovedKeyRefused(t *testing.T) {
 	if _, err := v.Verify(context.Background(), mint(t, a, map[string]any{"kid": "c"}, claimsAt(clock.Now()))); reasonOf(err) != ReasonUnknownKID {
 		t.Fatalf("err = %v; want unknown_kid", err)
 	}
-	time.Sleep(2 * time.Millisecond)
+	clock.Add(2 * time.Millisecond) // past MinRefreshInterval
 	if _, err := v.Verify(context.Background(), tokB); reasonOf(err) != ReasonUnknownKID {
 		t.Fatalf("token under removed key: %v; want unknown_kid", err)
 	}
@@ -352,7 +177,7 @@ func TestFailedRefreshKeepsKeysUntilStale(t *testing.T) {
 	// (503), not a refusal, both on the failing refresh and while the
 	// next one is rate-limited.
 	srv.setBody([]byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`))
-	time.Sleep(5 * time.Millisecond) // past MinRefreshInterval
+	clock.Add(5 * time.Millisecond) // past MinRefreshInterval
 	for i := range 2 {
 		if _, err := v.Verify(context.Background(), mint(t, k, map[string]any{"kid": "x"}, claimsAt(clock.Now()))); !errors.Is(err, ErrKeysUnavailable) {
 			t.Fatalf("attempt %d: err = %v; want ErrKeysUnavailable", i, err)
@@ -420,7 +245,7 @@ func TestBodyLimitsAndRedirects(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer v.Close()
-			waitFor(t, "a fetch attempt", func() bool { _, n := log.last(); return n >= 1 })
+			testkit.WaitFor(t, "a fetch attempt", func() bool { _, n := log.last(); return n >= 1 })
 			c, _ := log.last()
 			if c.err == nil || v.Ready() {
 				t.Fatalf("fetch succeeded; want a failure")
@@ -484,43 +309,6 @@ func TestPreviousTakeover(t *testing.T) {
 	defer v3.Close()
 	if v3.Ready() {
 		t.Error("issuer with a new JWKS URI was taken over")
-	}
-}
-
-func TestCloseAndCancelStopGoroutines(t *testing.T) {
-	k := newKey(t, "p256", "ec1", "ES256", "ES256")
-	srv := newJWKSServer(t, k)
-	srv.setStatus(http.StatusInternalServerError) // keep the retry loop busy
-	ctx, cancel := context.WithCancel(context.Background())
-	v, err := New(ctx, Options{Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(20 * time.Millisecond)
-	cancel()
-	waitFor(t, "ctx cancel to close the verifier", func() bool { v.mu.Lock(); defer v.mu.Unlock(); return v.closed })
-	v.Close() // idempotent; waits for the sources
-	srv.Close()
-	goleak.VerifyNone(t)
-}
-
-func TestCancelWhileWaitingForRefresh(t *testing.T) {
-	k := newKey(t, "p256", "ec1", "ES256", "ES256")
-	srv := newJWKSServer(t, k)
-	clock := newClock()
-	v := newVerifier(t, Options{
-		Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud}}},
-		Now:     clock.Now,
-	})
-	waitReady(t, v)
-	srv.mu.Lock()
-	srv.delay = 300 * time.Millisecond
-	srv.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	_, err := v.Verify(ctx, mint(t, k, map[string]any{"kid": "rotated"}, claimsAt(clock.Now())))
-	if !errors.Is(err, ErrKeysUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err = %v; want ErrKeysUnavailable wrapping the deadline", err)
 	}
 }
 

@@ -64,7 +64,7 @@ type keySource struct {
 	mu            sync.Mutex
 	closed        bool
 	inflight      int         // fetches running
-	lastOnDemand  time.Time   // start of the last unknown-kid refresh (monotonic)
+	lastOnDemand  time.Time   // start of the last unknown-kid refresh, by cfg.now
 	trailing      *time.Timer // the refresh owed to rate-limited unknown kids
 	discoveredURI string
 }
@@ -106,6 +106,8 @@ func (s *keySource) run() {
 			backoff = initialBackoff
 			wait = s.cfg.Load().refreshInterval
 		}
+		// A wait is a duration, not a reading of the clock: it runs on
+		// the runtime's timers (faked by testing/synctest in tests).
 		t := time.NewTimer(wait)
 		select {
 		case <-s.ctx.Done():
@@ -123,11 +125,14 @@ func (s *keySource) run() {
 // that a key the issuer has just rotated in is known at most
 // MinRefreshInterval after its first sighting, however many unknown kids
 // came in between, and without any request waiting (a wait would let a
-// flood of made-up kids hold requests open).
+// flood of made-up kids hold requests open). The limit is measured by the
+// injected clock (cfg.now), as is everything else the Verifier reads the
+// time for; the trailing refresh waits on a runtime timer.
 func (s *keySource) refreshForKID(ctx context.Context) error {
+	cfg := s.cfg.Load()
 	s.mu.Lock()
 	if s.inflight == 0 && !s.lastOnDemand.IsZero() {
-		if wait := time.Until(s.lastOnDemand.Add(s.cfg.Load().minRefreshInterval)); wait > 0 {
+		if wait := s.lastOnDemand.Add(cfg.minRefreshInterval).Sub(cfg.now()); wait > 0 {
 			if s.trailing == nil && !s.closed {
 				s.trailing = time.AfterFunc(wait, s.trailingRefresh)
 			}
@@ -136,7 +141,7 @@ func (s *keySource) refreshForKID(ctx context.Context) error {
 		}
 	}
 	if s.inflight == 0 {
-		s.lastOnDemand = time.Now()
+		s.lastOnDemand = cfg.now()
 	}
 	s.mu.Unlock()
 	return s.refresh(ctx, true)
@@ -151,7 +156,7 @@ func (s *keySource) trailingRefresh() {
 		s.mu.Unlock()
 		return
 	}
-	s.lastOnDemand = time.Now()
+	s.lastOnDemand = s.cfg.Load().now()
 	s.mu.Unlock()
 	_ = s.refresh(s.ctx, true) // failures are logged and counted by fetch
 }

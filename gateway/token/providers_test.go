@@ -23,6 +23,7 @@ import (
 	"github.com/scopegate/scopegate/gateway"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // providerFixture is testdata/providers/<name>.json: the shapes of one
@@ -145,13 +146,7 @@ routes:
 		t.Fatal(err)
 	}
 	defer gw.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for !gw.Ready() {
-		if time.Now().After(deadline) {
-			t.Fatal("keys not fetched within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitFor(t, "the issuer's keys", gw.Ready)
 
 	for _, c := range fx.Cases {
 		t.Run(c.Name, func(t *testing.T) {

@@ -19,7 +19,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func serve(t *testing.T, opts Options) (*API, *httptest.Server) {
@@ -222,12 +225,20 @@ type chunk struct {
 	}
 }
 
+// TestChatStream: a streamed completion is sent event by event, each
+// flushed StreamDelay after the previous one (the first at once, [DONE]
+// right after the last). Over an in-memory connection in a synctest
+// bubble, the arrival times are exact.
 func TestChatStream(t *testing.T) {
+	synctest.Test(t, testChatStream)
+}
+
+func testChatStream(t *testing.T) {
 	const delay = 100 * time.Millisecond
-	_, srv := serve(t, Options{StreamDelay: delay})
+	client := testkit.PipeClient(t, New(Options{StreamDelay: delay}).Handler())
 	body := `{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"stream me"}]}`
 	start := time.Now()
-	resp, err := http.Post(srv.URL+"/v1/chat/completions", "application/json", strings.NewReader(body))
+	resp, err := client.Post("http://mock.test/v1/chat/completions", "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,20 +271,17 @@ func TestChatStream(t *testing.T) {
 		events = append(events, data)
 		arrived = append(arrived, time.Since(start))
 	}
-	total := arrived[len(arrived)-1]
 	if len(events) < 5 {
 		t.Fatalf("got %d events; want several", len(events))
 	}
 	if events[len(events)-1] != "[DONE]" {
 		t.Errorf("last event %q; want [DONE]", events[len(events)-1])
 	}
-	// The events were flushed one by one: the first arrived well before
-	// the stream ended, which took a delay per event.
-	if want := time.Duration(len(events)-2) * delay; total < want {
-		t.Errorf("stream took %v; want at least %v", total, want)
-	}
-	if arrived[0] > total/2 {
-		t.Errorf("first event after %v of %v; want it well before the end", arrived[0], total)
+	// The events were flushed one by one, a delay apart.
+	for n, d := range arrived {
+		if want := time.Duration(min(n, len(events)-2)) * delay; d != want {
+			t.Errorf("event %d arrived after %v; want %v", n, d, want)
+		}
 	}
 
 	var text strings.Builder

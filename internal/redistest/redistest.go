@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // Server is one redis-server process.
@@ -94,27 +96,27 @@ func (s *Server) Restart() {
 		s.t.Fatalf("starting %s: %v", s.bin, err)
 	}
 	s.cmd = cmd
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond); err == nil && s.tls {
-			c.Close() // listening; the TLS handshake is the client's test
-			return
-		} else if err == nil {
-			_, _ = c.Write([]byte("PING\r\n"))
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			line, err := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			// -NOAUTH: up, and wants a password.
-			if err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH")) {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server on %s not answering after 10s; log:\n%s", s.Addr(), log)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testkit.Wait(10*time.Second, s.answers) {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+		s.t.Fatalf("redis-server on %s not answering after 10s; log:\n%s", s.Addr(), log)
 	}
+}
+
+// answers reports whether the server accepts connections and, without
+// TLS, answers PING (or asks for a password: -NOAUTH).
+func (s *Server) answers() bool {
+	c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if s.tls {
+		return true // listening; the TLS handshake is the client's test
+	}
+	_, _ = c.Write([]byte("PING\r\n"))
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH"))
 }
 
 // Kill stops the server abruptly (SIGKILL), as a crash would.

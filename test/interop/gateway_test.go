@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/mockapi"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // audience is the resource every test config protects.
@@ -167,7 +168,7 @@ upstreams:
 	}
 	g.client = &http.Client{Timeout: 30 * time.Second}
 	t.Cleanup(g.client.CloseIdleConnections)
-	if !eventually(20*time.Second, func() bool {
+	if !testkit.Wait(20*time.Second, func() bool {
 		resp, err := g.client.Get(g.admin + "/readyz")
 		if err != nil {
 			return false
@@ -303,18 +304,6 @@ func (r result) want(t *testing.T, what string, status int, code string) {
 	}
 }
 
-// eventually polls f every 100ms until it is true or timeout passes.
-func eventually(timeout time.Duration, f func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !f() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
-
 // freePort returns a loopback port that was free a moment ago, for servers
 // that take their port as configuration rather than a listener.
 func freePort(t *testing.T) int {
@@ -332,7 +321,7 @@ func waitHTTP(t *testing.T, url string, timeout time.Duration, exited <-chan str
 	t.Helper()
 	c := &http.Client{Timeout: 2 * time.Second}
 	defer c.CloseIdleConnections()
-	return eventually(timeout, func() bool {
+	return testkit.Wait(timeout, func() bool {
 		select {
 		case <-exited:
 			return true // the caller sees the exit

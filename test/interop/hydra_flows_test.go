@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestHydra drives scopegate with tokens from real Ory Hydra flows.
@@ -93,13 +95,13 @@ func TestHydra(t *testing.T) {
 			// that appears within min_refresh_interval of the previous
 			// refresh is refused until the next refresh is allowed.
 			first := g.chat(fresh).status
-			if !eventually(10*time.Second, func() bool { return g.chat(fresh).status == http.StatusOK }) {
+			if !testkit.Wait(10*time.Second, func() bool { return g.chat(fresh).status == http.StatusOK }) {
 				t.Fatalf("a token under the new key %s was not accepted within 10s", kid)
 			}
 			t.Logf("rotation to %s: first call %d", kid, first)
 		}
 		// Let the load run a little past the rotation, then stop it.
-		eventually(10*time.Second, func() bool { return ok.Load() >= 20 })
+		testkit.Wait(10*time.Second, func() bool { return ok.Load() >= 20 })
 		close(stop)
 		wg.Wait()
 		if failed.Load() != 0 {

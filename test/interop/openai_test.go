@@ -14,6 +14,7 @@ import (
 	"github.com/openai/openai-go/v3/option"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestOpenAISDK drives the gateway with the official OpenAI Go SDK, its
@@ -116,7 +117,7 @@ func TestOpenAISDK(t *testing.T) {
 		if err := stream.Err(); err != nil {
 			t.Fatalf("stream: %v", err)
 		}
-		if !eventually(5*time.Second, func() bool { return strings.Contains(g.output(), `"limit_billed":"usage"`) }) {
+		if !testkit.Wait(5*time.Second, func() bool { return strings.Contains(g.output(), `"limit_billed":"usage"`) }) {
 			t.Errorf("no audit record billed a stream its usage:\n%s", g.output())
 		}
 	})
