@@ -14,6 +14,7 @@ import (
 	"time"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestMCPGetStreamPassesUnchanged: on the GET stream the server sends
@@ -135,7 +136,7 @@ func TestMCPSDKServerRequests(t *testing.T) {
 	}
 	// The answers' audit records are written after the gateway answered
 	// the client, so possibly after the server got them.
-	waitUntil(t, "the audit records of the client's two answers", func() bool {
+	testkit.WaitFor(t, "the audit records of the client's two answers", func() bool {
 		n := 0
 		for _, a := range r.audits() {
 			if a["route"] == "mcp" && a["decision"] == "allow" && a["method"] == "POST" && a["mcp_method"] == nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestMCPDocExample runs the complete example of docs/mcp.md as written
@@ -68,7 +69,7 @@ func TestMCPDocExample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer g.Close()
-	waitUntil(t, "keys", g.Ready)
+	testkit.WaitFor(t, "keys", g.Ready)
 	tok := iss.AccessToken(issuer.AccessTokenSpec{Subject: "alice", ClientID: "agent",
 		Audience: []string{"https://tools.example.com/mcp"}, Scopes: []string{"mcp:use", "tool:search"}})
 	post := func(body string) *httptest.ResponseRecorder {

@@ -24,6 +24,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 
 	"github.com/scopegate/scopegate/internal/mockmcp"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // mcpRoute protects the MCP server: every tool needs tool:<name>, and
@@ -151,7 +152,7 @@ func TestMCPHydra(t *testing.T) {
 		// The progress notifications came on the call's SSE stream,
 		// before its result; the handler may run just after CallTool
 		// returns.
-		ok := eventually(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(progress) == mockmcp.Results })
+		ok := testkit.Wait(5*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(progress) == mockmcp.Results })
 		mu.Lock()
 		defer mu.Unlock()
 		if !ok || !slices.Equal(progress, []float64{1, 2, 3}) {
