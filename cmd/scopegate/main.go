@@ -175,6 +175,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 		logger.Error("starting", zap.Error(err))
 		return 1
 	}
+	// Key fetching and the revocation sync stop before serve returns, on a
+	// listener error too: nothing writes to the logs after it.
+	defer gw.Close()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
