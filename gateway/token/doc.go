@@ -18,6 +18,14 @@
 // On reload, Options.Previous hands its key sources to the new Verifier, so
 // keys survive the reload; the old Verifier's Close then leaves them alone.
 //
+// Discovery stays with go-oidc (oidc.NewProvider), on the bounded client
+// (oidc.ClientContext: no redirects, capped bodies, a timeout): it is a few
+// lines for us, and it carries the part that is easy to get wrong, the
+// check that the discovered issuer equals the configured one byte for byte
+// (OpenID Connect Discovery 1.0 section 4.3, which stops a metadata
+// document from speaking for another issuer). Only jwks_uri is read from
+// it; the JWKS itself is fetched and parsed here (jwk.go).
+//
 // Verify (verify.go) parses the header and the payload itself, strictly
 // (strictjson.go: exact member names, duplicates refused, json.Number), makes
 // every decision about claims from that decoding, and only then has
