@@ -80,6 +80,18 @@ type IssuerOptions struct {
 	// it optional). false = aud must name one of the issuer's audiences,
 	// as for a JWT. A present aud is always judged.
 	AllowMissingAudience bool
+	// ConfigPath names this block in Validate's problems, e.g.
+	// "issuers[2].introspection". "" = "issuers[i].introspection", i its
+	// position in Options.Issuers.
+	ConfigPath string
+}
+
+// path is how problems name is, the i-th of Options.Issuers.
+func (is IssuerOptions) path(i int) string {
+	if is.ConfigPath != "" {
+		return is.ConfigPath
+	}
+	return fmt.Sprintf("issuers[%d].introspection", i)
 }
 
 // ClientAuth is the gateway's client authentication at an introspection
@@ -134,7 +146,7 @@ type Options struct {
 }
 
 // Validate reports every problem of opts at once, each naming its field
-// (issuers[i].introspection.*, i the position in Issuers).
+// (see IssuerOptions.ConfigPath), as "field: message".
 func (o *Options) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
@@ -144,7 +156,7 @@ func (o *Options) Validate() error {
 		bad("introspect", "Options.Claims is required")
 	}
 	for i, is := range o.Issuers {
-		f := func(name string) string { return fmt.Sprintf("issuers[%d].introspection.%s", i, name) }
+		f := func(name string) string { return is.path(i) + "." + name }
 		if is.Endpoint != "" {
 			if err := token.CheckURL(is.Endpoint, is.AllowInsecureHTTP); err != nil {
 				bad(f("endpoint"), "%v", err)
@@ -166,7 +178,7 @@ func (o *Options) Validate() error {
 			for _, p := range is.TokenPrefixes {
 				for _, q := range other.TokenPrefixes {
 					if strings.HasPrefix(p, q) || strings.HasPrefix(q, p) {
-						bad(f("token_prefixes"), "%q overlaps %q of issuers[%d]: a token would match two issuers", p, q, j)
+						bad(f("token_prefixes"), "%q overlaps %q of %s: a token would match two issuers", p, q, other.path(j))
 					}
 				}
 			}
