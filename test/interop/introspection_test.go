@@ -1,10 +1,18 @@
 package interop
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -109,4 +117,80 @@ func TestHydraIntrospection(t *testing.T) {
 		// The other opaque token of the same client is unaffected.
 		g.chat(tok).want(t, "another token of the client", http.StatusOK, "")
 	})
+}
+
+// TestOIDCProviderIntrospection: panva's oidc-provider (another code base)
+// issues opaque access tokens; the gateway finds its introspection
+// endpoint in the discovery document and authenticates with
+// client_secret_basic, or with private_key_jwt verified by the provider.
+// A token revoked there (RFC 7009) is refused after cache_ttl.
+func TestOIDCProviderIntrospection(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "gateway-key.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pad := func(b []byte) string {
+		return base64.RawURLEncoding.EncodeToString(append(make([]byte, 32-len(b)), b...))
+	}
+	jwk, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256", "x": pad(key.X.Bytes()), "y": pad(key.Y.Bytes()), "kid": "gw-1", "alg": "ES256", "use": "sig"})
+	secret := rand.Text()
+	op := startOIDCProvider(t, "ACCESS_TOKEN_FORMAT=opaque", "INTROSPECTOR_CLIENT_ID=scopegate",
+		"INTROSPECTOR_CLIENT_SECRET="+secret, "INTROSPECTOR_JWK="+string(jwk))
+
+	for _, auth := range []struct{ name, yaml string }{
+		{"client_secret_basic", fmt.Sprintf(`
+      client_id: scopegate
+      client_secret: %q`, secret)},
+		{"private_key_jwt", fmt.Sprintf(`
+      client_id: scopegate-jwt
+      private_key_jwt: {key_file: %q, key_id: gw-1}`, keyFile)},
+	} {
+		t.Run(auth.name, func(t *testing.T) {
+			g := startGateway(t, fmt.Sprintf(`issuer: %q
+    audiences: [%q]
+    introspection:
+      cache_ttl: %s%s`, op.issuer, audience, introspectionTTL, auth.yaml))
+			tok := op.clientCredentials("chat:completions")
+			if strings.Count(tok, ".") == 2 {
+				t.Fatal("oidc-provider issued a JWT; want an opaque token")
+			}
+			g.chat(tok).want(t, "chat with an opaque oidc-provider token", http.StatusOK, "")
+			recs := g.api.Requests()
+			if got := recs[len(recs)-1].Header.Get("X-Auth-Client-Id"); got != op.cc.id {
+				t.Errorf("X-Auth-Client-Id %q; want %q", got, op.cc.id)
+			}
+			g.call(http.MethodGet, "/v1/models", tok, "").want(t, "models without models:read", http.StatusForbidden, "insufficient_scope")
+			g.chat(rand.Text()+rand.Text()).want(t, "an unknown opaque token", http.StatusUnauthorized, "invalid_token")
+
+			req, err := http.NewRequest(http.MethodPost, op.issuer+"/token/revocation", strings.NewReader(url.Values{"token": {tok}}.Encode()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(op.cc.id, op.cc.secret)
+			resp, err := op.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("revocation at oidc-provider: %d", resp.StatusCode)
+			}
+			var last result
+			if !eventually(introspectionTTL+5*time.Second, func() bool {
+				last = g.chat(tok)
+				return last.status == http.StatusUnauthorized
+			}) {
+				t.Fatalf("a token revoked at oidc-provider still answered %d", last.status)
+			}
+		})
+	}
 }
