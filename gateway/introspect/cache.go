@@ -18,12 +18,17 @@ const storePrefix = "introspect:"
 // cacheKey is SHA-256 of the issuer and the token: the caches never hold
 // the token, and one issuer's answer is never taken for another's.
 func cacheKey(iss, raw string) [32]byte {
-	return sha256.Sum256([]byte("scopegate-introspection\x00" + iss + "\x00" + raw))
+	var buf [512]byte // on the stack for usual sizes: a hit allocates nothing
+	b := append(buf[:0], "scopegate-introspection\x00"...)
+	b = append(b, iss...)
+	b = append(b, 0)
+	b = append(b, raw...)
+	return sha256.Sum256(b)
 }
 
 // local is this replica's cache of judged answers: a hit costs a map read.
 type local struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	max     int
 	entries map[[32]byte]localEntry
 }
@@ -37,15 +42,13 @@ func newLocal(max int) *local {
 	return &local{max: max, entries: make(map[[32]byte]localEntry)}
 }
 
+// get is a read under a shared lock: concurrent hits do not contend. An
+// expired entry is left for put's sweep.
 func (l *local) get(k [32]byte, now time.Time) *token.Claims {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
 	e, ok := l.entries[k]
-	if !ok {
-		return nil
-	}
-	if !now.Before(e.until) {
-		delete(l.entries, k)
+	l.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
 		return nil
 	}
 	return e.claims
@@ -73,8 +76,8 @@ func (l *local) put(k [32]byte, c *token.Claims, until, now time.Time) {
 }
 
 func (l *local) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.mu.RLock()
+	defer l.mu.RUnlock()
 	return len(l.entries)
 }
 

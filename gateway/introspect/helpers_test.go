@@ -43,7 +43,7 @@ type as struct {
 	respond func(w http.ResponseWriter, r *http.Request)
 }
 
-func newAS(t *testing.T, respond func(w http.ResponseWriter, r *http.Request)) *as {
+func newAS(t testing.TB, respond func(w http.ResponseWriter, r *http.Request)) *as {
 	t.Helper()
 	a := &as{respond: respond}
 	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -89,7 +89,7 @@ func active(iss string, now time.Time) map[string]any {
 
 // verifier is a real token verifier trusting issuers (whose keys are never
 // needed: introspected claims are judged without them).
-func verifier(t *testing.T, clk *clock, issuers ...string) *token.Verifier {
+func verifier(t testing.TB, clk *clock, issuers ...string) *token.Verifier {
 	t.Helper()
 	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -110,7 +110,7 @@ func verifier(t *testing.T, clk *clock, issuers ...string) *token.Verifier {
 
 // newIntrospector builds an Introspector over a real verifier for the
 // issuers of opts.
-func newIntrospector(t *testing.T, clk *clock, opts Options) *Introspector {
+func newIntrospector(t testing.TB, clk *clock, opts Options) *Introspector {
 	t.Helper()
 	var names []string
 	for _, is := range opts.Issuers {
