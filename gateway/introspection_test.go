@@ -313,3 +313,38 @@ func TestIntrospectionSharedRedis(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospectionAcrossReload: a reload starts an empty local cache but
+// keeps the state store, so a token already introspected is not asked
+// again; a config without introspection refuses opaque tokens as
+// malformed.
+func TestIntrospectionAcrossReload(t *testing.T) {
+	w, a := introWorld(t, nil, nil, nil)
+	const tok = "ory_at_reload.sig"
+	a.issue(tok, "dora", "chat:completions")
+	if rec := w.chat(tok); rec.Code != http.StatusOK {
+		t.Fatalf("%d", rec.Code)
+	}
+	cur := w.gw.runtime.Load().cfg
+	same := recompile(t, cur, func(c *config.Config) {
+		c.Audit.MaxRecordsPerSecond = 999 // any change: a new runtime
+	})
+	if err := w.gw.Reload(same); err != nil {
+		t.Fatal(err)
+	}
+	if rec := w.chat(tok); rec.Code != http.StatusOK || a.calls.Load() != 1 {
+		t.Fatalf("after reload: %d, calls %d; want 200 from the store, 1 call", rec.Code, a.calls.Load())
+	}
+	without := recompile(t, cur, func(c *config.Config) {
+		is := c.Issuers[0]
+		is.Introspection = nil
+		c.Issuers = []config.IssuerConfig{is}
+		c.Routes = c.Routes[:len(c.Routes)-1] // the introspect route
+	})
+	if err := w.gw.Reload(without); err != nil {
+		t.Fatal(err)
+	}
+	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord()["reason"] != "malformed" {
+		t.Fatalf("without introspection: %d %v; want 401 malformed", rec.Code, w.lastRecord()["reason"])
+	}
+}
