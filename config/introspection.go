@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 
@@ -162,4 +164,36 @@ func (c *Config) validateIntrospection(v *validator) {
 			v.add(f, "no issuer has introspection configured: add issuers[].introspection")
 		}
 	}
+}
+
+// introspectionWarnings are the introspection settings that are valid but
+// likely mistakes (see Warnings).
+func (c *Config) introspectionWarnings() []string {
+	var out []string
+	for i, is := range c.Issuers {
+		ic := is.Introspection
+		if ic == nil {
+			continue
+		}
+		if d := ic.CacheTTL.D(); d > 5*time.Minute {
+			out = append(out, fmt.Sprintf("issuers[%d].introspection.cache_ttl is %s: a token revoked at the authorization server stays accepted that long; routes that cannot wait can set introspect: true", i, d))
+		}
+		if ic.AuthMethod == introspect.AuthNone && ic.Endpoint != "" && !loopbackURL(ic.Endpoint) {
+			out = append(out, fmt.Sprintf("issuers[%d].introspection: auth_method none on a non-loopback endpoint: whoever reaches it can test tokens; keep it on a private network (as Hydra's admin port) or authenticate", i))
+		}
+	}
+	return out
+}
+
+func loopbackURL(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	h := u.Hostname()
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }

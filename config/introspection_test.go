@@ -77,3 +77,24 @@ routes:
 		})
 	}
 }
+
+func TestIntrospectionWarnings(t *testing.T) {
+	cfg, err := Parse([]byte(`issuers:
+  - issuer: "https://a.example.com"
+    audiences: ["x"]
+    introspection: {endpoint: "https://a.example.com/i", cache_ttl: 1h}
+upstreams:
+  models: {url: "http://127.0.0.1:8000"}
+routes:
+  - {name: chat, path: /v1/chat, upstream: models, scopes: []}
+`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := strings.Join(cfg.Warnings(), "\n")
+	for _, want := range []string{"issuers[0].introspection.cache_ttl is 1h0m0s", "auth_method none on a non-loopback endpoint"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("warnings %q; want %q", w, want)
+		}
+	}
+}
