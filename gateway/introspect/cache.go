@@ -58,18 +58,23 @@ func (l *local) put(k [32]byte, c *token.Claims, until, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.entries) >= l.max {
-		// Expired entries first; then any: map order is random enough
-		// that a flood cannot pick which entries it evicts.
+		// Expired entries first; then an eighth of the rest, so that the
+		// sweep is paid once per max/8 insertions, not on each. Map order
+		// is random enough that a flood cannot pick what it evicts.
 		for key, e := range l.entries {
 			if !now.Before(e.until) {
 				delete(l.entries, key)
 			}
 		}
-		for key := range l.entries {
-			if len(l.entries) < l.max {
-				break
+		if len(l.entries) >= l.max {
+			drop := max(1, l.max/8)
+			for key := range l.entries {
+				if drop == 0 {
+					break
+				}
+				delete(l.entries, key)
+				drop--
 			}
-			delete(l.entries, key)
 		}
 	}
 	l.entries[k] = localEntry{claims: c, until: until}
