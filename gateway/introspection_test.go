@@ -263,6 +263,21 @@ func TestIntrospectionJWTStillVerified(t *testing.T) {
 	}
 }
 
+// TestIntrospectionSenderConstrained: an introspection answer with
+// cnf.jkt (RFC 9449 section 6.2) binds the opaque token as a JWT's cnf
+// would: sent as Bearer, it is a downgrade.
+func TestIntrospectionSenderConstrained(t *testing.T) {
+	w, a := introWorld(t, nil, nil, nil)
+	const tok = "ory_at_bound.sig"
+	a.issue(tok, "erin", "chat:completions")
+	a.mu.Lock()
+	a.known[tok]["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+	a.mu.Unlock()
+	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord()["reason"] != string(ReasonDPoPDowngrade) {
+		t.Fatalf("a DPoP-bound opaque token as Bearer: %d %v; want 401 %s", rec.Code, w.lastRecord()["reason"], ReasonDPoPDowngrade)
+	}
+}
+
 // TestIntrospectionRevocationAPI: the admin API's revocations hold for
 // introspected tokens too, cached answers included.
 func TestIntrospectionRevocationAPI(t *testing.T) {
