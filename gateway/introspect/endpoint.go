@@ -16,10 +16,6 @@ import (
 	"github.com/scopegate/scopegate/internal/strictjson"
 )
 
-// ReasonInactive is the refusal of a token the authorization server says
-// is not active (revoked, expired, unknown to it).
-const ReasonInactive token.Reason = "token_inactive"
-
 // discoveryRetry is the least time between two discovery attempts after a
 // failure: a down authorization server is not asked on every request.
 const discoveryRetry = 5 * time.Second

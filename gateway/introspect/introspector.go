@@ -182,10 +182,6 @@ func (in *Introspector) Confirm(ctx context.Context, iss, raw string) error {
 	return err
 }
 
-// ReasonNotIntrospectable refuses a token on a route that requires
-// introspection when its issuer has no introspection configured.
-const ReasonNotIntrospectable token.Reason = "introspection_required"
-
 // flight runs fn once for every concurrent caller of the same token (the
 // first caller starts it; the others wait for its answer), under a
 // context of its own that the issuer's timeout bounds, so that a caller

@@ -2,10 +2,6 @@ package token
 
 import "strings"
 
-// ReasonNotAccessToken: an introspection response describes a refresh
-// token or an ID token (token_type or token_use say so).
-const ReasonNotAccessToken Reason = "not_access_token"
-
 // IntrospectedClaims judges the members of an active RFC 7662
 // introspection response, received from iss's introspection endpoint, by
 // the same rules as a JWT's claims: claim types, ID-token markers, times
