@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/state"
 )
@@ -286,5 +290,36 @@ func TestSharedStore(t *testing.T) {
 	}
 	if a.calls.Load() != 2 {
 		t.Fatalf("after cache_ttl: calls = %d; want 2", a.calls.Load())
+	}
+}
+
+// TestStoreDown: a failing state store (Redis answering errors) is a cache
+// miss: the endpoint answers, the request succeeds, and the failures are
+// counted.
+func TestStoreDown(t *testing.T) {
+	clk := newClock()
+	a := newAS(t, answer(active(issA, clk.now())))
+	mr := miniredis.RunT(t)
+	store, err := state.NewRedis(state.RedisOptions{URL: "redis://" + mr.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr.SetError("ERR injected outage")
+	in := newIntrospector(t, clk, Options{Issuers: []IssuerOptions{oneIssuer(issA, a.url())}, Store: store, Metrics: m})
+	if _, err := in.Introspect(context.Background(), opaque("store-down"), false); err != nil {
+		t.Fatalf("with the store failing: %v; want the endpoint's answer", err)
+	}
+	if got := testutil.ToFloat64(m.storeErrs); got != 2 {
+		t.Fatalf("store errors = %v; want 2 (the read and the write)", got)
+	}
+	mr.SetError("")
+	in2 := newIntrospector(t, clk, Options{Issuers: []IssuerOptions{oneIssuer(issA, a.url())}, Store: store, Metrics: m})
+	if _, err := in2.Introspect(context.Background(), opaque("store-down"), false); err != nil || a.calls.Load() != 2 {
+		t.Fatalf("after the outage: %v, calls %d; want a second call (nothing was stored)", err, a.calls.Load())
 	}
 }
