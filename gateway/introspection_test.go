@@ -126,6 +126,7 @@ routes:%s  - name: tune
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
+	t.Cleanup(func() { checkRecordsRegistered(t, w.records()) })
 	w.gw = gw
 	waitUntil(t, "the issuer's keys", gw.Ready)
 	return w, a
