@@ -36,7 +36,9 @@ func (g *Gateway) buildIntrospection(cfg *config.Compiled, rt *runtime) error {
 	sh := &g.introspection
 	sh.once.Do(func() {
 		sh.metrics, sh.err = introspect.NewMetrics(g.deps.Registerer)
-		sh.client = g.keyClient
+		// Deps.KeyClient (its TLS roots, proxy), not g.keyClient: with
+		// tracing on, that one's transport already makes "jwks" spans.
+		sh.client = g.deps.KeyClient
 		if sh.client == nil {
 			sh.client = token.NewHTTPClient()
 		}
