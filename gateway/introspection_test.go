@@ -17,6 +17,7 @@ import (
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/redistest"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/state"
 )
 
@@ -126,9 +127,9 @@ routes:%s  - name: tune
 		t.Fatal(err)
 	}
 	t.Cleanup(gw.Close)
-	t.Cleanup(func() { checkRecordsRegistered(t, w.records()) })
+	t.Cleanup(func() { checkRecordsRegistered(t, recordFields(w.records())) })
 	w.gw = gw
-	waitUntil(t, "the issuer's keys", gw.Ready)
+	testkit.WaitFor(t, "the issuer's keys", gw.Ready)
 	return w, a
 }
 
@@ -157,7 +158,7 @@ func (w *world) counter(name string, labels map[string]string) float64 {
 }
 
 // lastRecord is the last audit record.
-func (w *world) lastRecord() map[string]any {
+func (w *world) lastRecord() testkit.AuditRecord {
 	w.t.Helper()
 	rs := w.records()
 	return rs[len(rs)-1]
@@ -179,7 +180,7 @@ func TestIntrospectionOnTheWire(t *testing.T) {
 	if h.Get("Authorization") != "" {
 		t.Fatalf("the upstream got the opaque token")
 	}
-	if r := w.lastRecord(); r["decision"] != "allow" || r["sub"] != "alice" || r["client_id"] != "agent-1" {
+	if r := w.lastRecord(); r.Decision != "allow" || r.Sub != "alice" || r.ClientID != "agent-1" {
 		t.Fatalf("audit record %v; want allow for alice/agent-1", r)
 	}
 	if strings.Contains(w.audit.String(), "opaque-alice") {
@@ -201,7 +202,7 @@ func TestIntrospectionOnTheWire(t *testing.T) {
 	if rec.Code != http.StatusUnauthorized || !strings.Contains(rec.Header().Get("WWW-Authenticate"), `error="invalid_token"`) {
 		t.Fatalf("inactive token: %d %q; want 401 invalid_token", rec.Code, rec.Header().Get("WWW-Authenticate"))
 	}
-	if r := w.lastRecord(); r["reason"] != "token_inactive" || r["decision"] != "deny" {
+	if r := w.lastRecord(); r.Reason != "token_inactive" || r.Decision != "deny" {
 		t.Fatalf("audit %v; want deny token_inactive", r)
 	}
 
@@ -232,7 +233,7 @@ func TestIntrospectionOnTheWire(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("endpoint 500: %d Retry-After %q; want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
 	}
-	if r := w.lastRecord(); r["reason"] != string(ReasonIntrospectionUnavailable) || r["decision"] != decisionError {
+	if r := w.lastRecord(); r.Reason != string(ReasonIntrospectionUnavailable) || r.Decision != decisionError {
 		t.Fatalf("audit %v; want error introspection_unavailable", r)
 	}
 	if got := w.counter("scopegate_introspection_requests_total", map[string]string{"issuer": a.iss, "result": "error"}); got != 1 {
@@ -249,7 +250,7 @@ func TestIntrospectionJWTStillVerified(t *testing.T) {
 		t.Fatalf("JWT on a plain route: %d, calls %d; want 200 and no call", rec.Code, a.calls.Load())
 	}
 	tuneJWT := w.token("fine-tune")
-	if rec := w.do("POST", "/v1/fine_tuning/jobs", tuneJWT); rec.Code != http.StatusUnauthorized || w.lastRecord()["reason"] != "token_inactive" {
+	if rec := w.do("POST", "/v1/fine_tuning/jobs", tuneJWT); rec.Code != http.StatusUnauthorized || w.lastRecord().Reason != "token_inactive" {
 		t.Fatalf("JWT the server does not know, on the introspect route: %d; want 401 token_inactive", rec.Code)
 	}
 	a.issue(tuneJWT, "alice", "fine-tune")
@@ -274,8 +275,8 @@ func TestIntrospectionSenderConstrained(t *testing.T) {
 	a.mu.Lock()
 	a.known[tok]["cnf"] = map[string]any{"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
 	a.mu.Unlock()
-	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord()["reason"] != string(ReasonDPoPDowngrade) {
-		t.Fatalf("a DPoP-bound opaque token as Bearer: %d %v; want 401 %s", rec.Code, w.lastRecord()["reason"], ReasonDPoPDowngrade)
+	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord().Reason != string(ReasonDPoPDowngrade) {
+		t.Fatalf("a DPoP-bound opaque token as Bearer: %d %v; want 401 %s", rec.Code, w.lastRecord().Reason, ReasonDPoPDowngrade)
 	}
 }
 
@@ -360,7 +361,7 @@ func TestIntrospectionAcrossReload(t *testing.T) {
 	if err := w.gw.Reload(without); err != nil {
 		t.Fatal(err)
 	}
-	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord()["reason"] != "malformed" {
-		t.Fatalf("without introspection: %d %v; want 401 malformed", rec.Code, w.lastRecord()["reason"])
+	if rec := w.chat(tok); rec.Code != http.StatusUnauthorized || w.lastRecord().Reason != "malformed" {
+		t.Fatalf("without introspection: %d %v; want 401 malformed", rec.Code, w.lastRecord().Reason)
 	}
 }
