@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // introspectionTTL is the cache_ttl of the introspection tests: the
@@ -104,7 +106,7 @@ func TestHydraIntrospection(t *testing.T) {
 		h.revoke(oc, revoked)
 		start := time.Now()
 		var last result
-		if !eventually(introspectionTTL+5*time.Second, func() bool {
+		if !testkit.Wait(introspectionTTL+5*time.Second, func() bool {
 			last = g.chat(revoked)
 			return last.status == http.StatusUnauthorized
 		}) {
@@ -185,7 +187,7 @@ func TestOIDCProviderIntrospection(t *testing.T) {
 				t.Fatalf("revocation at oidc-provider: %d", resp.StatusCode)
 			}
 			var last result
-			if !eventually(introspectionTTL+5*time.Second, func() bool {
+			if !testkit.Wait(introspectionTTL+5*time.Second, func() bool {
 				last = g.chat(tok)
 				return last.status == http.StatusUnauthorized
 			}) {
