@@ -223,6 +223,10 @@ type IssuerConfig struct {
 	// certificate-bound tokens of this issuer. Default: dpop allowed when
 	// dpop.public_base_url is set (else off), mtls allowed.
 	SenderConstraint *policy.SenderConstraint `yaml:"sender_constraint"`
+	// Introspection makes this issuer's opaque tokens usable through RFC
+	// 7662 introspection (docs/introspection.md). Default: absent, only
+	// JWTs are accepted.
+	Introspection *IntrospectionConfig `yaml:"introspection"`
 }
 
 // AuditConfig configures the audit trail: one JSON record per request

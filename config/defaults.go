@@ -31,6 +31,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&s.IdentityHeaders.Scopes, "X-Auth-Scopes")
 	c.DPoP.applyDefaults()
 	c.applyStateDefaults()
+	c.applyIntrospectionDefaults()
 	a := &c.Audit
 	setDefault(&a.Output, "stdout")
 	setDefault(&a.MaxRecordsPerSecond, 1000)

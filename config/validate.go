@@ -29,6 +29,7 @@ func (c *Config) validate(v *validator) {
 	c.validateTracing(v)
 	c.validateState(v)
 	c.validateSignals(v)
+	c.validateIntrospection(v)
 }
 
 type validator struct {

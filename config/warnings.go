@@ -35,5 +35,5 @@ func (cfg *Config) Warnings() []string {
 			}
 		}
 	}
-	return out
+	return append(out, cfg.introspectionWarnings()...)
 }

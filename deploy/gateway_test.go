@@ -2,9 +2,11 @@ package deploy_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -39,6 +41,16 @@ func exposedMetrics(t *testing.T) map[string]bool {
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close() // a port nothing listens on: requests to it fail with 502
+	// An introspection endpoint that knows one opaque token.
+	intro := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.PostFormValue("token") != "opaque-ok" {
+			_, _ = w.Write([]byte(`{"active":false}`))
+			return
+		}
+		_, _ = fmt.Fprintf(w, `{"active":true,"sub":"bob","scope":"models:read","aud":%q,"exp":%d}`, testAudience, time.Now().Add(time.Hour).Unix())
+	}))
+	t.Cleanup(intro.Close)
 
 	yaml := `
 server:
@@ -47,6 +59,7 @@ server:
 issuers:
   - issuer: "` + iss.URL() + `"
     audiences: ["` + testAudience + `"]
+    introspection: {endpoint: "` + intro.URL + `"}
 upstreams:
   models: {url: "` + api.URL + `"}
   gone: {url: "` + downURL + `", dial_timeout: 2s}
@@ -85,6 +98,7 @@ routes:
 		{"/v1/models", tok, http.StatusOK},
 		{"/v1/models", "", http.StatusUnauthorized},
 		{"/v1/models", "not-a-jwt", http.StatusUnauthorized},
+		{"/v1/models", "opaque-ok", http.StatusOK}, // introspected
 		{"/public/health", "", http.StatusOK},
 		{"/nowhere", tok, http.StatusNotFound},
 		{"/broken", tok, http.StatusBadGateway},

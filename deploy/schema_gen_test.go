@@ -16,7 +16,7 @@ import (
 )
 
 // Sources whose doc comments describe the config's types and fields.
-var schemaSources = []string{"../config/config.go", "../config/sender.go", "../config/tracing.go", "../config/state.go", "../config/metadata.go", "../config/signals.go",
+var schemaSources = []string{"../config/config.go", "../config/sender.go", "../config/tracing.go", "../config/state.go", "../config/metadata.go", "../config/signals.go", "../config/introspection.go",
 	"../policy/compile.go", "../policy/sender.go", "../policy/limitconfig.go"}
 
 // schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";
@@ -31,14 +31,20 @@ var schemaExtra = map[string]map[string]any{
 	"DPoPConfig.Algorithms":   {"items": map[string]any{"type": "string", "enum": toAny(dpop.DefaultAlgorithms)}},
 	"SenderConstraint.DPoP":   {"enum": []any{policy.SenderRequired, policy.SenderAllowed, policy.SenderOff}},
 	"SenderConstraint.MTLS":   {"enum": []any{policy.SenderRequired, policy.SenderAllowed, policy.SenderOff}},
+	// An optional block: its defaults apply once it is present.
+	"IntrospectionConfig.AuthMethod":     {"enum": []any{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}},
+	"IntrospectionConfig.Timeout":        {"default": "2s"},
+	"IntrospectionConfig.CacheTTL":       {"default": "1m0s"},
+	"IntrospectionConfig.MaxConcurrency": {"default": 16},
 }
 
 // schemaRequired lists the keys validation requires, by type.
 var schemaRequired = map[string][]string{
-	"Config":         {"upstreams", "routes"},
-	"IssuerConfig":   {"issuer", "audiences"},
-	"UpstreamConfig": {"url"},
-	"RouteConfig":    {"name", "path", "upstream"},
+	"Config":              {"upstreams", "routes"},
+	"IssuerConfig":        {"issuer", "audiences"},
+	"UpstreamConfig":      {"url"},
+	"RouteConfig":         {"name", "path", "upstream"},
+	"PrivateKeyJWTConfig": {"key_file"},
 }
 
 // durationPattern matches what time.ParseDuration accepts.

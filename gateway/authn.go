@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/scopegate/scopegate/gateway/introspect"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/internal/header"
 )
@@ -37,13 +38,15 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request) *refu
 		return refuse(Reason(token.ReasonTooLarge), errInvalidToken("the access token is too large"))
 	}
 	vctx, span := childSpan(r.Context(), "token.verify")
-	claims, err := rt.verifier.Verify(vctx, tok)
+	claims, err := g.verifyToken(vctx, rt, st, tok)
 	endChild(span, verifyFailure(err))
 	if err != nil {
 		var te *token.Error
 		switch {
 		case errors.As(err, &te):
 			return refuse(Reason(te.Reason), errInvalidToken(te.Detail))
+		case errors.Is(err, introspect.ErrUnavailable):
+			return refuse(ReasonIntrospectionUnavailable, errIntrospectionUnavailable())
 		case errors.Is(err, token.ErrKeysUnavailable):
 			return refuse(ReasonKeysUnavailable, errKeysUnavailable())
 		default:

@@ -19,7 +19,8 @@
 //     405s, and route aliases (alias.go).
 //  3. decide (handler.go), for protected routes:
 //     authenticate (authn.go): the credentials (bearer.go), the token
-//     (gateway/token), its sender constraint (sender.go for DPoP, mtls.go
+//     (gateway/token; an opaque token is introspected at its issuer,
+//     introspection.go and gateway/introspect), its sender constraint (sender.go for DPoP, mtls.go
 //     for certificates) and the revocation list (revocation.go);
 //     authorize (authz.go): client, principal and delegation, scopes, the
 //     model read from the body (modelbody.go, mediatype.go) or the path,

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"github.com/scopegate/scopegate/dpop"
+	"github.com/scopegate/scopegate/gateway/introspect"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/policy"
 )
@@ -112,6 +113,11 @@ var reasonRegistry = map[Reason]reasonInfo{
 	ReasonResourceMetadata:      {decisionAllow, []int{200, 405}, "", "the gateway answered RFC 9728 metadata itself"},
 	ReasonModelList:             {decisionError, []int{502}, "", "a model list could not be filtered"},
 	ReasonKeysUnavailable:       {decisionError, s503, "", "the issuer's signing keys are not available"},
+	// Introspection (docs/introspection.md).
+	ReasonIntrospectionUnavailable:             {decisionError, s503, "", "the issuer's introspection endpoint gave no usable answer"},
+	Reason(introspect.ReasonInactive):          tokenReason("the introspection endpoint says the token is not active"),
+	Reason(introspect.ReasonNotIntrospectable): tokenReason("a route with introspect: true, an issuer without introspection"),
+	Reason(token.ReasonNotAccessToken):         tokenReason("the introspection answer names a refresh or ID token"),
 	// upstream_error answers 502, or keeps the upstream's status when the
 	// upstream broke the connection after its headers.
 	ReasonUpstreamError:     {decisionError, nil, "", "the upstream could not be reached or broke the connection"},

@@ -30,7 +30,7 @@ func TestReasonRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	var codes []string
-	for _, file := range append(files, "token/errors.go", "../policy/principals.go", "../dpop/errors.go") {
+	for _, file := range append(files, "token/errors.go", "introspect/reasons.go", "../policy/principals.go", "../dpop/errors.go") {
 		if !strings.HasSuffix(file, "_test.go") {
 			codes = append(codes, reasonConstants(t, file)...)
 		}

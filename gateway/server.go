@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scopegate/scopegate/config"
+	"github.com/scopegate/scopegate/gateway/introspect"
 	"github.com/scopegate/scopegate/gateway/token"
 	"github.com/scopegate/scopegate/internal/header"
 	"github.com/scopegate/scopegate/limits"
@@ -87,6 +88,8 @@ type Gateway struct {
 	store    state.Store
 	ownStore bool
 	revoker  *revoker
+	// introspection's metrics and HTTP client outlive reloads.
+	introspection introspectionShared
 
 	mu        sync.Mutex // serializes Reload
 	closeOnce sync.Once
@@ -110,6 +113,9 @@ type runtime struct {
 	metadata  *resourceMetadata
 	sender    *senderRuntime
 	limits    routeLimits // cfg.Limits bound to their metrics
+	// introspector asks issuers about opaque tokens; nil when no issuer
+	// has introspection.
+	introspector *introspect.Introspector
 }
 
 // New builds a gateway for cfg (see config.Parse, LoadFile, Compile) and
@@ -280,6 +286,12 @@ func (g *Gateway) build(cfg *config.Compiled, prev *runtime) (*runtime, error) {
 			return nil, fmt.Errorf("starting token verification: %w", err)
 		}
 		rt.verifier = v
+	}
+	if err := g.buildIntrospection(cfg, rt); err != nil {
+		if rt.verifier != nil {
+			rt.verifier.Close()
+		}
+		return nil, err
 	}
 	return rt, nil
 }

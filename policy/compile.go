@@ -66,6 +66,12 @@ type RouteConfig struct {
 	// package policy/conditions, which the gateway compiles them with).
 	// Default none.
 	Conditions []string `yaml:"conditions"`
+	// Introspect asks the token's issuer (its introspection block) about
+	// every token on this route, JWTs included, without any cache: a token
+	// revoked at the authorization server is refused at once, for one
+	// call per request. For high-risk routes (fine-tuning, deletions).
+	// Default false.
+	Introspect bool `yaml:"introspect"`
 	// Limits are usage limits (request rates, token budgets) that must
 	// all pass; see LimitConfig and docs/limits.md. Default none.
 	Limits []LimitConfig `yaml:"limits"`

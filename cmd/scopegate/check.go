@@ -43,7 +43,7 @@ func printRoutes(w io.Writer, cfg *config.Compiled) {
 		if jwks == "" {
 			jwks = "(discovered)"
 		}
-		fmt.Fprintf(w, "  %s  audiences=%s  jwks=%s\n", is.Issuer, strings.Join(is.Audiences, ","), jwks)
+		fmt.Fprintf(w, "  %s  audiences=%s  jwks=%s%s\n", is.Issuer, strings.Join(is.Audiences, ","), jwks, introspectionSummary(is.Introspection))
 	}
 	a := cfg.Audit
 	limit := fmt.Sprintf("max_records_per_second=%d burst=%d (refusal records over it are dropped and counted)", a.MaxRecordsPerSecond, a.Burst)
@@ -58,9 +58,28 @@ func printRoutes(w io.Writer, cfg *config.Compiled) {
 	}
 }
 
+// introspectionSummary describes an issuer's introspection, for check.
+func introspectionSummary(ic *config.IntrospectionConfig) string {
+	if ic == nil {
+		return ""
+	}
+	ep := ic.Endpoint
+	if ep == "" {
+		ep = "(discovered)"
+	}
+	prefixes := "any opaque token"
+	if len(ic.TokenPrefixes) > 0 {
+		prefixes = "prefixes " + strings.Join(ic.TokenPrefixes, ",")
+	}
+	return fmt.Sprintf("\n    introspection=%s  %s  auth=%s  cache_ttl=%s (the revocation delay)", ep, prefixes, ic.AuthMethod, ic.CacheTTL.D())
+}
+
 // authzSummary describes a route's rules beyond scopes, for check.
 func authzSummary(r *policy.Route, rc policy.RouteConfig) string {
 	var b strings.Builder
+	if rc.Introspect {
+		b.WriteString("; every token introspected at its issuer, no cache")
+	}
 	if m := r.Models; m != nil {
 		switch {
 		case m.List && len(m.RulesFrom) > 0:

@@ -39,6 +39,7 @@ const (
 	ReasonIDTokenClaims    Reason = "id_token_claims"           // nonce, at_hash, c_hash, token_use=id, typ claim ID/Refresh
 	ReasonTypRequired      Reason = "typ_required"              // RequireATJWT and typ header is not at+jwt
 	ReasonRequiredClaim    Reason = "required_claim"            // a claim of RequiredClaims is absent or has another value
+	ReasonNotAccessToken   Reason = "not_access_token"          // an introspection answer's token_type or token_use names a refresh or ID token
 )
 
 // Error is a refusal: the token is bad (HTTP 401 invalid_token). It is not a

@@ -52,8 +52,9 @@ func npmInstall() error {
 	return npmOnce.err
 }
 
-// startOIDCProvider runs server.mjs with node and waits for its issuer line.
-func startOIDCProvider(t *testing.T) *oidcProvider {
+// startOIDCProvider runs server.mjs with node, with extra environment
+// variables (NAME=value), and waits for its issuer line.
+func startOIDCProvider(t *testing.T, extraEnv ...string) *oidcProvider {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
 		t.Fatalf("node is required for the oidc-provider tests: %v", err)
@@ -76,6 +77,7 @@ func startOIDCProvider(t *testing.T) *oidcProvider {
 		"WEB_CLIENT_ID="+op.web.id, "WEB_CLIENT_SECRET="+op.web.secret,
 		"WEB_REDIRECT_URI="+opCallback,
 	)
+	cmd.Env = append(cmd.Env, extraEnv...)
 	var stderr bytes.Buffer
 	var mu sync.Mutex
 	cmd.Stderr = &lockedBuffer{mu: &mu, b: &stderr}

@@ -38,6 +38,11 @@ type env struct {
 	servers                     []*httptest.Server
 	repeated                    func(int) string
 	freshES, freshRS            func(int) string
+	// opaque is an opaque token the ES256 issuer's introspection endpoint
+	// (served here) answers active: after the first request, the
+	// introspection cache's case.
+	opaque func(int) string
+	intro  *httptest.Server
 }
 
 // startEnv starts the issuers, the upstream, the baseline and scopegate,
@@ -62,6 +67,7 @@ func startEnv(ctx context.Context, o options, dir string) (*env, error) {
 		e.stop()
 		return nil, err
 	}
+	e.startIntrospection()
 	if e.gateway, err = e.startGateway(ctx, o, dir); err != nil {
 		e.stop()
 		return nil, err
@@ -72,7 +78,19 @@ func startEnv(ctx context.Context, o options, dir string) (*env, error) {
 	es, rs := e.pool(e.issES, o.pool), e.pool(e.issRS, o.pool)
 	e.freshES = func(i int) string { return es[i%len(es)] }
 	e.freshRS = func(i int) string { return rs[i%len(rs)] }
+	e.opaque = func(int) string { return "opaque-load-token" }
 	return e, nil
+}
+
+// startIntrospection serves an RFC 7662 endpoint for the ES256 issuer that
+// answers every token active.
+func (e *env) startIntrospection() {
+	e.intro = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"active":true,"iss":%q,"sub":"user-1","client_id":"load-client","aud":[%q],"scope":"chat","exp":%d}`,
+			e.issES.URL(), audience, time.Now().Add(2*time.Hour).Unix())
+	}))
+	e.servers = append(e.servers, e.intro)
 }
 
 func (e *env) startIssuer(alg string) (*issuer.Issuer, error) {
@@ -157,6 +175,7 @@ audit:
 issuers:
   - issuer: %q
     audiences: [%q]
+    introspection: {endpoint: %q}
   - issuer: %q
     audiences: [%q]
 upstreams:
@@ -194,7 +213,7 @@ routes:
     scopes: ["chat"]
     mcp:
       tools: [{name: "search_*", scopes: []}]
-`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.issRS.URL(), audience, e.upstream.url)
+`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.intro.URL, e.issRS.URL(), audience, e.upstream.url)
 	path := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err

@@ -14,7 +14,9 @@
 // (the cache's case), a model-routed body, a rate limit, a 2 KiB MCP
 // tools/call judged per tool, and a fresh token on every request under
 // ES256 and RS256 (a pool of distinct tokens larger than the cache, so
-// every request verifies). It prints throughput, latency percentiles, CPU per request of
+// every request verifies), and a repeated opaque token introspected once
+// and then answered from the introspection cache. It prints throughput,
+// latency percentiles, CPU per request of
 // each proxy process (from /proc/PID/stat), the gateway's RSS, SSE
 // time-to-first-byte, and the ratios against the targets, and
 // writes an SVG chart.
@@ -120,6 +122,7 @@ func run(o options) error {
 		{name: "MCP tools/call 2KiB", key: "mcp-call", tok: env.repeated, path: mcpPath, body: mcpCallBody},
 		{name: "fresh token ES256", key: "fresh-ES256", tok: env.freshES},
 		{name: "fresh token RS256", key: "fresh-RS256", tok: env.freshRS},
+		{name: "opaque (introspected)", key: "opaque", tok: env.opaque},
 	}
 	res := map[string]map[string]*series{} // scenario -> target -> series
 	for _, s := range scenarios {

@@ -71,7 +71,7 @@ type report struct {
 }
 
 func summarize(o options, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
-	r := &report{o: o, scenarios: []string{"repeated", "model-body", "limit-mem", "mcp-call", "fresh-ES256", "fresh-RS256"},
+	r := &report{o: o, scenarios: []string{"repeated", "model-body", "limit-mem", "mcp-call", "fresh-ES256", "fresh-RS256", "opaque"},
 		rows: map[string]map[string]row{}, ratios: map[string]float64{}, sse: map[string]row{}, verifyCost: verify}
 	for _, sc := range r.scenarios {
 		r.rows[sc] = map[string]row{}
@@ -139,6 +139,7 @@ func (r *report) print() {
 	fmt.Printf("model-routed body throughput vs repeated token (cost of reading the model): %.3f\n", r.ratios["model-body"]/r.ratios["repeated"])
 	fmt.Printf("one rate limit (in-memory store) throughput vs repeated token, target >= 0.95: %.3f\n", r.ratios["limit-mem"]/r.ratios["repeated"])
 	fmt.Printf("MCP tools/call (2 KiB, strict read and per-tool rule) throughput vs repeated token: %.3f\n", r.ratios["mcp-call"]/r.ratios["repeated"])
+	fmt.Printf("opaque token, introspected once then cached, throughput vs repeated JWT: %.3f\n", r.ratios["opaque"]/r.ratios["repeated"])
 	for _, alg := range []string{"ES256", "RS256"} {
 		sc := "fresh-" + alg
 		extra := r.rows[sc]["scopegate"].cpu - r.rows[sc]["baseline"].cpu

@@ -5,6 +5,12 @@
 //
 // Environment: AUDIENCE, CC_CLIENT_ID, CC_CLIENT_SECRET, WEB_CLIENT_ID,
 // WEB_CLIENT_SECRET, WEB_REDIRECT_URI, SCOPES (the resource's scopes).
+// Optional: ACCESS_TOKEN_FORMAT (jwt, the default, or opaque);
+// INTROSPECTOR_CLIENT_ID with INTROSPECTOR_CLIENT_SECRET (a resource
+// server client authenticating with client_secret_basic) and/or
+// INTROSPECTOR_JWK (the public JWK of one authenticating with
+// private_key_jwt, whose client id is INTROSPECTOR_CLIENT_ID + "-jwt"):
+// RFC 7662 introspection (and RFC 7009 revocation) is then enabled.
 // It listens on a free loopback port and prints one JSON line
 // {"issuer": "http://127.0.0.1:PORT"} when ready; it stops on SIGTERM.
 import { createServer } from 'node:http';
@@ -18,6 +24,22 @@ const env = (name) => {
 };
 const audience = env('AUDIENCE');
 const scopes = env('SCOPES');
+const accessTokenFormat = process.env.ACCESS_TOKEN_FORMAT || 'jwt';
+const introspectors = [];
+if (process.env.INTROSPECTOR_CLIENT_ID) {
+  const none = { grant_types: [], response_types: [], redirect_uris: [] };
+  if (process.env.INTROSPECTOR_CLIENT_SECRET) {
+    introspectors.push({ ...none, client_id: process.env.INTROSPECTOR_CLIENT_ID, client_secret: process.env.INTROSPECTOR_CLIENT_SECRET });
+  }
+  if (process.env.INTROSPECTOR_JWK) {
+    introspectors.push({
+      ...none,
+      client_id: `${process.env.INTROSPECTOR_CLIENT_ID}-jwt`,
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [JSON.parse(process.env.INTROSPECTOR_JWK)] },
+    });
+  }
+}
 
 // Fresh signing keys per run: RS256 for ID tokens (the OIDC default), ES256
 // for access tokens.
@@ -50,11 +72,14 @@ server.listen(0, '127.0.0.1', () => {
         redirect_uris: [env('WEB_REDIRECT_URI')],
         scope: `openid ${scopes}`,
       },
+      ...introspectors,
     ],
     pkce: { required: () => false },
     features: {
       devInteractions: { enabled: true }, // plain HTML forms: drivable without a browser
       clientCredentials: { enabled: true },
+      introspection: { enabled: introspectors.length > 0 },
+      revocation: { enabled: introspectors.length > 0 },
       // RFC 9449: a token request with a DPoP proof gets a DPoP-bound
       // access token (cnf.jkt); the default in oidc-provider 9, said here.
       dPoP: { enabled: true },
@@ -68,7 +93,7 @@ server.listen(0, '127.0.0.1', () => {
             scope: scopes,
             audience,
             accessTokenTTL: 3600,
-            accessTokenFormat: 'jwt',
+            accessTokenFormat,
             jwt: { sign: { alg: 'ES256' } },
           };
         },
