@@ -37,9 +37,11 @@ var overrideHeaders = map[string]bool{
 // request before the proxy, so that httputil.ReverseProxy does not see an
 // upgrade to relay.
 func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
+	var f header.Folded
 	for k := range h {
-		n := header.Norm(k)
-		if identity[n] || overrideHeaders[n] || senderHeaders[n] || strings.Contains(k, "_") && (header.Reserved[n] || n == "authorization") {
+		n := f.Fold(k) // header.Norm(k), without an allocation
+		if identity[string(n)] || overrideHeaders[string(n)] || senderHeaders[string(n)] ||
+			strings.Contains(k, "_") && (header.Reserved[string(n)] || string(n) == "authorization") {
 			delete(h, k)
 		}
 	}
