@@ -74,21 +74,11 @@ func setForwardedWith(a *headerValues, out, in *http.Request, trusted []netip.Pr
 	if !peer.IsValid() {
 		return
 	}
-	ip := peer.String()
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
-	forIP := ip
-	if peer.Is6() {
-		forIP = `"[` + ip + `]"`
-	}
-	fwd := "for=" + forIP + ";proto=" + proto
-	if in.Host != "" && header.IsToken(in.Host) {
-		fwd += ";host=" + in.Host
-	} else if in.Host != "" {
-		fwd += `;host="` + strings.ReplaceAll(in.Host, `"`, "") + `"`
-	}
+	fwd, ip := forwardedValue(peer, proto, in.Host)
 	h := out.Header
 	if ok {
 		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {
