@@ -42,14 +42,14 @@ func (r *report) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "Machine: %d CPUs (%s), %s, GOMAXPROCS %d; load average %s at the start, %s. "+
 		"**Shared** with other engineers' builds and tests while it ran: read the ratios (both proxies measured in the same minutes), not the absolute figures.\n\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOMAXPROCS(0), r.load0, r.machine[strings.Index(r.machine, "load average"):])
-	b.WriteString("| scenario | throughput | p50 | p99 | p99.9 | throughput / p99 per round | allocs per request (bare / scopegate) | scopegate RSS MiB (anon + file), round 1 | heap in use MiB, round 1 | GC cycles/s (bare / scopegate) | longest GC pause ms (bare / scopegate) |\n")
-	b.WriteString("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	b.WriteString("| scenario | throughput | p50 | p99 | p99.9 | throughput / p99 per round | CPU µs per request (bare / scopegate) | allocs per request (bare / scopegate) | scopegate RSS MiB (anon + file), round 1 | heap in use MiB, round 1 | GC cycles/s (bare / scopegate) | longest GC pause ms (bare / scopegate) |\n")
+	b.WriteString("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, sc := range r.scenarios {
 		g, bs := r.rows[sc]["scopegate"], r.rows[sc]["baseline"]
 		sp := r.spread[sc]
-		fmt.Fprintf(b, "| %s | %.3fx | %.2fx | **%.2fx** | %.2fx | %.2f-%.2f / %.2f-%.2f | %.0f / %.0f | %.1f (%.1f + %.1f) | %.1f | %.1f / %.1f | %.2f / %.2f |\n",
+		fmt.Fprintf(b, "| %s | %.3fx | %.2fx | **%.2fx** | %.2fx | %.2f-%.2f / %.2f-%.2f | %.0f / %.0f | %.0f / %.0f | %.1f (%.1f + %.1f) | %.1f | %.1f / %.1f | %.2f / %.2f |\n",
 			r.names[sc], r.ratios[sc], ratio(g.p50, bs.p50), ratio(g.p99, bs.p99), ratio(g.p999, bs.p999),
-			sp[0], sp[1], sp[2], sp[3], bs.allocs, g.allocs,
+			sp[0], sp[1], sp[2], sp[3], bs.cpu, g.cpu, bs.allocs, g.allocs,
 			float64(g.rssKB)/1024, float64(g.rssAnonKB)/1024, float64(g.rssFileKB)/1024, g.heapMB,
 			bs.gcPerSec, g.gcPerSec, bs.maxSTW, g.maxSTW)
 	}
