@@ -26,7 +26,7 @@ func TestVerifyFailureNoAllocOnSuccess(t *testing.T) {
 func TestDrainUnread(t *testing.T) {
 	var b bodyReader
 	r := httptest.NewRequest("POST", "/", strings.NewReader("abc"))
-	wrapBody(&b, httptest.NewRecorder(), r, time.Second, time.Now)
+	wrapBody(&b, httptest.NewRecorder(), r, time.Second)
 	if _, err := io.ReadAll(r.Body); err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestDrainUnread(t *testing.T) {
 
 	left := strings.NewReader("unread bytes")
 	r = httptest.NewRequest("POST", "/", left)
-	wrapBody(&b, httptest.NewRecorder(), r, time.Second, time.Now)
+	wrapBody(&b, httptest.NewRecorder(), r, time.Second)
 	drainUnread(&b)
 	if left.Len() != 0 || !b.eof {
 		t.Errorf("drainUnread left %d bytes unread", left.Len())
