@@ -3,7 +3,6 @@ package gateway
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -54,7 +53,7 @@ func (g *Gateway) authenticate(rt *runtime, st *reqState, r *http.Request) *refu
 			return refuse(ReasonKeysUnavailable, errKeysUnavailable())
 		}
 	}
-	st.claims, st.scopes = claims, strings.Join(claims.Scopes, " ")
+	st.claims, st.scopes = claims, claims.ScopeList() // joined once per token, not per request
 	if !header.ValidValue(claims.Subject) || !header.ValidValue(claims.ClientID) {
 		return refuse(ReasonBadIdentityClaim, errInvalidToken("the token's sub or client_id contains control characters"))
 	}

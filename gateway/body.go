@@ -70,6 +70,13 @@ const maxDrainBytes = 256 << 10
 // every POST to a refused upstream). A body longer than the bound is left
 // to net/http, which closes the connection rather than read it.
 func drainUnread(body io.Reader) {
+	if b, ok := body.(*bodyReader); ok && b.eof {
+		// Read to its end already (the common case: the upstream read
+		// it all): nothing to drain, and io.CopyN's LimitReader would be
+		// an allocation per request. The transport's reads happened
+		// before, through the detached countingReader's lock.
+		return
+	}
 	_, _ = io.CopyN(io.Discard, body, maxDrainBytes+1)
 }
 

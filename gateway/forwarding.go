@@ -37,9 +37,11 @@ var overrideHeaders = map[string]bool{
 // request before the proxy, so that httputil.ReverseProxy does not see an
 // upgrade to relay.
 func cleanInbound(h http.Header, identity map[string]bool, allowUpgrade bool) {
+	var f header.Folded
 	for k := range h {
-		n := header.Norm(k)
-		if identity[n] || overrideHeaders[n] || senderHeaders[n] || strings.Contains(k, "_") && (header.Reserved[n] || n == "authorization") {
+		n := f.Fold(k) // header.Norm(k), without an allocation
+		if identity[string(n)] || overrideHeaders[string(n)] || senderHeaders[string(n)] ||
+			strings.Contains(k, "_") && (header.Reserved[string(n)] || string(n) == "authorization") {
 			delete(h, k)
 		}
 	}
@@ -72,21 +74,11 @@ func setForwardedWith(a *headerValues, out, in *http.Request, trusted []netip.Pr
 	if !peer.IsValid() {
 		return
 	}
-	ip := peer.String()
 	proto := "http"
 	if in.TLS != nil {
 		proto = "https"
 	}
-	forIP := ip
-	if peer.Is6() {
-		forIP = `"[` + ip + `]"`
-	}
-	fwd := "for=" + forIP + ";proto=" + proto
-	if in.Host != "" && header.IsToken(in.Host) {
-		fwd += ";host=" + in.Host
-	} else if in.Host != "" {
-		fwd += `;host="` + strings.ReplaceAll(in.Host, `"`, "") + `"`
-	}
+	fwd, ip := forwardedValue(peer, proto, in.Host)
 	h := out.Header
 	if ok {
 		if prior := in.Header.Values("X-Forwarded-For"); len(prior) > 0 {

@@ -3,14 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/otlp"
 )
 
 // OpenTelemetry traces. Off unless tracing.otlp_endpoint is set (or a test
@@ -60,12 +59,9 @@ var traceContext = propagation.TraceContext{}
 func newTracing(cfg config.TracingConfig, injected trace.TracerProvider) (*tracing, error) {
 	t := &tracing{provider: injected, record: cfg.RecordSubject}
 	if injected == nil && cfg.OTLPEndpoint != "" {
-		exp, err := otlptracehttp.New(context.Background(),
-			otlptracehttp.WithEndpointURL(otlpTracesURL(cfg.OTLPEndpoint)),
-			otlptracehttp.WithHeaders(cfg.Headers))
-		if err != nil {
-			return nil, fmt.Errorf("tracing: otlp exporter: %w", err)
-		}
+		// Our own OTLP/HTTP exporter, not otlptracehttp: that one links
+		// gRPC (internal/otlp says why it matters).
+		exp := otlp.New(otlpTracesURL(cfg.OTLPEndpoint), cfg.Headers, nil)
 		ratio := cfg.SampleRatio
 		if ratio == 0 {
 			ratio = 1
@@ -182,10 +178,13 @@ func childSpan(ctx context.Context, name string) (context.Context, trace.Span) {
 
 // verifyFailure is the reason a verification failed, for its span.
 func verifyFailure(err error) string {
+	if err == nil {
+		// Before te is declared: errors.As makes it escape, and every
+		// request, tracing on or off, would allocate it.
+		return ""
+	}
 	var te *token.Error
 	switch {
-	case err == nil:
-		return ""
 	case errors.As(err, &te):
 		return string(te.Reason)
 	default:

@@ -147,7 +147,9 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
-	applyGCDefault(os.Getenv)
+	if applyGCDefault(os.Getenv) > 0 {
+		startGCTuner() // the default's headroom, bounded for a large live heap
+	}
 	// The operational log and the audit records (audit.output: stdout, the
 	// default) share stdout: one lock keeps their lines whole.
 	out := &lockedWriter{w: stdout}

@@ -31,6 +31,20 @@ type Claims struct {
 	// machine token too; the caller judges that.
 	Machine bool
 	Raw     map[string]any
+	// scopeList is Scopes joined by spaces, set once a token is verified:
+	// a cached token's Claims are shared by every request that presents
+	// it, so the join is not paid per request.
+	scopeList string
+}
+
+// ScopeList returns Scopes joined by single spaces, as the identity header
+// and the audit record carry them. For Claims returned by a Verifier it
+// was joined once, at verification; for others it is joined on each call.
+func (c *Claims) ScopeList() string {
+	if c.scopeList == "" && len(c.Scopes) > 0 {
+		return strings.Join(c.Scopes, " ")
+	}
+	return c.scopeList
 }
 
 // Actor is one link of an RFC 8693 delegation chain: Act is the actor before.

@@ -134,6 +134,7 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, verified, e
 	if err := verifySignature(hdr.alg, raw, len(h)+1+len(p), key); err != nil {
 		return nil, vd, err
 	}
+	c.scopeList = strings.Join(c.Scopes, " ")
 	return c, verified{is: is, hdr: hdr, key: one, ks: ks}, nil
 }
 

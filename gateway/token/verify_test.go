@@ -339,6 +339,14 @@ func TestClaimsAndScopes(t *testing.T) {
 			if !slices.Equal(c.Scopes, tt.want) {
 				t.Fatalf("Scopes = %q; want %q", c.Scopes, tt.want)
 			}
+			// Joined once at verification: a cache hit shares these
+			// Claims and must not join them again per request.
+			if got, want := c.ScopeList(), strings.Join(tt.want, " "); got != want {
+				t.Errorf("ScopeList() = %q; want %q", got, want)
+			}
+			if n := testing.AllocsPerRun(10, func() { _ = c.ScopeList() }); n != 0 {
+				t.Errorf("ScopeList(): %v allocations; want 0", n)
+			}
 		})
 	}
 

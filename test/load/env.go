@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,14 +29,23 @@ type proc struct {
 	cmd   *exec.Cmd
 	url   string // proxy base URL
 	admin string // scopegate's admin base URL; "" for others
+	stats string // the baseline's memory stats URL; "" for others
 }
 
 type env struct {
 	upstream, baseline, gateway *proc
-	issES, issRS                *issuer.Issuer
-	servers                     []*httptest.Server
-	repeated                    func(int) string
-	freshES, freshRS            func(int) string
+	// gatewayRedis is a second scopegate with state.redis (the revocation
+	// list and the DPoP replay cache in a real redis-server); nil when
+	// redis-server is not installed.
+	gatewayRedis     *proc
+	redis            *exec.Cmd
+	issES, issRS     *issuer.Issuer
+	servers          []*httptest.Server
+	repeated         func(int) string
+	freshES, freshRS func(int) string
+	dpop             dpopClient
+	gc               *gcTrace // nil without -gctrace
+	lastRPS          map[string]float64
 	// opaque is an opaque token the ES256 issuer's introspection endpoint
 	// (served here) answers active: after the first request, the
 	// introspection cache's case.
@@ -48,7 +56,10 @@ type env struct {
 // startEnv starts the issuers, the upstream, the baseline and scopegate,
 // and mints the tokens.
 func startEnv(ctx context.Context, o options, dir string) (*env, error) {
-	e := &env{}
+	e := &env{lastRPS: map[string]float64{}}
+	if o.gctrace {
+		e.gc = newGCTrace()
+	}
 	var err error
 	if e.issES, err = e.startIssuer(issuer.ES256); err != nil {
 		return nil, err
@@ -63,12 +74,20 @@ func startEnv(ctx context.Context, o options, dir string) (*env, error) {
 	if e.upstream, err = startChild(ctx, "upstream", self, "-role", "upstream"); err != nil {
 		return nil, err
 	}
-	if e.baseline, err = startChild(ctx, "baseline", self, "-role", "baseline", "-target", e.upstream.url); err != nil {
+	if e.baseline, err = e.startChildGC(ctx, o, "baseline", self, "-role", "baseline", "-target", e.upstream.url); err != nil {
 		e.stop()
 		return nil, err
 	}
 	e.startIntrospection()
-	if e.gateway, err = e.startGateway(ctx, o, dir); err != nil {
+	if e.gateway, err = e.startGateway(ctx, o, dir, "scopegate", ""); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if err := e.startRedisGateway(ctx, o, dir); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.dpop, err = newDPoPClient(e.issES); err != nil {
 		e.stop()
 		return nil, err
 	}
@@ -125,11 +144,22 @@ func (e *env) pool(iss *issuer.Issuer, n int) []string {
 	return out
 }
 
-// startChild runs bin with args and reads the bound address from the
-// first line of its stdout.
+// startChild runs bin with args and reads the bound address (and, if
+// there is one after a space, the memory stats URL) from the first line of
+// its stdout.
 func startChild(ctx context.Context, name, bin string, args ...string) (*proc, error) {
+	return startChildWith(ctx, &proc{name: name}, nil, bin, args...)
+}
+
+// startChildWith is startChild filling p, with setup applied to the
+// command before it starts.
+func startChildWith(ctx context.Context, p *proc, setup func(*exec.Cmd), bin string, args ...string) (*proc, error) {
+	name := p.name
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stderr = os.Stderr
+	if setup != nil {
+		setup(cmd)
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -143,7 +173,12 @@ func startChild(ctx context.Context, name, bin string, args ...string) (*proc, e
 		cmd.Wait()
 		return nil, fmt.Errorf("%s did not report its address: %w", name, err)
 	}
-	return &proc{name: name, cmd: cmd, url: "http://" + strings.TrimSpace(line)}, nil
+	f := strings.Fields(line)
+	p.cmd, p.url = cmd, "http://"+f[0]
+	if len(f) > 1 {
+		p.stats = "http://" + f[1] + "/memstats"
+	}
+	return p, nil
 }
 
 func freePort() (string, error) {
@@ -155,7 +190,9 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, error) {
+// startGateway starts scopegate as name, with extra appended to its
+// config (top-level YAML).
+func (e *env) startGateway(ctx context.Context, o options, dir, name, extra string) (*proc, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
@@ -172,12 +209,16 @@ func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, e
     disabled: %t
 audit:
   flush_interval: %s
+dpop:
+  public_base_url: "http://%s"
 issuers:
   - issuer: %q
     audiences: [%q]
     introspection: {endpoint: %q}
+    sender_constraint: {dpop: "off"}
   - issuer: %q
     audiences: [%q]
+    sender_constraint: {dpop: "off"}
 upstreams:
   models:
     url: %q
@@ -213,8 +254,14 @@ routes:
     scopes: ["chat"]
     mcp:
       tools: [{name: "search_*", scopes: []}]
-`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.intro.URL, e.issRS.URL(), audience, e.upstream.url)
-	path := filepath.Join(dir, "config.yaml")
+  - name: chat-dpop
+    methods: [POST]
+    path: /d/v1/chat/completions
+    upstream: models
+    scopes: ["chat"]
+    sender_constraint: {dpop: required}
+%s`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, listen, e.issES.URL(), audience, e.intro.URL, e.issRS.URL(), audience, e.upstream.url, extra)
+	path := filepath.Join(dir, name+".yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -225,10 +272,14 @@ routes:
 	cmd := exec.CommandContext(ctx, o.bin, "serve", "--config", path)
 	cmd.Stdout = devnull // the audit log: written, as in production, but not kept
 	cmd.Stderr = os.Stderr
+	p := &proc{name: name, cmd: cmd, url: "http://" + listen, admin: "http://" + admin}
+	if e.gc != nil {
+		cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
+		cmd.Stderr = e.gc.writer(p)
+	}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: "scopegate", cmd: cmd, url: "http://" + listen, admin: "http://" + admin}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(p.admin + "/readyz")
@@ -248,11 +299,15 @@ routes:
 }
 
 func (e *env) stop() {
-	for _, p := range []*proc{e.gateway, e.baseline, e.upstream} {
+	for _, p := range []*proc{e.gatewayRedis, e.gateway, e.baseline, e.upstream} {
 		if p != nil {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
 		}
+	}
+	if e.redis != nil {
+		e.redis.Process.Kill()
+		e.redis.Wait()
 	}
 	for _, s := range e.servers {
 		s.Close()
@@ -299,6 +354,10 @@ type scenario struct {
 	path string
 	// body is the request body; nil is chatBody.
 	body []byte
+	// dpop sends the DPoP-bound token with a fresh proof per request
+	// (tok is unused); redis runs the scenario against the scopegate
+	// whose state is in Redis.
+	dpop, redis bool
 }
 
 // mcpPath is an MCP route: the gateway reads the JSON-RPC body strictly
@@ -327,7 +386,13 @@ type measurement struct {
 	cpuPerReq      float64 // µs of the proxy process's CPU per request
 	upstreamCPU    float64 // µs of the upstream's CPU per request
 	rssKB          int64   // proxy process VmRSS at the end
+	rssAnonKB      int64   // its anonymous memory (heap, stacks)
+	rssFileKB      int64   // its file pages (the binary)
+	heapInuseMB    float64 // Go heap in use at the end
+	allocsPerReq   float64 // the proxy process's allocations per request
 	cacheHits      int64
+	gc             gcSummary // with -gctrace
+	extraProofs    int64     // DPoP proofs minted during the phase (the pool ran out)
 }
 
 var chatBody = []byte(`{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}`)
@@ -339,19 +404,32 @@ func (e *env) measure(t *proc, s scenario, o options) measurement {
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	var seq atomic.Int64
+	path := s.path
+	if path == "" {
+		path = "/v1/chat/completions"
+	}
+	var proofs *proofPool
+	if s.dpop {
+		// Enough for the phase at twice the last rate seen.
+		n := int(max(e.lastRPS[t.name+s.key], 3000) * 2 * (o.duration + 300*time.Millisecond).Seconds())
+		var err error
+		if proofs, err = newProofPool(e.dpop, e.dpopURI(t, path), n); err != nil {
+			panic(err)
+		}
+	}
 	do := func() (time.Duration, bool) {
 		i := int(seq.Add(1))
-		path := s.path
-		if path == "" {
-			path = "/v1/chat/completions"
-		}
 		body := s.body
 		if body == nil {
 			body = chatBody
 		}
 		req, _ := http.NewRequest("POST", t.url+path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+s.tok(i))
+		if proofs != nil {
+			proofs.set(req)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+s.tok(i))
+		}
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -362,12 +440,16 @@ func (e *env) measure(t *proc, s scenario, o options) measurement {
 		return time.Since(start), resp.StatusCode == http.StatusOK
 	}
 	drive(o.conns, 300*time.Millisecond, do) // warm-up
-	hits0 := e.cacheHits(t)
+	st0 := e.readStats(t)
 	cpu0, up0 := procCPU(t.cmd.Process.Pid), procCPU(e.upstream.cmd.Process.Pid)
 	start := time.Now()
 	lat, errs := drive(o.conns, o.duration, do)
 	elapsed := time.Since(start)
 	cpu1, up1 := procCPU(t.cmd.Process.Pid), procCPU(e.upstream.cmd.Process.Pid)
+	st1 := e.readStats(t)
+	// A scrape allocates in the scraped process too: the cost of one,
+	// read from a second one, is taken out.
+	scrape := e.readStats(t).mallocs - st1.mallocs
 	m := measurement{n: len(lat), errors: errs, lat: lat}
 	m.rps = float64(len(lat)) / elapsed.Seconds()
 	sortDurations(lat)
@@ -376,9 +458,27 @@ func (e *env) measure(t *proc, s scenario, o options) measurement {
 		m.cpuPerReq = float64(cpu1-cpu0) / float64(len(lat)) / 1e3
 		m.upstreamCPU = float64(up1-up0) / float64(len(lat)) / 1e3
 	}
-	m.rssKB = procRSS(t.cmd.Process.Pid)
-	m.cacheHits = e.cacheHits(t) - hits0
+	m.rssKB, m.rssAnonKB, m.rssFileKB = rssParts(t.cmd.Process.Pid)
+	m.heapInuseMB = st1.heapInuse / (1 << 20)
+	if len(lat) > 0 {
+		m.allocsPerReq = (st1.mallocs - st0.mallocs - scrape) / float64(len(lat))
+	}
+	m.cacheHits = int64(st1.cacheHits - st0.cacheHits)
+	m.gc = e.gc.between(t.name, start, start.Add(elapsed))
+	if proofs != nil {
+		m.extraProofs = proofs.extra.Load()
+	}
+	e.lastRPS[t.name+s.key] = m.rps
 	return m
+}
+
+// dpopURI is the htu of a proof for t: scopegate's dpop.public_base_url
+// is its own listen address (the baseline does not read proofs).
+func (e *env) dpopURI(t *proc, path string) string {
+	if t.admin == "" {
+		return e.gateway.url + path
+	}
+	return t.url + path
 }
 
 // drive runs conns workers calling do until d has passed; it returns the
@@ -438,26 +538,4 @@ func (e *env) measureSSE(t *proc, n int) measurement {
 	}
 	sortDurations(lat)
 	return measurement{n: len(lat), lat: lat, p50: percentile(lat, .5), p99: percentile(lat, .99), p999: percentile(lat, .999)}
-}
-
-// cacheHits reads scopegate_token_cache_hits_total from scopegate's
-// /metrics; 0 for the baseline.
-func (e *env) cacheHits(t *proc) int64 {
-	if t.admin == "" {
-		return 0
-	}
-	resp, err := http.Get(t.admin + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "scopegate_token_cache_hits_total "); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			return int64(f)
-		}
-	}
-	return 0
 }

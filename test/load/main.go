@@ -30,6 +30,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 )
@@ -46,6 +47,11 @@ type options struct {
 	sseN     int
 	// auditFlush is scopegate's audit.flush_interval.
 	auditFlush time.Duration
+	// gctrace runs the proxies with GODEBUG=gctrace=1 and reports their
+	// collections per phase.
+	gctrace bool
+	// doc is the Markdown file whose generated table is replaced.
+	doc string
 }
 
 func main() {
@@ -63,6 +69,8 @@ func main() {
 	flag.StringVar(&o.svg, "svg", "docs/performance.svg", "chart to write (empty: none)")
 	flag.DurationVar(&o.auditFlush, "audit-flush", 0, "scopegate's audit.flush_interval (0: one write per record, the default)")
 	flag.IntVar(&o.sseN, "sse", 200, "SSE requests per target and round for time-to-first-byte")
+	flag.BoolVar(&o.gctrace, "gctrace", true, "run the proxies with GODEBUG=gctrace=1 and report their GC cycles and pauses per phase")
+	flag.StringVar(&o.doc, "doc", "docs/performance.md", "Markdown file whose table between the make-load markers is regenerated (empty: none)")
 	flag.Parse()
 
 	var err error
@@ -120,9 +128,15 @@ func run(o options) error {
 		{name: "model-routed body", key: "model-body", tok: env.repeated, path: modelPath},
 		{name: "rate limit (memory)", key: "limit-mem", tok: env.repeated, path: limitPath},
 		{name: "MCP tools/call 2KiB", key: "mcp-call", tok: env.repeated, path: mcpPath, body: mcpCallBody},
+		{name: "DPoP proof (memory)", key: "dpop", dpop: true, path: dpopPath},
+		{name: "revocation (Redis)", key: "revoke-redis", tok: env.repeated, redis: true},
+		{name: "DPoP proof (Redis)", key: "dpop-redis", dpop: true, path: dpopPath, redis: true},
 		{name: "fresh token ES256", key: "fresh-ES256", tok: env.freshES},
 		{name: "fresh token RS256", key: "fresh-RS256", tok: env.freshRS},
 		{name: "opaque (introspected)", key: "opaque", tok: env.opaque},
+	}
+	if env.gatewayRedis == nil {
+		scenarios = slices.DeleteFunc(scenarios, func(s scenario) bool { return s.redis })
 	}
 	res := map[string]map[string]*series{} // scenario -> target -> series
 	for _, s := range scenarios {
@@ -130,6 +144,8 @@ func run(o options) error {
 	}
 	sse := map[string]*series{"baseline": {}, "scopegate": {}}
 	targets := []*proc{env.baseline, env.gateway}
+	start := time.Now()
+	load0 := loadAvg()
 	for round := range o.rounds {
 		order := targets
 		if round%2 == 1 {
@@ -137,10 +153,17 @@ func run(o options) error {
 		}
 		for _, s := range scenarios {
 			for _, t := range order {
+				name := t.name
+				if s.redis && t == env.gateway {
+					t = env.gatewayRedis // measured as "scopegate", in its place in the order
+				}
 				m := env.measure(t, s, o)
-				res[s.key][t.name].add(m)
-				fmt.Printf("round %d  %-18s %-9s %8.0f req/s  p50 %6.2fms  p99 %6.2fms  p999 %6.2fms  cpu %6.1fµs/req  errors %d  cache hits %d/%d\n",
-					round+1, s.name, t.name, m.rps, ms(m.p50), ms(m.p99), ms(m.p999), m.cpuPerReq, m.errors, m.cacheHits, m.n)
+				res[s.key][name].add(m)
+				fmt.Printf("round %d  %-20s %-9s %8.0f req/s  p50 %6.2fms  p99 %6.2fms  p999 %6.2fms  cpu %6.1fµs/req  allocs %5.1f/req  heap %5.1f MiB  RSS %5.1f MiB  GC %4.1f/s max STW %5.2fms  errors %d  cache hits %d/%d\n",
+					round+1, s.name, name, m.rps, ms(m.p50), ms(m.p99), ms(m.p999), m.cpuPerReq, m.allocsPerReq, m.heapInuseMB, float64(m.rssKB)/1024, m.gc.perSec, m.gc.maxSTW, m.errors, m.cacheHits, m.n)
+				if m.extraProofs > 0 {
+					fmt.Printf("         (%d DPoP proofs minted during the phase: the pool ran out)\n", m.extraProofs)
+				}
 			}
 		}
 		for _, t := range order {
@@ -149,8 +172,15 @@ func run(o options) error {
 			fmt.Printf("round %d  %-18s %-9s TTFB p50 %6.3fms  p99 %6.3fms\n", round+1, "SSE", t.name, ms(m.p50), ms(m.p99))
 		}
 	}
-	rep := summarize(o, res, sse, verifyCost, env)
+	rep := summarize(o, scenarios, res, sse, verifyCost, env)
+	rep.started, rep.load0, rep.elapsed = start, load0, time.Since(start)
 	rep.print()
+	if o.doc != "" {
+		if err := writeDocTable(o.doc, rep); err != nil {
+			return err
+		}
+		fmt.Println("table written to", o.doc)
+	}
 	if o.svg != "" {
 		if err := writeSVG(o.svg, rep); err != nil {
 			return err
@@ -163,7 +193,7 @@ func run(o options) error {
 func printMachine(o options) {
 	fmt.Printf("machine: %d CPUs (%s), %s, GOMAXPROCS %d; load average %s\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOMAXPROCS(0), loadAvg())
-	fmt.Printf("run: %d rounds x 6 scenarios x 2 targets x %s at %d connections; fresh-token pool %d per alg, cache max_entries %d, disabled %t\n",
+	fmt.Printf("run: %d rounds x the scenarios x 2 targets x %s at %d connections; fresh-token pool %d per alg, cache max_entries %d, disabled %t\n",
 		o.rounds, o.duration, o.conns, o.pool, o.cacheMax, o.cacheOff)
 }
 

@@ -38,11 +38,6 @@ func procCPU(pid int) int64 {
 	return (ut + st) * 10_000_000
 }
 
-// procRSS returns VmRSS of pid in KiB.
-func procRSS(pid int) int64 {
-	return statusField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
-}
-
 func statusField(path, name string) int64 {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -40,6 +40,13 @@ type row struct {
 	p50, p99, p999   time.Duration
 	cpu, upstreamCPU float64
 	rssKB            int64
+	rssAnonKB        int64
+	rssFileKB        int64
+	heapMB           float64 // rss*, heapMB: after the phase in round 1
+	rssMaxKB         int64   // the most over rounds
+	allocs           float64 // median over rounds, per request
+	gcPerSec, maxSTW float64 // median GC cycles per second; the longest stop-the-world, ms
+	maxLiveMB        float64
 	errors, n        int
 	hits             int64
 }
@@ -49,10 +56,21 @@ func summarizeSeries(s *series) row {
 		rps:         s.median(func(m measurement) float64 { return m.rps }),
 		cpu:         s.median(func(m measurement) float64 { return m.cpuPerReq }),
 		upstreamCPU: s.median(func(m measurement) float64 { return m.upstreamCPU }),
+		allocs:      s.median(func(m measurement) float64 { return m.allocsPerReq }),
+		gcPerSec:    s.median(func(m measurement) float64 { return m.gc.perSec }),
 	}
 	r.p50, r.p99, r.p999 = s.pooled()
+	if len(s.ms) > 0 {
+		// Memory after this phase in round 1: the state the scenarios
+		// before it left (the token cache, the DPoP replay cache) is in
+		// it, but not what later scenarios and rounds add.
+		m := s.ms[0]
+		r.rssKB, r.rssAnonKB, r.rssFileKB, r.heapMB = m.rssKB, m.rssAnonKB, m.rssFileKB, m.heapInuseMB
+	}
 	for _, m := range s.ms {
-		r.rssKB = max(r.rssKB, m.rssKB)
+		r.rssMaxKB = max(r.rssMaxKB, m.rssKB)
+		r.maxSTW = max(r.maxSTW, m.gc.maxSTW)
+		r.maxLiveMB = max(r.maxLiveMB, m.gc.maxLive)
 		r.errors += m.errors
 		r.n += m.n
 		r.hits += m.cacheHits
@@ -61,8 +79,15 @@ func summarizeSeries(s *series) row {
 }
 
 type report struct {
-	o          options
-	scenarios  []string
+	o         options
+	scenarios []string
+	names     map[string]string // scenario key -> its name
+	// spread is, per scenario, the per-round ratios scopegate / baseline
+	// of throughput and p99 (min, max).
+	spread     map[string][4]float64
+	started    time.Time
+	elapsed    time.Duration
+	load0      string
 	rows       map[string]map[string]row // scenario -> target -> row
 	ratios     map[string]float64        // scenario -> median per-round throughput ratio
 	sse        map[string]row
@@ -70,9 +95,13 @@ type report struct {
 	machine    string
 }
 
-func summarize(o options, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
-	r := &report{o: o, scenarios: []string{"repeated", "model-body", "limit-mem", "mcp-call", "fresh-ES256", "fresh-RS256", "opaque"},
+func summarize(o options, scs []scenario, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
+	r := &report{o: o, names: map[string]string{}, spread: map[string][4]float64{},
 		rows: map[string]map[string]row{}, ratios: map[string]float64{}, sse: map[string]row{}, verifyCost: verify}
+	for _, s := range scs {
+		r.scenarios = append(r.scenarios, s.key)
+		r.names[s.key] = s.name
+	}
 	for _, sc := range r.scenarios {
 		r.rows[sc] = map[string]row{}
 		for t, s := range res[sc] {
@@ -85,9 +114,15 @@ func summarize(o options, res map[string]map[string]*series, sse map[string]*ser
 				ratios = append(ratios, g.ms[i].rps/b.ms[i].rps)
 			}
 		}
+		var p99s []float64
+		for i := range min(len(b.ms), len(g.ms)) {
+			p99s = append(p99s, ratio(g.ms[i].p99, b.ms[i].p99))
+		}
 		sort.Float64s(ratios)
+		sort.Float64s(p99s)
 		if len(ratios) > 0 {
 			r.ratios[sc] = ratios[len(ratios)/2]
+			r.spread[sc] = [4]float64{ratios[0], ratios[len(ratios)-1], p99s[0], p99s[len(p99s)-1]}
 		}
 	}
 	for t, s := range sse {
@@ -115,11 +150,11 @@ func verdict(ok bool) string {
 func (r *report) print() {
 	fmt.Println()
 	fmt.Printf("== summary (median of %d rounds; percentiles over all rounds' requests) ==\n", r.o.rounds)
-	fmt.Printf("%-13s %-9s %9s %8s %8s %8s %10s %10s %8s %7s\n", "scenario", "target", "req/s", "p50 ms", "p99 ms", "p999 ms", "cpu µs/req", "upstr µs", "RSS MiB", "errors")
+	fmt.Printf("%-13s %-9s %9s %8s %8s %8s %10s %10s %8s %8s %8s %7s %7s %7s\n", "scenario", "target", "req/s", "p50 ms", "p99 ms", "p999 ms", "cpu µs/req", "upstr µs", "allocs", "heap MiB", "RSS MiB", "GC/s", "STW ms", "errors")
 	for _, sc := range r.scenarios {
 		for _, t := range []string{"baseline", "scopegate"} {
 			x := r.rows[sc][t]
-			fmt.Printf("%-13s %-9s %9.0f %8.2f %8.2f %8.2f %10.1f %10.1f %8.1f %7d\n", sc, t, x.rps, ms(x.p50), ms(x.p99), ms(x.p999), x.cpu, x.upstreamCPU, float64(x.rssKB)/1024, x.errors)
+			fmt.Printf("%-13s %-9s %9.0f %8.2f %8.2f %8.2f %10.1f %10.1f %8.1f %8.1f %8.1f %7.1f %7.2f %7d\n", sc, t, x.rps, ms(x.p50), ms(x.p99), ms(x.p999), x.cpu, x.upstreamCPU, x.allocs, x.heapMB, float64(x.rssKB)/1024, x.gcPerSec, x.maxSTW, x.errors)
 		}
 		g, b := r.rows[sc]["scopegate"], r.rows[sc]["baseline"]
 		fmt.Printf("%-13s ratio      throughput %.3f  p50 %.3f  p99 %.3f  p999 %.3f; cache hits %d of %d requests\n",
@@ -140,6 +175,13 @@ func (r *report) print() {
 	fmt.Printf("one rate limit (in-memory store) throughput vs repeated token, target >= 0.95: %.3f\n", r.ratios["limit-mem"]/r.ratios["repeated"])
 	fmt.Printf("MCP tools/call (2 KiB, strict read and per-tool rule) throughput vs repeated token: %.3f\n", r.ratios["mcp-call"]/r.ratios["repeated"])
 	fmt.Printf("opaque token, introspected once then cached, throughput vs repeated JWT: %.3f\n", r.ratios["opaque"]/r.ratios["repeated"])
+	for _, sc := range []string{"dpop", "revoke-redis", "dpop-redis"} {
+		if _, ok := r.ratios[sc]; ok {
+			fmt.Printf("%s throughput vs repeated token (cost of the feature; target >= 0.95 with the in-memory store): %.3f\n", r.names[sc], r.ratios[sc]/r.ratios["repeated"])
+		}
+	}
+	fmt.Printf("allocations per request, repeated token, target below the bare proxy's + 20: %.1f vs %.1f  %s\n",
+		rep.allocs, repB.allocs, verdict(rep.allocs < repB.allocs+20))
 	for _, alg := range []string{"ES256", "RS256"} {
 		sc := "fresh-" + alg
 		extra := r.rows[sc]["scopegate"].cpu - r.rows[sc]["baseline"].cpu
@@ -149,7 +191,15 @@ func (r *report) print() {
 	}
 	dt := r.sse["scopegate"].p50 - r.sse["baseline"].p50
 	fmt.Printf("SSE TTFB within 1 ms of baseline (p50): %+.3f ms  %s\n", ms(dt), verdict(dt <= time.Millisecond))
-	fmt.Printf("steady RSS of scopegate under load: %.1f MiB (baseline %.1f MiB)\n",
-		float64(max(rep.rssKB, r.rows["fresh-ES256"]["scopegate"].rssKB, r.rows["fresh-RS256"]["scopegate"].rssKB))/1024,
-		float64(repB.rssKB)/1024)
+	fmt.Printf("RSS of scopegate under load: %.1f MiB with a repeated token in round 1 (anon %.1f + file %.1f), at most %.1f MiB over the run (baseline %.1f MiB)\n",
+		float64(rep.rssKB)/1024, float64(rep.rssAnonKB)/1024, float64(rep.rssFileKB)/1024, float64(r.maxRSS("scopegate"))/1024, float64(repB.rssKB)/1024)
+}
+
+// maxRSS is target's largest RSS over every phase of the run, KiB.
+func (r *report) maxRSS(target string) int64 {
+	var m int64
+	for _, sc := range r.scenarios {
+		m = max(m, r.rows[sc][target].rssMaxKB)
+	}
+	return m
 }

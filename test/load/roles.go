@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -70,17 +71,31 @@ func runBaseline(addr, target string) error {
 		// load generator counts failures itself.
 		ErrorLog: log.New(io.Discard, "", 0),
 	}
-	return serve(addr, rp)
+	// Its memory counters, in the names scopegate's /metrics uses, on a
+	// listener of their own: the proxy listener stays bare.
+	stats, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(stats, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprintf(w, "go_memstats_mallocs_total %d\ngo_memstats_heap_inuse_bytes %d\n", m.Mallocs, m.HeapInuse)
+	}))
+	return serveWith(addr, rp, " "+stats.Addr().String())
 }
 
 // serve listens on addr, prints the bound address on stdout (the parent
 // reads it) and serves h until killed.
-func serve(addr string, h http.Handler) error {
+func serve(addr string, h http.Handler) error { return serveWith(addr, h, "") }
+
+// serveWith is serve, printing more after the address.
+func serveWith(addr string, h http.Handler, more string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stdout, ln.Addr().String())
+	fmt.Fprintln(os.Stdout, ln.Addr().String()+more)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	return srv.Serve(ln)
 }
