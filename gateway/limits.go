@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -24,6 +22,10 @@ const (
 	ReasonBudgetExceeded Reason = "budget_exceeded"
 	// ReasonLimitStoreUnavailable: a fail-closed limit's store failed.
 	ReasonLimitStoreUnavailable Reason = "limit_store_unavailable"
+	// ReasonModelNotPriced: a cost budget has no price for the model.
+	ReasonModelNotPriced Reason = "model_not_priced"
+	// ReasonLimitKey: a limit's key_expr failed for the token's claims.
+	ReasonLimitKey Reason = "limit_key_unavailable"
 )
 
 // settleTimeout bounds the reconciliation of a budget after the response,
@@ -50,8 +52,11 @@ type limitState struct {
 	// strip: the gateway asked for the stream's usage; the usage chunk is
 	// removed from what the client gets.
 	strip bool
-	// What the audit says of the bill.
+	// What the audit says of the bill: tokens, and micro-units of money
+	// when a cost budget applies (hasCost).
 	billed       int64
+	billedCost   int64
+	hasCost      bool
 	billedSource string
 	// Storage, so that a request under limits allocates little.
 	resBuf [2]reservation
@@ -63,14 +68,18 @@ type reservation struct {
 	key      string
 	window   time.Time
 	reserved int64
+	price    limits.Price // of the model, under a cost budget
 }
 
-// limitRefusal is a limit's refusal.
+// limitRefusal is a limit's refusal: a 429, or (forbidden set) a 403
+// for a request no limit can count (a model without a price, a key
+// expression the claims fail).
 type limitRefusal struct {
 	l          *boundLimit
 	key        string
 	reason     Reason
 	retryAfter time.Duration
+	forbidden  *apiError
 }
 
 // checkLimits applies the route's limits to an allowed request, in
@@ -82,22 +91,26 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 	lst.reservations = lst.resBuf[:0]
 	s := limits.Subject{Model: st.model}
 	if c := st.claims; c != nil {
-		s.Sub, s.ClientID = c.Subject, c.ClientID
+		s.Sub, s.ClientID, s.Claims = c.Subject, c.ClientID, c.Raw
 		if c.Act != nil {
 			s.Actor = c.Act.Subject
 		}
 	}
 	now := g.now()
-	estimate, estimated := int64(0), false
+	var est *usageEstimate
 	refuse := func(ref *limitRefusal) (*limitState, *limitRefusal, error) {
 		g.refund(lst)
 		return lst, ref, nil
 	}
 	for _, l := range ls {
-		key := l.Key(s)
+		key, err := l.Key(&s)
+		if err != nil {
+			e := errForbidden("limit_key_unavailable", "the access token lacks the claims usage limit "+strconv.Quote(l.Name)+" of this route is counted by")
+			e.auditDetail = err.Error()
+			return refuse(&limitRefusal{l: l, reason: ReasonLimitKey, forbidden: &e})
+		}
 		var ref *limitRefusal
-		switch {
-		case l.Rate != nil:
+		if l.Rate != nil {
 			res, err := g.limitStore.Rate(ctx, key, *l.Rate, now)
 			if err != nil {
 				if g.storeFailed(l, err) {
@@ -112,35 +125,21 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 			if !res.Allowed {
 				ref = &limitRefusal{l: l, key: key, reason: ReasonRateLimited, retryAfter: res.RetryAfter}
 			}
-		default:
-			if !estimated {
-				estimate, estimated = reserveEstimate(r, st.model != ""), true
+		} else {
+			if est == nil {
+				e := estimateUsage(r, st.model != "")
+				est = &e
 			}
-			n := min(estimate, l.MaxReserve)
-			if estimate < 0 {
-				n = l.MaxReserve
-			}
-			res, err := g.limitStore.Reserve(ctx, key, *l.Budget, n, l.Shadow, now)
-			if err != nil {
+			var err error
+			if ref, err = g.reserve(ctx, st, lst, l, key, est, now); err != nil {
 				if g.storeFailed(l, err) {
 					continue
 				}
 				g.refund(lst)
 				return lst, nil, err
 			}
-			left := max(l.Budget.Amount-res.Used, 0)
-			if !lst.hasTok || left < lst.tokRemaining {
-				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
-			}
-			if res.Allowed || l.Shadow {
-				lst.reservations = append(lst.reservations, reservation{l: l, key: key, window: res.Window, reserved: n})
-			}
-			if !res.Allowed || left*10 < l.Budget.Amount {
-				// A key near or at its budget: what the alert watches.
-				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
-			}
-			if !res.Allowed {
-				ref = &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}
+			if ref != nil && ref.forbidden != nil {
+				return refuse(ref)
 			}
 		}
 		switch {
@@ -154,6 +153,42 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 		}
 	}
 	return lst, nil, nil
+}
+
+// reserve reserves the request's estimate under the budget l (tokens or
+// cost), keeping the reservation in lst; it returns the budget's refusal,
+// if any.
+func (g *Gateway) reserve(ctx context.Context, st *reqState, lst *limitState, l *boundLimit, key string, est *usageEstimate, now time.Time) (*limitRefusal, error) {
+	rv := reservation{l: l, key: key}
+	if l.Prices != nil {
+		pr, ok := l.Prices.Of(st.model)
+		if !ok {
+			e := errForbidden("model_not_priced", "the model "+strconv.Quote(st.model)+" has no price under cost budget "+strconv.Quote(l.Name)+" of this route")
+			return &limitRefusal{l: l, key: key, reason: ReasonModelNotPriced, forbidden: &e}, nil
+		}
+		rv.price = pr
+	}
+	rv.reserved = est.reserve(l.Limit, rv.price)
+	res, err := g.limitStore.Reserve(ctx, key, *l.Budget, rv.reserved, l.Shadow, now)
+	if err != nil {
+		return nil, err
+	}
+	left := max(l.Budget.Amount-res.Used, 0)
+	if l.Prices == nil && (!lst.hasTok || left < lst.tokRemaining) {
+		lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
+	}
+	if res.Allowed || l.Shadow {
+		rv.window = res.Window
+		lst.reservations = append(lst.reservations, rv)
+	}
+	if !res.Allowed || left*10 < l.Budget.Amount {
+		// A key near or at its budget: what the alert watches.
+		l.remaining.Set(float64(left) / float64(l.Budget.Amount))
+	}
+	if !res.Allowed {
+		return &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}, nil
+	}
+	return nil, nil
 }
 
 // storeFailed counts a store failure and reports whether the limit fails
@@ -182,7 +217,9 @@ func (g *Gateway) refund(lst *limitState) {
 // settle reconciles the reservations with the usage the upstream
 // reported: a failed or refused upstream request (no response, or a 4xx
 // or 5xx) is refunded; a response whose usage is missing, malformed or
-// negative (or a stream cut before it) is billed what was reserved.
+// negative (or a stream cut before it) is billed what was reserved. A
+// cost budget needs the usage split into prompt and completion tokens;
+// a usage with only a total is billed its reservation there.
 func (g *Gateway) settle(st *reqState, lst *limitState) {
 	if len(lst.reservations) == 0 {
 		return
@@ -192,64 +229,44 @@ func (g *Gateway) settle(st *reqState, lst *limitState) {
 		g.refund(lst)
 		return
 	}
-	used, ok := int64(0), false
+	var u usage
+	ok := false
 	if lst.usage != nil {
-		used, ok = lst.usage.total()
+		u, ok = lst.usage.total()
 	}
 	source := "usage"
-	if !ok {
-		source = "reservation"
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
 	defer cancel()
 	for _, res := range lst.reservations {
-		bill := res.reserved
-		if ok {
-			bill = used
-			if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, used-res.reserved); err != nil {
-				g.storeFailed(res.l, err)
+		bill, billed := res.reserved, false
+		switch {
+		case ok && res.l.Prices == nil:
+			bill, billed = u.total, true
+		case ok && u.split:
+			if c, err := res.price.Cost(u.prompt, u.completion); err == nil {
+				bill, billed = c, true
 			}
 		}
-		lst.billed = bill
+		if !billed {
+			source = "reservation"
+		} else if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, bill-res.reserved); err != nil {
+			g.storeFailed(res.l, err)
+		}
+		if res.l.Prices != nil {
+			lst.billedCost, lst.hasCost = bill, true
+		} else {
+			lst.billed = bill
+		}
 	}
 	lst.billedSource = source
+	if ok {
+		lst.billed = u.total
+	}
 	g.limitMetrics.tokens.WithLabelValues(lst.route, st.model, source).Add(float64(lst.billed))
+	if lst.hasCost {
+		g.limitMetrics.cost.WithLabelValues(lst.route, st.model, source).Add(float64(lst.billedCost) / limits.Micro)
+	}
 	lst.reservations = nil
-}
-
-// reserveEstimate is what a request is expected to use: its max_tokens
-// (or max_completion_tokens) plus a quarter of its body's bytes for the
-// input; -1 when the body was not read (the limit's max_reserve then).
-// The upstream's real usage replaces it afterwards, so it need only be an
-// upper bound that a hostile body cannot lower: a body naming no or a
-// nonsensical maximum reserves max_reserve.
-func reserveEstimate(r *http.Request, buffered bool) int64 {
-	if !buffered || r.GetBody == nil {
-		return -1
-	}
-	rc, err := r.GetBody()
-	if err != nil {
-		return -1
-	}
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return -1
-	}
-	var v struct {
-		MaxTokens           *float64 `json:"max_tokens"`
-		MaxCompletionTokens *float64 `json:"max_completion_tokens"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return -1
-	}
-	out := v.MaxCompletionTokens
-	if v.MaxTokens != nil && (out == nil || *v.MaxTokens > *out) {
-		out = v.MaxTokens
-	}
-	if out == nil || *out < 1 || *out > math.MaxInt32 || *out != math.Trunc(*out) {
-		return -1
-	}
-	return int64(*out) + int64(len(b)/4)
 }
 
 // setLimitHeaders sets the x-ratelimit-* headers the way OpenAI sends
@@ -297,8 +314,12 @@ func errLimited(h http.Header, ref *limitRefusal) apiError {
 	e := apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: secs,
 		message: fmt.Sprintf("rate limit %q of this route reached; retry after %ds", ref.l.Name, secs)}
 	if ref.reason == ReasonBudgetExceeded {
+		kind := "token"
+		if ref.l.Prices != nil {
+			kind = "cost"
+		}
 		e.code = "budget_exceeded"
-		e.message = fmt.Sprintf("token budget %q of this route is used up until its window ends in %ds", ref.l.Name, secs)
+		e.message = fmt.Sprintf("%s budget %q of this route is used up until its window ends in %ds", kind, ref.l.Name, secs)
 	}
 	e.auditDetail = e.message + " (key " + ref.key + ")"
 	return e
@@ -317,6 +338,8 @@ func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls
 	switch {
 	case err != nil:
 		return nil, refuse(ReasonLimitStoreUnavailable, errLimitStore())
+	case ref != nil && ref.forbidden != nil:
+		return nil, refuse(ref.reason, *ref.forbidden)
 	case ref != nil:
 		setLimitHeaders(w.Header(), lst, false)
 		return nil, refuse(ref.reason, errLimited(w.Header(), ref))
