@@ -285,6 +285,14 @@ type UpstreamConfig struct {
 	// streams are then billed their reservation unless they report usage
 	// anyway. Default false.
 	NoStreamUsage bool `yaml:"no_stream_usage"`
+	// UsageDrainTimeout bounds how long the gateway reads on a response
+	// under a budget whose client has gone, waiting for its usage
+	// (counted from the client's leaving); past it the request is billed
+	// its reservation. Default 30s.
+	UsageDrainTimeout Duration `yaml:"usage_drain_timeout"`
+	// UsageDrainMaxBytes bounds how many bytes that reading on may
+	// discard. Default 1 MiB.
+	UsageDrainMaxBytes int64 `yaml:"usage_drain_max_bytes"`
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m" or "1h30m".

@@ -49,6 +49,8 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&u.Timeout, Duration(300*time.Second))
 		setDefault(&u.DialTimeout, Duration(5*time.Second))
 		setDefault(&u.MaxIdleConns, 256)
+		setDefault(&u.UsageDrainTimeout, Duration(30*time.Second))
+		setDefault(&u.UsageDrainMaxBytes, 1<<20)
 		c.Upstreams[name] = u
 	}
 }

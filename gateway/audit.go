@@ -199,6 +199,9 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 	}
 	if l := st.lim; l != nil && l.billedSource != "" {
 		fields = append(fields, zap.String("limit_billed", l.billedSource), zap.Int64("limit_tokens", l.billed))
+		if l.drain != "" {
+			fields = append(fields, zap.String("limit_drain", l.drain))
+		}
 		if l.hasCost {
 			fields = append(fields, zap.String("limit_cost", limits.FormatMoney(l.billedCost)))
 		}

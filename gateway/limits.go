@@ -52,6 +52,10 @@ type limitState struct {
 	// strip: the gateway asked for the stream's usage; the usage chunk is
 	// removed from what the client gets.
 	strip bool
+	// drainer reads on a response whose client has gone; drain is what
+	// became of it (drain* constants), "" when the client stayed.
+	drainer *usageDrain
+	drain   string
 	// What the audit says of the bill: tokens, and micro-units of money
 	// when a cost budget applies (hasCost).
 	billed       int64
@@ -363,5 +367,9 @@ func limitResponse(resp *http.Response, lst *limitState) {
 	resp.Body = lst.usage
 	if sse && lst.strip {
 		resp.Body = &usageStripper{src: lst.usage.ReadCloser, u: lst.usage}
+	}
+	if d := lst.drainer; d != nil {
+		d.reading.Store(true)
+		resp.Body = &drainBody{ReadCloser: resp.Body, d: d, lst: lst}
 	}
 }

@@ -97,6 +97,12 @@ func (u *usageScanner) sseLine(line []byte) {
 	}
 }
 
+// hasUsage reports whether the response so far reported a usable usage.
+func (u *usageScanner) hasUsage() bool {
+	_, ok := u.total()
+	return ok
+}
+
 // total returns the usage the response reported, and whether it reported
 // one that makes sense.
 func (u *usageScanner) total() (usage, bool) {
