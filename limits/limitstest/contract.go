@@ -141,6 +141,36 @@ func Run(t *testing.T, newStore func(t *testing.T) limits.Store) {
 		}
 	})
 
+	t.Run("PeekCountsNothing", func(t *testing.T) {
+		s, k := newStore(t), key(t)
+		p, ok := s.(limits.Peeker)
+		if !ok {
+			t.Skip("the store does not implement limits.Peeker")
+		}
+		b := limits.Budget{Amount: 100, Per: 24 * time.Hour}
+		if _, err := s.Reserve(ctx, k, b, 30, false, now); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			res, err := p.PeekBudget(ctx, k, b, now)
+			if err != nil || res.Used != 30 || !res.Allowed || res.Reset <= 0 {
+				t.Fatalf("PeekBudget: %+v, %v; want used 30, room left", res, err)
+			}
+		}
+		r := limits.Rate{Count: 3, Per: time.Hour, Burst: 3}
+		if res, err := p.PeekRate(ctx, k+"r", r, now); err != nil || res.Remaining != 3 {
+			t.Fatalf("PeekRate of an unused key: %+v, %v; want 3 remaining", res, err)
+		}
+		if _, err := s.Rate(ctx, k+"r", r, now); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if res, err := p.PeekRate(ctx, k+"r", r, now); err != nil || res.Remaining != 2 {
+				t.Fatalf("PeekRate after one request: %+v, %v; want 2 remaining", res, err)
+			}
+		}
+	})
+
 	t.Run("CancelledContext", func(t *testing.T) {
 		s := newStore(t)
 		c, cancel := context.WithCancel(ctx)
