@@ -38,6 +38,8 @@ type Config struct {
 	// SharedSignals receives OpenID Shared Signals (CAEP) events that
 	// revoke a subject's tokens. Default: off.
 	SharedSignals SharedSignalsConfig `yaml:"shared_signals"`
+	// Limits tunes the usage limits' store.
+	Limits LimitsConfig `yaml:"limits"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config

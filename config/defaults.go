@@ -32,6 +32,7 @@ func (c *Config) ApplyDefaults() {
 	c.DPoP.applyDefaults()
 	c.applyStateDefaults()
 	c.applyIntrospectionDefaults()
+	c.applyLimitsDefaults()
 	a := &c.Audit
 	setDefault(&a.Output, "stdout")
 	setDefault(&a.MaxRecordsPerSecond, 1000)

@@ -30,6 +30,7 @@ func (c *Config) validate(v *validator) {
 	c.validateState(v)
 	c.validateSignals(v)
 	c.validateIntrospection(v)
+	c.validateLimits(v)
 }
 
 type validator struct {

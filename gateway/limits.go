@@ -28,10 +28,6 @@ const (
 	ReasonLimitKey Reason = "limit_key_unavailable"
 )
 
-// settleTimeout bounds the reconciliation of a budget after the response,
-// which runs even when the client has gone.
-const settleTimeout = 2 * time.Second
-
 // limitState is one request's usage limits: what it reserved, what the
 // response reported, and the x-ratelimit-* headers to send.
 type limitState struct {
@@ -73,6 +69,7 @@ type reservation struct {
 	window   time.Time
 	reserved int64
 	price    limits.Price // of the model, under a cost budget
+	store    limits.Store // where it was reserved: the shared or the local store
 }
 
 // limitRefusal is a limit's refusal: a 429, or (forbidden set) a 403
@@ -101,6 +98,8 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 		}
 	}
 	now := g.now()
+	ctx, cancel := g.limitCtx(ctx)
+	defer cancel()
 	var est *usageEstimate
 	refuse := func(ref *limitRefusal) (*limitState, *limitRefusal, error) {
 		g.refund(lst)
@@ -117,11 +116,12 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 		if l.Rate != nil {
 			res, err := g.limitStore.Rate(ctx, key, *l.Rate, now)
 			if err != nil {
-				if g.storeFailed(l, err) {
-					continue
+				if !g.storeFailed(l, err) {
+					g.refund(lst)
+					return lst, nil, err
 				}
-				g.refund(lst)
-				return lst, nil, err
+				// Fail open: count in this replica's memory meanwhile.
+				res, _ = g.localLimits.Rate(context.Background(), key, *l.Rate, now)
 			}
 			if !lst.hasReq || res.Remaining < lst.reqRemaining {
 				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, res.Remaining, res.Reset
@@ -135,12 +135,13 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 				est = &e
 			}
 			var err error
-			if ref, err = g.reserve(ctx, st, lst, l, key, est, now); err != nil {
-				if g.storeFailed(l, err) {
-					continue
+			if ref, err = g.reserve(ctx, g.limitStore, st, lst, l, key, est, now); err != nil {
+				if !g.storeFailed(l, err) {
+					g.refund(lst)
+					return lst, nil, err
 				}
-				g.refund(lst)
-				return lst, nil, err
+				// Fail open: count in this replica's memory meanwhile.
+				ref, _ = g.reserve(context.Background(), g.localLimits, st, lst, l, key, est, now)
 			}
 			if ref != nil && ref.forbidden != nil {
 				return refuse(ref)
@@ -162,8 +163,8 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 // reserve reserves the request's estimate under the budget l (tokens or
 // cost), keeping the reservation in lst; it returns the budget's refusal,
 // if any.
-func (g *Gateway) reserve(ctx context.Context, st *reqState, lst *limitState, l *boundLimit, key string, est *usageEstimate, now time.Time) (*limitRefusal, error) {
-	rv := reservation{l: l, key: key}
+func (g *Gateway) reserve(ctx context.Context, store limits.Store, st *reqState, lst *limitState, l *boundLimit, key string, est *usageEstimate, now time.Time) (*limitRefusal, error) {
+	rv := reservation{l: l, key: key, store: store}
 	if l.Prices != nil {
 		pr, ok := l.Prices.Of(st.model)
 		if !ok {
@@ -173,7 +174,7 @@ func (g *Gateway) reserve(ctx context.Context, st *reqState, lst *limitState, l 
 		rv.price = pr
 	}
 	rv.reserved = est.reserve(l.Limit, rv.price)
-	res, err := g.limitStore.Reserve(ctx, key, *l.Budget, rv.reserved, l.Shadow, now)
+	res, err := store.Reserve(ctx, key, *l.Budget, rv.reserved, l.Shadow, now)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +197,7 @@ func (g *Gateway) reserve(ctx context.Context, st *reqState, lst *limitState, l 
 }
 
 // storeFailed counts a store failure and reports whether the limit fails
-// open (the request goes on without it).
+// open (the request goes on, counted in this replica's memory).
 func (g *Gateway) storeFailed(l *boundLimit, err error) bool {
 	l.storeErrors.Inc()
 	g.logger.Warn("limit store failed", zap.String("route", l.Route), zap.String("limit", l.Name), zap.Error(err))
@@ -208,10 +209,11 @@ func (g *Gateway) refund(lst *limitState) {
 	if len(lst.reservations) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	// Bounded like the reservation; it runs even when the client has gone.
+	ctx, cancel := g.limitCtx(context.Background())
 	defer cancel()
 	for _, res := range lst.reservations {
-		if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, -res.reserved); err != nil {
+		if err := res.store.Adjust(ctx, res.key, *res.l.Budget, res.window, -res.reserved); err != nil {
 			g.storeFailed(res.l, err)
 		}
 	}
@@ -239,7 +241,8 @@ func (g *Gateway) settle(st *reqState, lst *limitState) {
 		u, ok = lst.usage.total()
 	}
 	source := "usage"
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	// Bounded like the reservation; it runs even when the client has gone.
+	ctx, cancel := g.limitCtx(context.Background())
 	defer cancel()
 	for _, res := range lst.reservations {
 		bill, billed := res.reserved, false
@@ -253,7 +256,7 @@ func (g *Gateway) settle(st *reqState, lst *limitState) {
 		}
 		if !billed {
 			source = "reservation"
-		} else if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, bill-res.reserved); err != nil {
+		} else if err := res.store.Adjust(ctx, res.key, *res.l.Budget, res.window, bill-res.reserved); err != nil {
 			g.storeFailed(res.l, err)
 		}
 		if res.l.Prices != nil {

@@ -23,9 +23,10 @@ type LimitConfig struct {
 	// and reports (audit, metrics) without refusing.
 	Mode string `yaml:"mode"`
 	// OnStoreError is "closed" (the default: the request is refused with
-	// 503 when the limit's store fails) or "open" (the request goes on
-	// uncounted and the failure is counted in
-	// scopegate_limit_store_errors_total).
+	// 503 when the limit's store fails) or "open" (the request goes on,
+	// counted in the replica's own memory until the store answers again).
+	// Either way the failure is counted in
+	// scopegate_limit_store_errors_total.
 	OnStoreError string `yaml:"on_store_error"`
 	// Requests limits the request rate.
 	Requests *RequestsLimitConfig `yaml:"requests"`
