@@ -43,6 +43,11 @@ type env struct {
 	// introspection cache's case.
 	opaque func(int) string
 	intro  *httptest.Server
+	// gatewayRedis is a second scopegate whose limits are in Redis
+	// (redisAddr), for the limit-redis scenario; nil without redis-server.
+	gatewayRedis *proc
+	redis        *exec.Cmd
+	redisAddr    string
 }
 
 // startEnv starts the issuers, the upstream, the baseline and scopegate,
@@ -68,9 +73,20 @@ func startEnv(ctx context.Context, o options, dir string) (*env, error) {
 		return nil, err
 	}
 	e.startIntrospection()
-	if e.gateway, err = e.startGateway(ctx, o, dir); err != nil {
+	if e.gateway, err = e.startGateway(ctx, o, dir, "config.yaml", ""); err != nil {
 		e.stop()
 		return nil, err
+	}
+	if e.redis, e.redisAddr, err = startRedis(ctx, dir); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if e.redis != nil {
+		state := fmt.Sprintf("state:\n  redis:\n    url: \"redis://%s\"\n", e.redisAddr)
+		if e.gatewayRedis, err = e.startGateway(ctx, o, dir, "config-redis.yaml", state); err != nil {
+			e.stop()
+			return nil, err
+		}
 	}
 	fmt.Printf("minting %d ES256 and %d RS256 tokens ...\n", o.pool, o.pool)
 	one := e.mint(e.issES, "repeated")
@@ -155,7 +171,9 @@ func freePort() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func (e *env) startGateway(ctx context.Context, o options, dir string) (*proc, error) {
+// startGateway runs scopegate with the load config (file name under dir),
+// plus extra top-level YAML.
+func (e *env) startGateway(ctx context.Context, o options, dir, file, extra string) (*proc, error) {
 	listen, err := freePort()
 	if err != nil {
 		return nil, err
@@ -213,8 +231,8 @@ routes:
     scopes: ["chat"]
     mcp:
       tools: [{name: "search_*", scopes: []}]
-`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.intro.URL, e.issRS.URL(), audience, e.upstream.url)
-	path := filepath.Join(dir, "config.yaml")
+%s`, listen, admin, o.cacheMax, o.cacheOff, o.auditFlush, e.issES.URL(), audience, e.intro.URL, e.issRS.URL(), audience, e.upstream.url, extra)
+	path := filepath.Join(dir, file)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -248,11 +266,15 @@ routes:
 }
 
 func (e *env) stop() {
-	for _, p := range []*proc{e.gateway, e.baseline, e.upstream} {
+	for _, p := range []*proc{e.gateway, e.gatewayRedis, e.baseline, e.upstream} {
 		if p != nil {
 			p.cmd.Process.Kill()
 			p.cmd.Wait()
 		}
+	}
+	if e.redis != nil {
+		e.redis.Process.Kill()
+		e.redis.Wait()
 	}
 	for _, s := range e.servers {
 		s.Close()
@@ -299,6 +321,8 @@ type scenario struct {
 	path string
 	// body is the request body; nil is chatBody.
 	body []byte
+	// redis: scopegate's side is the gateway whose limits are in Redis.
+	redis bool
 }
 
 // mcpPath is an MCP route: the gateway reads the JSON-RPC body strictly
@@ -315,7 +339,8 @@ var mcpCallBody = []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params
 const modelPath = "/m/v1/chat/completions"
 
 // limitPath is the route with a request-rate limit per subject (in the
-// in-memory store), set high enough never to refuse: what a limit costs.
+// in-memory store, or Redis on gatewayRedis), set high enough never to
+// refuse: what a limit costs.
 const limitPath = "/l/v1/chat/completions"
 
 // measurement is one target under one scenario for one round.

@@ -11,12 +11,15 @@
 // process. Then, round after round, it drives the baseline and scopegate in
 // turn (the order swapped each round) at -conns concurrent keep-alive
 // connections for -duration each, for these scenarios: a repeated token
-// (the cache's case), a model-routed body, a rate limit, a 2 KiB MCP
-// tools/call judged per tool, and a fresh token on every request under
-// ES256 and RS256 (a pool of distinct tokens larger than the cache, so
-// every request verifies), and a repeated opaque token introspected once
-// and then answered from the introspection cache. It prints throughput,
-// latency percentiles, CPU per request of
+// (the cache's case), a model-routed body, one rate limit in the
+// in-memory store and in Redis (a second scopegate whose state is a
+// redis-server started here, when one is installed; Redis calls per
+// request are counted), a 2 KiB MCP tools/call judged per tool, a fresh
+// token on every request under ES256 and RS256 (a pool of distinct
+// tokens larger than the cache, so every request verifies), and a
+// repeated opaque token introspected once and then answered from the
+// introspection cache. It prints throughput, latency percentiles, CPU
+// per request of
 // each proxy process (from /proc/PID/stat), the gateway's RSS, SSE
 // time-to-first-byte, and the ratios against the targets, and
 // writes an SVG chart.
@@ -119,6 +122,7 @@ func run(o options) error {
 		{name: "repeated token", key: "repeated", tok: env.repeated},
 		{name: "model-routed body", key: "model-body", tok: env.repeated, path: modelPath},
 		{name: "rate limit (memory)", key: "limit-mem", tok: env.repeated, path: limitPath},
+		{name: "rate limit (redis)", key: "limit-redis", tok: env.repeated, path: limitPath, redis: true},
 		{name: "MCP tools/call 2KiB", key: "mcp-call", tok: env.repeated, path: mcpPath, body: mcpCallBody},
 		{name: "fresh token ES256", key: "fresh-ES256", tok: env.freshES},
 		{name: "fresh token RS256", key: "fresh-RS256", tok: env.freshRS},
@@ -129,6 +133,8 @@ func run(o options) error {
 		res[s.key] = map[string]*series{"baseline": {}, "scopegate": {}}
 	}
 	sse := map[string]*series{"baseline": {}, "scopegate": {}}
+	redisCmds := map[string]int64{} // Redis calls during the limit-redis scenario
+	var decisions int64             // and the limit decisions they served
 	targets := []*proc{env.baseline, env.gateway}
 	for round := range o.rounds {
 		order := targets
@@ -136,8 +142,22 @@ func run(o options) error {
 			order = []*proc{env.gateway, env.baseline}
 		}
 		for _, s := range scenarios {
+			if s.redis && env.gatewayRedis == nil {
+				continue
+			}
 			for _, t := range order {
-				m := env.measure(t, s, o)
+				var m measurement
+				if s.redis && t == env.gateway {
+					t = env.gatewayRedis
+					c0, d0 := redisCalls(env.redisAddr), limitDecisions(t)
+					m = env.measure(t, s, o)
+					for k, v := range redisCalls(env.redisAddr) {
+						redisCmds[k] += v - c0[k]
+					}
+					decisions += limitDecisions(t) - d0
+				} else {
+					m = env.measure(t, s, o)
+				}
 				res[s.key][t.name].add(m)
 				fmt.Printf("round %d  %-18s %-9s %8.0f req/s  p50 %6.2fms  p99 %6.2fms  p999 %6.2fms  cpu %6.1fµs/req  errors %d  cache hits %d/%d\n",
 					round+1, s.name, t.name, m.rps, ms(m.p50), ms(m.p99), ms(m.p999), m.cpuPerReq, m.errors, m.cacheHits, m.n)
@@ -150,6 +170,14 @@ func run(o options) error {
 		}
 	}
 	rep := summarize(o, res, sse, verifyCost, env)
+	if decisions > 0 {
+		rep.redisPerReq = map[string]float64{}
+		for k, v := range redisCmds {
+			if f := float64(v) / float64(decisions); f >= 0.001 {
+				rep.redisPerReq[k] = f
+			}
+		}
+	}
 	rep.print()
 	if o.svg != "" {
 		if err := writeSVG(o.svg, rep); err != nil {

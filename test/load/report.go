@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -68,10 +71,13 @@ type report struct {
 	sse        map[string]row
 	verifyCost map[string]int64
 	machine    string
+	// redisPerReq: Redis calls per request of the limit-redis scenario,
+	// by command (nil: not run).
+	redisPerReq map[string]float64
 }
 
 func summarize(o options, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
-	r := &report{o: o, scenarios: []string{"repeated", "model-body", "limit-mem", "mcp-call", "fresh-ES256", "fresh-RS256", "opaque"},
+	r := &report{o: o, scenarios: []string{"repeated", "model-body", "limit-mem", "limit-redis", "mcp-call", "fresh-ES256", "fresh-RS256", "opaque"},
 		rows: map[string]map[string]row{}, ratios: map[string]float64{}, sse: map[string]row{}, verifyCost: verify}
 	for _, sc := range r.scenarios {
 		r.rows[sc] = map[string]row{}
@@ -140,6 +146,23 @@ func (r *report) print() {
 	fmt.Printf("one rate limit (in-memory store) throughput vs repeated token, target >= 0.95: %.3f\n", r.ratios["limit-mem"]/r.ratios["repeated"])
 	fmt.Printf("MCP tools/call (2 KiB, strict read and per-tool rule) throughput vs repeated token: %.3f\n", r.ratios["mcp-call"]/r.ratios["repeated"])
 	fmt.Printf("opaque token, introspected once then cached, throughput vs repeated JWT: %.3f\n", r.ratios["opaque"]/r.ratios["repeated"])
+	if r.redisPerReq != nil {
+		// Commands a script calls inside Redis (time, get, set) cost no
+		// round trip; the others each cost one.
+		trips, parts := 0.0, []string{}
+		for _, k := range slices.Sorted(maps.Keys(r.redisPerReq)) {
+			v := r.redisPerReq[k]
+			parts = append(parts, fmt.Sprintf("%s %.3f", k, v))
+			switch k {
+			case "time", "get", "set", "incrby", "pexpire":
+			default:
+				trips += v
+			}
+		}
+		fmt.Printf("one rate limit (redis store) throughput vs repeated token: %.3f\n", r.ratios["limit-redis"]/r.ratios["repeated"])
+		fmt.Printf("Redis round trips per limited request, target <= 1: %.3f  %s  (commands per request: %s)\n",
+			trips, verdict(trips <= 1.01), strings.Join(parts, ", "))
+	}
 	for _, alg := range []string{"ES256", "RS256"} {
 		sc := "fresh-" + alg
 		extra := r.rows[sc]["scopegate"].cpu - r.rows[sc]["baseline"].cpu
