@@ -46,6 +46,9 @@ func ParseMoney(s string) (int64, error) {
 	if frac != "" {
 		f, _ = strconv.ParseInt(frac+strings.Repeat("0", 6-len(frac)), 10, 64)
 	}
+	if w*Micro+f > MaxAmount {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
 	return w*Micro + f, nil
 }
 

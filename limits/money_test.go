@@ -28,6 +28,8 @@ func TestParseMoney(t *testing.T) {
 		{" 1", 0, false},
 		{"99999999999999999999", 0, false},
 		{"9007199255", 0, false}, // past 2^53 micro-units
+		{"9007199254.740993", 0, false},
+		{"9007199254.740992", 1 << 53, true},
 	} {
 		got, err := ParseMoney(tt.in)
 		if (err == nil) != tt.ok || got != tt.want {
@@ -73,4 +75,26 @@ func TestPriceCost(t *testing.T) {
 	if _, err := huge.Cost(math.MaxInt64, 0); err == nil {
 		t.Error("a cost past 2^53 micro-units was accepted")
 	}
+}
+
+// FuzzParseMoney: any string either fails or reads to an amount that
+// FormatMoney writes back to the same amount; never a panic, never a
+// negative amount or one past MaxAmount.
+func FuzzParseMoney(f *testing.F) {
+	for _, s := range []string{"5.00", "0.000001", "9007199254.740992", "1e3", "-1", "", ".", "00012.340", "1.0000000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMoney(s)
+		if err != nil {
+			return
+		}
+		if m < 0 || m > MaxAmount {
+			t.Fatalf("ParseMoney(%q) = %d: out of range", s, m)
+		}
+		back, err := ParseMoney(FormatMoney(m))
+		if err != nil || back != m {
+			t.Fatalf("ParseMoney(FormatMoney(%d)) = %d, %v", m, back, err)
+		}
+	})
 }
