@@ -83,9 +83,13 @@ type limitRefusal struct {
 	forbidden  *apiError
 }
 
-// checkLimits applies the route's limits to an allowed request, in
-// order; all must pass. It returns the request's limit state, or the
-// refusal (and then refunds what it had reserved).
+// checkLimits applies the route's limits to an allowed request; all must
+// pass. The keys and reservations are worked out first (a token whose
+// claims fail a key_expr, or a model a cost budget cannot price, is
+// refused before anything is counted), then every limit is judged and
+// counted in one atomic store call (limits.Batcher: one Redis round
+// trip), all or nothing. It returns the request's limit state, or the
+// refusal of the first limit, in order, that refused.
 func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request, ls []*boundLimit) (*limitState, *limitRefusal, error) {
 	st.limBuf = limitState{route: st.route.Name}
 	lst := &st.limBuf
@@ -97,103 +101,93 @@ func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request
 			s.Actor = c.Act.Subject
 		}
 	}
-	now := g.now()
-	ctx, cancel := g.limitCtx(ctx)
-	defer cancel()
+	steps := make([]limits.Step, len(ls))
+	var priceBuf [4]limits.Price
+	prices := priceBuf[:0]
 	var est *usageEstimate
-	refuse := func(ref *limitRefusal) (*limitState, *limitRefusal, error) {
-		g.refund(lst)
-		return lst, ref, nil
-	}
-	for _, l := range ls {
+	for i, l := range ls {
 		key, err := l.Key(&s)
 		if err != nil {
 			e := errForbidden("limit_key_unavailable", "the access token lacks the claims usage limit "+strconv.Quote(l.Name)+" of this route is counted by")
 			e.auditDetail = err.Error()
-			return refuse(&limitRefusal{l: l, reason: ReasonLimitKey, forbidden: &e})
+			return lst, &limitRefusal{l: l, reason: ReasonLimitKey, forbidden: &e}, nil
 		}
-		var ref *limitRefusal
-		if l.Rate != nil {
-			res, err := g.limitStore.Rate(ctx, key, *l.Rate, now)
-			if err != nil {
-				if !g.storeFailed(l, err) {
-					g.refund(lst)
-					return lst, nil, err
+		steps[i] = limits.Step{Key: key, Rate: l.Rate, Budget: l.Budget, Shadow: l.Shadow}
+		var price limits.Price
+		if l.Budget != nil {
+			if l.Prices != nil {
+				pr, ok := l.Prices.Of(st.model)
+				if !ok {
+					e := errForbidden("model_not_priced", "the model "+strconv.Quote(st.model)+" has no price under cost budget "+strconv.Quote(l.Name)+" of this route")
+					return lst, &limitRefusal{l: l, key: key, reason: ReasonModelNotPriced, forbidden: &e}, nil
 				}
-				// Fail open: count in this replica's memory meanwhile.
-				res, _ = g.localLimits.Rate(context.Background(), key, *l.Rate, now)
+				price = pr
 			}
-			if !lst.hasReq || res.Remaining < lst.reqRemaining {
-				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, res.Remaining, res.Reset
-			}
-			if !res.Allowed {
-				ref = &limitRefusal{l: l, key: key, reason: ReasonRateLimited, retryAfter: res.RetryAfter}
-			}
-		} else {
 			if est == nil {
 				e := estimateUsage(r, st.model != "")
 				est = &e
 			}
-			var err error
-			if ref, err = g.reserve(ctx, g.limitStore, st, lst, l, key, est, now); err != nil {
-				if !g.storeFailed(l, err) {
-					g.refund(lst)
-					return lst, nil, err
-				}
-				// Fail open: count in this replica's memory meanwhile.
-				ref, _ = g.reserve(context.Background(), g.localLimits, st, lst, l, key, est, now)
-			}
-			if ref != nil && ref.forbidden != nil {
-				return refuse(ref)
-			}
+			steps[i].N = est.reserve(l.Limit, price)
 		}
-		switch {
-		case ref == nil:
-			l.allowed.Inc()
-		case l.Shadow:
-			l.wouldRefuse.Inc()
-		default:
-			l.refused.Inc()
-			return refuse(ref)
-		}
+		prices = append(prices, price)
 	}
-	return lst, nil, nil
-}
-
-// reserve reserves the request's estimate under the budget l (tokens or
-// cost), keeping the reservation in lst; it returns the budget's refusal,
-// if any.
-func (g *Gateway) reserve(ctx context.Context, store limits.Store, st *reqState, lst *limitState, l *boundLimit, key string, est *usageEstimate, now time.Time) (*limitRefusal, error) {
-	rv := reservation{l: l, key: key, store: store}
-	if l.Prices != nil {
-		pr, ok := l.Prices.Of(st.model)
-		if !ok {
-			e := errForbidden("model_not_priced", "the model "+strconv.Quote(st.model)+" has no price under cost budget "+strconv.Quote(l.Name)+" of this route")
-			return &limitRefusal{l: l, key: key, reason: ReasonModelNotPriced, forbidden: &e}, nil
-		}
-		rv.price = pr
-	}
-	rv.reserved = est.reserve(l.Limit, rv.price)
-	res, err := store.Reserve(ctx, key, *l.Budget, rv.reserved, l.Shadow, now)
+	now := g.now()
+	ctx, cancel := g.limitCtx(ctx)
+	defer cancel()
+	var store limits.Store = g.limitStore
+	res, applied, err := limits.Apply(ctx, g.limitStore, steps, now)
 	if err != nil {
-		return nil, err
+		open := true
+		for _, l := range ls {
+			open = g.storeFailed(l, err) && open
+		}
+		if !open {
+			return lst, nil, err
+		}
+		// Every limit fails open: count in this replica's memory meanwhile.
+		store = g.localLimits
+		res, applied, _ = g.localLimits.Apply(context.Background(), steps, now)
 	}
-	left := max(l.Budget.Amount-res.Used, 0)
-	if l.Prices == nil && (!lst.hasTok || left < lst.tokRemaining) {
-		lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
+	var ref *limitRefusal
+	for i, l := range ls {
+		if l.Rate != nil {
+			rr := res[i].Rate
+			if !lst.hasReq || rr.Remaining < lst.reqRemaining {
+				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, rr.Remaining, rr.Reset
+			}
+			if !rr.Allowed && !l.Shadow && ref == nil {
+				ref = &limitRefusal{l: l, key: steps[i].Key, reason: ReasonRateLimited, retryAfter: rr.RetryAfter}
+			}
+		} else {
+			br := res[i].Budget
+			left := max(l.Budget.Amount-br.Used, 0)
+			if l.Prices == nil && (!lst.hasTok || left < lst.tokRemaining) {
+				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, br.Reset
+			}
+			if applied && (br.Allowed || l.Shadow) {
+				lst.reservations = append(lst.reservations, reservation{l: l, key: steps[i].Key, window: br.Window,
+					reserved: steps[i].N, price: prices[i], store: store})
+			}
+			if !br.Allowed || left*10 < l.Budget.Amount {
+				// A key near or at its budget: what the alert watches.
+				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
+			}
+			if !br.Allowed && !l.Shadow && ref == nil {
+				ref = &limitRefusal{l: l, key: steps[i].Key, reason: ReasonBudgetExceeded, retryAfter: br.Reset}
+			}
+		}
+		switch allowed := res[i].Rate.Allowed || res[i].Budget.Allowed; {
+		case ref != nil && ref.l == l:
+			l.refused.Inc()
+		case ref != nil:
+			// Judged after the refusal: not counted either way.
+		case allowed:
+			l.allowed.Inc()
+		default:
+			l.wouldRefuse.Inc()
+		}
 	}
-	if res.Allowed || l.Shadow {
-		rv.window = res.Window
-		lst.reservations = append(lst.reservations, rv)
-	}
-	if !res.Allowed || left*10 < l.Budget.Amount {
-		// A key near or at its budget: what the alert watches.
-		l.remaining.Set(float64(left) / float64(l.Budget.Amount))
-	}
-	if !res.Allowed {
-		return &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}, nil
-	}
-	return nil, nil
+	return lst, ref, nil
 }
 
 // storeFailed counts a store failure and reports whether the limit fails
