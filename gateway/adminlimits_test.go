@@ -79,7 +79,7 @@ func TestAdminLimits(t *testing.T) {
 	}
 	// By the key a refusal's audit record names.
 	w.post("alice", `{"model":"m1"}`)
-	detail, _ := w.lastRecord()["detail"].(string)
+	detail := w.lastRecord().Detail
 	_, key, ok := strings.Cut(detail, "(key ")
 	if !ok {
 		t.Fatalf("audit detail %q names no key", detail)

@@ -41,8 +41,8 @@ func TestLimitCostBudget(t *testing.T) {
 			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
 		}
 		// 100×2.5 + 50×10 = 750 micro-units, exactly.
-		if a := w.lastRecord(); a["limit_billed"] != "usage" || a["limit_cost"] != "0.00075" || a["limit_tokens"] != float64(150) {
-			t.Errorf("request %d: audit billed %v cost %v tokens %v; want usage 0.00075 150", i, a["limit_billed"], a["limit_cost"], a["limit_tokens"])
+		if a := w.lastRecord(); a.LimitBilled != "usage" || a.LimitCost != "0.00075" || a.LimitTokens != 150 {
+			t.Errorf("request %d: audit billed %v cost %v tokens %v; want usage 0.00075 150", i, a.LimitBilled, a.LimitCost, a.LimitTokens)
 		}
 	}
 	// 1500 used: another reservation of 118 would cross 1500.
@@ -85,8 +85,8 @@ func TestLimitCostFaults(t *testing.T) {
 		if w.hits.Load() != 0 {
 			t.Error("an unpriced request reached the upstream")
 		}
-		if a := w.lastRecord(); a["reason"] != string(ReasonModelNotPriced) {
-			t.Errorf("audit reason %v; want model_not_priced", a["reason"])
+		if a := w.lastRecord(); a.Reason != string(ReasonModelNotPriced) {
+			t.Errorf("audit reason %v; want model_not_priced", a.Reason)
 		}
 	})
 	t.Run("default price", func(t *testing.T) {
@@ -95,8 +95,8 @@ func TestLimitCostFaults(t *testing.T) {
 		if rec := w.post("alice", `{"model":"m2"}`); rec.Code != 200 {
 			t.Fatalf("m2 under a default price: %d %s", rec.Code, rec.Body)
 		}
-		if a := w.lastRecord(); a["limit_cost"] != "0.000011" {
-			t.Errorf("audit cost %v; want 0.000011 (3×1 + 4×2 micro-units)", a["limit_cost"])
+		if a := w.lastRecord(); a.LimitCost != "0.000011" {
+			t.Errorf("audit cost %v; want 0.000011 (3×1 + 4×2 micro-units)", a.LimitCost)
 		}
 	})
 	for _, tt := range []struct{ name, usage string }{
@@ -108,8 +108,8 @@ func TestLimitCostFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newLimitWorld(t, costChatRoute(lim), jsonUsage(tt.usage))
 			w.post("alice", `{"model":"m1","max_tokens":10}`) // reserves 7×1 + 10×2 = 27
-			if a := w.lastRecord(); a["limit_billed"] != "reservation" || a["limit_cost"] != "0.000027" {
-				t.Errorf("audit billed %v cost %v; want reservation 0.000027", a["limit_billed"], a["limit_cost"])
+			if a := w.lastRecord(); a.LimitBilled != "reservation" || a.LimitCost != "0.000027" {
+				t.Errorf("audit billed %v cost %v; want reservation 0.000027", a.LimitBilled, a.LimitCost)
 			}
 		})
 	}
@@ -154,8 +154,8 @@ func TestLimitKeyExpr(t *testing.T) {
 	if c := post("dave", map[string]any{}, "globex"); c != http.StatusForbidden {
 		t.Errorf("a token without the claim: %d; want 403", c)
 	}
-	if a := w.lastRecord(); a["reason"] != string(ReasonLimitKey) {
-		t.Errorf("audit reason %v; want %s", a["reason"], ReasonLimitKey)
+	if a := w.lastRecord(); a.Reason != string(ReasonLimitKey) {
+		t.Errorf("audit reason %v; want %s", a.Reason, ReasonLimitKey)
 	}
 	if c := post("erin", map[string]any{"org": 42}, ""); c != 200 {
 		t.Errorf("an integer claim: %d; want 200 (written in decimal)", c)

@@ -7,13 +7,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // cancelledStream starts a streamed completion through w's gateway on a
 // real server, reads its first event and then leaves (cancels the
 // request), and closes gone once the gateway has seen the client go. It
 // returns the request's audit record.
-func cancelledStream(t *testing.T, w *limitWorld, gone chan<- struct{}) map[string]any {
+func cancelledStream(t *testing.T, w *limitWorld, gone chan<- struct{}) testkit.AuditRecord {
 	t.Helper()
 	// The gateway's request context ends when the client has gone: only
 	// then is the upstream let go on.
@@ -39,10 +41,10 @@ func cancelledStream(t *testing.T, w *limitWorld, gone chan<- struct{}) map[stri
 	resp.Body.Close()
 	<-left
 	close(gone)
-	var a map[string]any
-	waitUntil(t, "the audit record", func() bool {
+	var a testkit.AuditRecord
+	testkit.WaitFor(t, "the audit record", func() bool {
 		for _, m := range (&world{t: t, audit: w.audit}).records() {
-			if m["msg"] == auditMsgDecision {
+			if m.Msg == auditMsgDecision {
 				a = m
 				return true
 			}
@@ -103,9 +105,9 @@ func TestLimitCancelledStreamReadOn(t *testing.T) {
 				tt.after(rw, r)
 			})
 			a := cancelledStream(t, w, gone)
-			if a["limit_billed"] != tt.wantSource || a["limit_tokens"] != tt.wantTokens || a["limit_drain"] != tt.wantDrain {
+			if a.LimitBilled != tt.wantSource || a.LimitTokens != tt.wantTokens || a.LimitDrain != tt.wantDrain {
 				t.Errorf("audit limit_billed %v limit_tokens %v limit_drain %v; want %s %v %s",
-					a["limit_billed"], a["limit_tokens"], a["limit_drain"], tt.wantSource, tt.wantTokens, tt.wantDrain)
+					a.LimitBilled, a.LimitTokens, a.LimitDrain, tt.wantSource, tt.wantTokens, tt.wantDrain)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/scopegate/scopegate/internal/issuer"
 	"github.com/scopegate/scopegate/internal/redistest"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 // TestLimitsAcrossProcesses: two gateway processes share one
@@ -101,7 +102,7 @@ limits:
 	// count survived the restart, so in all he never passes 30.
 	more := 0
 	for _, p := range []*proc{a, b} {
-		if !eventually(10*time.Second, 50*time.Millisecond, func() bool {
+		if !testkit.Wait(10*time.Second, func() bool {
 			c := p.do("POST", "/v1/chat/completions", bob, body).StatusCode
 			if c == 200 {
 				more++
