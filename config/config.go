@@ -38,6 +38,8 @@ type Config struct {
 	// SharedSignals receives OpenID Shared Signals (CAEP) events that
 	// revoke a subject's tokens. Default: off.
 	SharedSignals SharedSignalsConfig `yaml:"shared_signals"`
+	// Limits tunes the usage limits' store.
+	Limits LimitsConfig `yaml:"limits"`
 
 	// lines maps a field path such as "routes[2].upstream" to its line in
 	// the YAML source, so that problems name where to look. Nil for a Config
@@ -285,6 +287,14 @@ type UpstreamConfig struct {
 	// streams are then billed their reservation unless they report usage
 	// anyway. Default false.
 	NoStreamUsage bool `yaml:"no_stream_usage"`
+	// UsageDrainTimeout bounds how long the gateway reads on a response
+	// under a budget whose client has gone, waiting for its usage
+	// (counted from the client's leaving); past it the request is billed
+	// its reservation. Default 30s.
+	UsageDrainTimeout Duration `yaml:"usage_drain_timeout"`
+	// UsageDrainMaxBytes bounds how many bytes that reading on may
+	// discard. Default 1 MiB.
+	UsageDrainMaxBytes int64 `yaml:"usage_drain_max_bytes"`
 }
 
 // Duration is a time.Duration written in YAML as "30s", "5m" or "1h30m".

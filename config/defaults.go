@@ -32,6 +32,7 @@ func (c *Config) ApplyDefaults() {
 	c.DPoP.applyDefaults()
 	c.applyStateDefaults()
 	c.applyIntrospectionDefaults()
+	c.applyLimitsDefaults()
 	a := &c.Audit
 	setDefault(&a.Output, "stdout")
 	setDefault(&a.MaxRecordsPerSecond, 1000)
@@ -49,6 +50,8 @@ func (c *Config) ApplyDefaults() {
 		setDefault(&u.Timeout, Duration(300*time.Second))
 		setDefault(&u.DialTimeout, Duration(5*time.Second))
 		setDefault(&u.MaxIdleConns, 256)
+		setDefault(&u.UsageDrainTimeout, Duration(30*time.Second))
+		setDefault(&u.UsageDrainMaxBytes, 1<<20)
 		c.Upstreams[name] = u
 	}
 }

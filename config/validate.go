@@ -30,6 +30,7 @@ func (c *Config) validate(v *validator) {
 	c.validateState(v)
 	c.validateSignals(v)
 	c.validateIntrospection(v)
+	c.validateLimits(v)
 }
 
 type validator struct {
@@ -216,11 +217,14 @@ func (c *Config) validateUpstreams(v *validator) {
 				v.add(hf, "the value contains control characters")
 			}
 		}
-		if u.Timeout < 0 || u.DialTimeout < 0 {
+		if u.Timeout < 0 || u.DialTimeout < 0 || u.UsageDrainTimeout < 0 {
 			v.add(f, "timeouts must not be negative")
 		}
 		if u.MaxIdleConns < 0 {
 			v.add(f+".max_idle_conns", "must not be negative")
+		}
+		if u.UsageDrainMaxBytes < 0 {
+			v.add(f+".usage_drain_max_bytes", "must not be negative")
 		}
 	}
 }

@@ -65,7 +65,8 @@ upstreams:
   gone: {url: "` + downURL + `", dial_timeout: 2s}
 routes:
   - {name: models, methods: [GET], path: /v1/models, upstream: models, scopes: ["models:read"],
-     limits: [{requests: {rate: 1000, per: 1s}}, {tokens: {budget: 1000000, per: 1h}}]}
+     limits: [{requests: {rate: 1000, per: 1s}}, {tokens: {budget: 1000000, per: 1h}},
+              {cost: {budget: "1000", per: day, prices: {"*": {input: "1", output: "1"}}}}]}
   - {name: broken, methods: [GET], path: /broken, upstream: gone, scopes: []}
   - {name: trial, methods: [GET], path: /v1/trial, upstream: models, scopes: ["trial:use"], mode: shadow}
   - {name: status, methods: [GET], path: "/public/{rest...}", upstream: models, public: true}

@@ -16,7 +16,7 @@ import (
 )
 
 // Sources whose doc comments describe the config's types and fields.
-var schemaSources = []string{"../config/config.go", "../config/sender.go", "../config/tracing.go", "../config/state.go", "../config/metadata.go", "../config/signals.go", "../config/introspection.go",
+var schemaSources = []string{"../config/config.go", "../config/sender.go", "../config/tracing.go", "../config/state.go", "../config/metadata.go", "../config/signals.go", "../config/introspection.go", "../config/limits.go",
 	"../policy/compile.go", "../policy/sender.go", "../policy/limitconfig.go"}
 
 // schemaExtra adds keywords the Go types cannot say, keyed "Type.Field";

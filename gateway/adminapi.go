@@ -39,6 +39,7 @@ func (g *Gateway) mountAdminAPI(mux *http.ServeMux) {
 	// Pushed events authenticate themselves: a SET signed by an issuer's
 	// key (and, when configured, the stream's Authorization).
 	mux.HandleFunc("POST "+ssfEventsPath, g.serveSignals)
+	mux.HandleFunc("GET "+limitsPath, g.adminAuth(g.serveLimits))
 }
 
 // adminAuth answers 404 while admin.token is unset (the API does not

@@ -16,6 +16,7 @@ import (
 
 	"github.com/scopegate/scopegate/config"
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/limits"
 )
 
 // AuditSchemaVersion is the version of the audit record's fields
@@ -198,6 +199,12 @@ func (a *auditor) record(st *reqState, r *http.Request, dur time.Duration) {
 	}
 	if l := st.lim; l != nil && l.billedSource != "" {
 		fields = append(fields, zap.String("limit_billed", l.billedSource), zap.Int64("limit_tokens", l.billed))
+		if l.drain != "" {
+			fields = append(fields, zap.String("limit_drain", l.drain))
+		}
+		if l.hasCost {
+			fields = append(fields, zap.String("limit_cost", limits.FormatMoney(l.billedCost)))
+		}
 	}
 	if st.detail != "" && st.decision != decisionAllow {
 		fields = append(fields, zap.String("detail", st.detail))

@@ -27,8 +27,10 @@
 //     MCP messages (mcproute.go), CEL conditions (conditions.go). A shadow
 //     route records a refusal as would_deny and goes on.
 //  4. forward (handler.go): body caps (bodydeadline.go and body.go keep
-//     the body honest), usage limits (limits.go, usage.go,
-//     streamusage.go), inbound header hygiene and forwarding headers
+//     the body honest), usage limits (limits.go; estimates and bills in
+//     limitbill.go, usage.go, streamusage.go; reading on after a client
+//     cancels in limitdrain.go; the store's deadline, breaker and local
+//     fallback in limitstore.go), inbound header hygiene and forwarding headers
 //     (forwarding.go), then httputil.ReverseProxy with Rewrite
 //     (proxy.go), which filters model and MCP listings (modellist.go,
 //     mcproute.go) and maps upstream failures to 502/504.
@@ -38,8 +40,9 @@
 //     (audit.go, auditsink.go) and the metrics (metrics.go,
 //     limitmetrics.go) from the request's state.
 //
-// The admin listener (admin.go, adminapi.go, serve.go) serves /metrics,
-// /healthz, /readyz and the authenticated revocation API; the shared state
+// The admin listener (admin.go, adminapi.go, adminlimits.go, serve.go)
+// serves /metrics, /healthz, /readyz and the authenticated revocation and
+// limits API; the shared state
 // store is opened in store.go. Explain (explain.go) runs this same path
 // with upstreams that are never contacted.
 package gateway

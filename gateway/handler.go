@@ -195,6 +195,10 @@ func (g *Gateway) forward(rt *runtime, st *reqState, w http.ResponseWriter, r *h
 		if len(lst.reservations) > 0 && st.model != "" && !up.cfg.NoStreamUsage {
 			lst.strip = injectStreamUsage(r)
 		}
+		if len(lst.reservations) > 0 {
+			r, lst.drainer = startUsageDrain(r, up.cfg.UsageDrainTimeout.D(), up.cfg.UsageDrainMaxBytes)
+			defer lst.drainer.end()
+		}
 	}
 	cleanInbound(r.Header, rt.identity, false)
 	if r.Body != nil && r.Body != http.NoBody {

@@ -28,9 +28,12 @@ func (m *limitMetrics) bind(ls map[int][]*limits.Limit) routeLimits {
 	for i, rl := range ls {
 		for _, l := range rl {
 			text := ""
-			if l.Rate != nil {
+			switch {
+			case l.Rate != nil:
 				text = strconv.Itoa(l.Rate.Burst)
-			} else {
+			case l.Prices != nil:
+				text = limits.FormatMoney(l.Budget.Amount)
+			default:
 				text = strconv.FormatInt(l.Budget.Amount, 10)
 			}
 			out[i] = append(out[i], &boundLimit{Limit: l, limitText: text,
@@ -51,6 +54,7 @@ type limitMetrics struct {
 	decisions   *prometheus.CounterVec
 	storeErrors *prometheus.CounterVec
 	tokens      *prometheus.CounterVec
+	cost        *prometheus.CounterVec
 	remaining   *prometheus.GaugeVec
 }
 
@@ -68,12 +72,16 @@ func newLimitMetrics(reg prometheus.Registerer) (*limitMetrics, error) {
 			Name: "scopegate_limit_tokens_total",
 			Help: "LLM tokens billed to token budgets, by route, model and source (usage: the upstream's usage; reservation: billed what was reserved).",
 		}, []string{"route", "model", "source"}),
+		cost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "scopegate_limit_cost_total",
+			Help: "Money billed to cost budgets, in the prices' currency unit, by route, model and source (usage or reservation).",
+		}, []string{"route", "model", "source"}),
 		remaining: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "scopegate_limit_remaining_ratio",
 			Help: "Of the last key a budget refused or that came within 10% of it, the share of its budget left, by route and limit.",
 		}, []string{"route", "limit"}),
 	}
-	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.tokens, m.remaining} {
+	for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.tokens, m.cost, m.remaining} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,9 +2,7 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -24,11 +22,11 @@ const (
 	ReasonBudgetExceeded Reason = "budget_exceeded"
 	// ReasonLimitStoreUnavailable: a fail-closed limit's store failed.
 	ReasonLimitStoreUnavailable Reason = "limit_store_unavailable"
+	// ReasonModelNotPriced: a cost budget has no price for the model.
+	ReasonModelNotPriced Reason = "model_not_priced"
+	// ReasonLimitKey: a limit's key_expr failed for the token's claims.
+	ReasonLimitKey Reason = "limit_key_unavailable"
 )
-
-// settleTimeout bounds the reconciliation of a budget after the response,
-// which runs even when the client has gone.
-const settleTimeout = 2 * time.Second
 
 // limitState is one request's usage limits: what it reserved, what the
 // response reported, and the x-ratelimit-* headers to send.
@@ -50,8 +48,15 @@ type limitState struct {
 	// strip: the gateway asked for the stream's usage; the usage chunk is
 	// removed from what the client gets.
 	strip bool
-	// What the audit says of the bill.
+	// drainer reads on a response whose client has gone; drain is what
+	// became of it (drain* constants), "" when the client stayed.
+	drainer *usageDrain
+	drain   string
+	// What the audit says of the bill: tokens, and micro-units of money
+	// when a cost budget applies (hasCost).
 	billed       int64
+	billedCost   int64
+	hasCost      bool
 	billedSource string
 	// Storage, so that a request under limits allocates little.
 	resBuf [2]reservation
@@ -63,101 +68,130 @@ type reservation struct {
 	key      string
 	window   time.Time
 	reserved int64
+	price    limits.Price // of the model, under a cost budget
+	store    limits.Store // where it was reserved: the shared or the local store
 }
 
-// limitRefusal is a limit's refusal.
+// limitRefusal is a limit's refusal: a 429, or (forbidden set) a 403
+// for a request no limit can count (a model without a price, a key
+// expression the claims fail).
 type limitRefusal struct {
 	l          *boundLimit
 	key        string
 	reason     Reason
 	retryAfter time.Duration
+	forbidden  *apiError
 }
 
-// checkLimits applies the route's limits to an allowed request, in
-// order; all must pass. It returns the request's limit state, or the
-// refusal (and then refunds what it had reserved).
+// checkLimits applies the route's limits to an allowed request; all must
+// pass. The keys and reservations are worked out first (a token whose
+// claims fail a key_expr, or a model a cost budget cannot price, is
+// refused before anything is counted), then every limit is judged and
+// counted in one atomic store call (limits.Batcher: one Redis round
+// trip), all or nothing. It returns the request's limit state, or the
+// refusal of the first limit, in order, that refused.
 func (g *Gateway) checkLimits(ctx context.Context, st *reqState, r *http.Request, ls []*boundLimit) (*limitState, *limitRefusal, error) {
 	st.limBuf = limitState{route: st.route.Name}
 	lst := &st.limBuf
 	lst.reservations = lst.resBuf[:0]
 	s := limits.Subject{Model: st.model}
 	if c := st.claims; c != nil {
-		s.Sub, s.ClientID = c.Subject, c.ClientID
+		s.Sub, s.ClientID, s.Claims = c.Subject, c.ClientID, c.Raw
 		if c.Act != nil {
 			s.Actor = c.Act.Subject
 		}
 	}
-	now := g.now()
-	estimate, estimated := int64(0), false
-	refuse := func(ref *limitRefusal) (*limitState, *limitRefusal, error) {
-		g.refund(lst)
-		return lst, ref, nil
+	steps := make([]limits.Step, len(ls))
+	var priceBuf [4]limits.Price
+	prices := priceBuf[:0]
+	var est *usageEstimate
+	for i, l := range ls {
+		key, err := l.Key(&s)
+		if err != nil {
+			e := errForbidden("limit_key_unavailable", "the access token lacks the claims usage limit "+strconv.Quote(l.Name)+" of this route is counted by")
+			e.auditDetail = err.Error()
+			return lst, &limitRefusal{l: l, reason: ReasonLimitKey, forbidden: &e}, nil
+		}
+		steps[i] = limits.Step{Key: key, Rate: l.Rate, Budget: l.Budget, Shadow: l.Shadow}
+		var price limits.Price
+		if l.Budget != nil {
+			if l.Prices != nil {
+				pr, ok := l.Prices.Of(st.model)
+				if !ok {
+					e := errForbidden("model_not_priced", "the model "+strconv.Quote(st.model)+" has no price under cost budget "+strconv.Quote(l.Name)+" of this route")
+					return lst, &limitRefusal{l: l, key: key, reason: ReasonModelNotPriced, forbidden: &e}, nil
+				}
+				price = pr
+			}
+			if est == nil {
+				e := estimateUsage(r, st.model != "")
+				est = &e
+			}
+			steps[i].N = est.reserve(l.Limit, price)
+		}
+		prices = append(prices, price)
 	}
-	for _, l := range ls {
-		key := l.Key(s)
-		var ref *limitRefusal
-		switch {
-		case l.Rate != nil:
-			res, err := g.limitStore.Rate(ctx, key, *l.Rate, now)
-			if err != nil {
-				if g.storeFailed(l, err) {
-					continue
-				}
-				g.refund(lst)
-				return lst, nil, err
+	now := g.now()
+	ctx, cancel := g.limitCtx(ctx)
+	defer cancel()
+	var store limits.Store = g.limitStore
+	res, applied, err := limits.Apply(ctx, g.limitStore, steps, now)
+	if err != nil {
+		open := true
+		for _, l := range ls {
+			open = g.storeFailed(l, err) && open
+		}
+		if !open {
+			return lst, nil, err
+		}
+		// Every limit fails open: count in this replica's memory meanwhile.
+		store = g.localLimits
+		res, applied, _ = g.localLimits.Apply(context.Background(), steps, now)
+	}
+	var ref *limitRefusal
+	for i, l := range ls {
+		if l.Rate != nil {
+			rr := res[i].Rate
+			if !lst.hasReq || rr.Remaining < lst.reqRemaining {
+				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, rr.Remaining, rr.Reset
 			}
-			if !lst.hasReq || res.Remaining < lst.reqRemaining {
-				lst.hasReq, lst.reqLimit, lst.reqRemaining, lst.reqReset = true, l.limitText, res.Remaining, res.Reset
+			if !rr.Allowed && !l.Shadow && ref == nil {
+				ref = &limitRefusal{l: l, key: steps[i].Key, reason: ReasonRateLimited, retryAfter: rr.RetryAfter}
 			}
-			if !res.Allowed {
-				ref = &limitRefusal{l: l, key: key, reason: ReasonRateLimited, retryAfter: res.RetryAfter}
+		} else {
+			br := res[i].Budget
+			left := max(l.Budget.Amount-br.Used, 0)
+			if l.Prices == nil && (!lst.hasTok || left < lst.tokRemaining) {
+				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, br.Reset
 			}
-		default:
-			if !estimated {
-				estimate, estimated = reserveEstimate(r, st.model != ""), true
+			if applied && (br.Allowed || l.Shadow) {
+				lst.reservations = append(lst.reservations, reservation{l: l, key: steps[i].Key, window: br.Window,
+					reserved: steps[i].N, price: prices[i], store: store})
 			}
-			n := min(estimate, l.MaxReserve)
-			if estimate < 0 {
-				n = l.MaxReserve
-			}
-			res, err := g.limitStore.Reserve(ctx, key, *l.Budget, n, l.Shadow, now)
-			if err != nil {
-				if g.storeFailed(l, err) {
-					continue
-				}
-				g.refund(lst)
-				return lst, nil, err
-			}
-			left := max(l.Budget.Amount-res.Used, 0)
-			if !lst.hasTok || left < lst.tokRemaining {
-				lst.hasTok, lst.tokLimit, lst.tokRemaining, lst.tokReset = true, l.limitText, left, res.Reset
-			}
-			if res.Allowed || l.Shadow {
-				lst.reservations = append(lst.reservations, reservation{l: l, key: key, window: res.Window, reserved: n})
-			}
-			if !res.Allowed || left*10 < l.Budget.Amount {
+			if !br.Allowed || left*10 < l.Budget.Amount {
 				// A key near or at its budget: what the alert watches.
 				l.remaining.Set(float64(left) / float64(l.Budget.Amount))
 			}
-			if !res.Allowed {
-				ref = &limitRefusal{l: l, key: key, reason: ReasonBudgetExceeded, retryAfter: res.Reset}
+			if !br.Allowed && !l.Shadow && ref == nil {
+				ref = &limitRefusal{l: l, key: steps[i].Key, reason: ReasonBudgetExceeded, retryAfter: br.Reset}
 			}
 		}
-		switch {
-		case ref == nil:
-			l.allowed.Inc()
-		case l.Shadow:
-			l.wouldRefuse.Inc()
-		default:
+		switch allowed := res[i].Rate.Allowed || res[i].Budget.Allowed; {
+		case ref != nil && ref.l == l:
 			l.refused.Inc()
-			return refuse(ref)
+		case ref != nil:
+			// Judged after the refusal: not counted either way.
+		case allowed:
+			l.allowed.Inc()
+		default:
+			l.wouldRefuse.Inc()
 		}
 	}
-	return lst, nil, nil
+	return lst, ref, nil
 }
 
 // storeFailed counts a store failure and reports whether the limit fails
-// open (the request goes on without it).
+// open (the request goes on, counted in this replica's memory).
 func (g *Gateway) storeFailed(l *boundLimit, err error) bool {
 	l.storeErrors.Inc()
 	g.logger.Warn("limit store failed", zap.String("route", l.Route), zap.String("limit", l.Name), zap.Error(err))
@@ -169,10 +203,11 @@ func (g *Gateway) refund(lst *limitState) {
 	if len(lst.reservations) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	// Bounded like the reservation; it runs even when the client has gone.
+	ctx, cancel := g.limitCtx(context.Background())
 	defer cancel()
 	for _, res := range lst.reservations {
-		if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, -res.reserved); err != nil {
+		if err := res.store.Adjust(ctx, res.key, *res.l.Budget, res.window, -res.reserved); err != nil {
 			g.storeFailed(res.l, err)
 		}
 	}
@@ -182,7 +217,9 @@ func (g *Gateway) refund(lst *limitState) {
 // settle reconciles the reservations with the usage the upstream
 // reported: a failed or refused upstream request (no response, or a 4xx
 // or 5xx) is refunded; a response whose usage is missing, malformed or
-// negative (or a stream cut before it) is billed what was reserved.
+// negative (or a stream cut before it) is billed what was reserved. A
+// cost budget needs the usage split into prompt and completion tokens;
+// a usage with only a total is billed its reservation there.
 func (g *Gateway) settle(st *reqState, lst *limitState) {
 	if len(lst.reservations) == 0 {
 		return
@@ -192,64 +229,45 @@ func (g *Gateway) settle(st *reqState, lst *limitState) {
 		g.refund(lst)
 		return
 	}
-	used, ok := int64(0), false
+	var u usage
+	ok := false
 	if lst.usage != nil {
-		used, ok = lst.usage.total()
+		u, ok = lst.usage.total()
 	}
 	source := "usage"
-	if !ok {
-		source = "reservation"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout)
+	// Bounded like the reservation; it runs even when the client has gone.
+	ctx, cancel := g.limitCtx(context.Background())
 	defer cancel()
 	for _, res := range lst.reservations {
-		bill := res.reserved
-		if ok {
-			bill = used
-			if err := g.limitStore.Adjust(ctx, res.key, *res.l.Budget, res.window, used-res.reserved); err != nil {
-				g.storeFailed(res.l, err)
+		bill, billed := res.reserved, false
+		switch {
+		case ok && res.l.Prices == nil:
+			bill, billed = u.total, true
+		case ok && u.split:
+			if c, err := res.price.Cost(u.prompt, u.completion); err == nil {
+				bill, billed = c, true
 			}
 		}
-		lst.billed = bill
+		if !billed {
+			source = "reservation"
+		} else if err := res.store.Adjust(ctx, res.key, *res.l.Budget, res.window, bill-res.reserved); err != nil {
+			g.storeFailed(res.l, err)
+		}
+		if res.l.Prices != nil {
+			lst.billedCost, lst.hasCost = bill, true
+		} else {
+			lst.billed = bill
+		}
 	}
 	lst.billedSource = source
+	if ok {
+		lst.billed = u.total
+	}
 	g.limitMetrics.tokens.WithLabelValues(lst.route, st.model, source).Add(float64(lst.billed))
+	if lst.hasCost {
+		g.limitMetrics.cost.WithLabelValues(lst.route, st.model, source).Add(float64(lst.billedCost) / limits.Micro)
+	}
 	lst.reservations = nil
-}
-
-// reserveEstimate is what a request is expected to use: its max_tokens
-// (or max_completion_tokens) plus a quarter of its body's bytes for the
-// input; -1 when the body was not read (the limit's max_reserve then).
-// The upstream's real usage replaces it afterwards, so it need only be an
-// upper bound that a hostile body cannot lower: a body naming no or a
-// nonsensical maximum reserves max_reserve.
-func reserveEstimate(r *http.Request, buffered bool) int64 {
-	if !buffered || r.GetBody == nil {
-		return -1
-	}
-	rc, err := r.GetBody()
-	if err != nil {
-		return -1
-	}
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		return -1
-	}
-	var v struct {
-		MaxTokens           *float64 `json:"max_tokens"`
-		MaxCompletionTokens *float64 `json:"max_completion_tokens"`
-	}
-	if json.Unmarshal(b, &v) != nil {
-		return -1
-	}
-	out := v.MaxCompletionTokens
-	if v.MaxTokens != nil && (out == nil || *v.MaxTokens > *out) {
-		out = v.MaxTokens
-	}
-	if out == nil || *out < 1 || *out > math.MaxInt32 || *out != math.Trunc(*out) {
-		return -1
-	}
-	return int64(*out) + int64(len(b)/4)
 }
 
 // setLimitHeaders sets the x-ratelimit-* headers the way OpenAI sends
@@ -297,8 +315,12 @@ func errLimited(h http.Header, ref *limitRefusal) apiError {
 	e := apiError{status: http.StatusTooManyRequests, typ: "rate_limit_error", code: "rate_limit_exceeded", retryAfter: secs,
 		message: fmt.Sprintf("rate limit %q of this route reached; retry after %ds", ref.l.Name, secs)}
 	if ref.reason == ReasonBudgetExceeded {
+		kind := "token"
+		if ref.l.Prices != nil {
+			kind = "cost"
+		}
 		e.code = "budget_exceeded"
-		e.message = fmt.Sprintf("token budget %q of this route is used up until its window ends in %ds", ref.l.Name, secs)
+		e.message = fmt.Sprintf("%s budget %q of this route is used up until its window ends in %ds", kind, ref.l.Name, secs)
 	}
 	e.auditDetail = e.message + " (key " + ref.key + ")"
 	return e
@@ -317,6 +339,8 @@ func (g *Gateway) limit(st *reqState, w http.ResponseWriter, r *http.Request, ls
 	switch {
 	case err != nil:
 		return nil, refuse(ReasonLimitStoreUnavailable, errLimitStore())
+	case ref != nil && ref.forbidden != nil:
+		return nil, refuse(ref.reason, *ref.forbidden)
 	case ref != nil:
 		setLimitHeaders(w.Header(), lst, false)
 		return nil, refuse(ref.reason, errLimited(w.Header(), ref))
@@ -340,5 +364,9 @@ func limitResponse(resp *http.Response, lst *limitState) {
 	resp.Body = lst.usage
 	if sse && lst.strip {
 		resp.Body = &usageStripper{src: lst.usage.ReadCloser, u: lst.usage}
+	}
+	if d := lst.drainer; d != nil {
+		d.reading.Store(true)
+		resp.Body = &drainBody{ReadCloser: resp.Body, d: d, lst: lst}
 	}
 }

@@ -25,7 +25,7 @@ func TestLimitSharedByReplicas(t *testing.T) {
         requests: {rate: 3, per: 1h, burst: 3}
 `
 	a := newWorld(t, route+redisExtra(srv.URL(), config.FailOpen))
-	if _, ok := a.gw.limitStore.(*limits.Redis); !ok {
+	if b, ok := a.gw.limitStore.(*limits.Breaker); !ok || !isRedis(b.Unwrap()) {
 		t.Fatalf("limit store %T with state.redis; want *limits.Redis", a.gw.limitStore)
 	}
 	b := newWorldSharing(t, a)
@@ -44,4 +44,9 @@ func TestLimitSharedByReplicas(t *testing.T) {
 		}
 	}
 	t.Logf("statuses %v", codes)
+}
+
+func isRedis(s limits.Store) bool {
+	_, ok := s.(*limits.Redis)
+	return ok
 }

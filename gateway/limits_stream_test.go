@@ -135,13 +135,18 @@ func TestLimitExplain(t *testing.T) {
       - name: daily
         mode: shadow
         tokens: {budget: 100000, per: 24h}
+      - name: spend
+        key: [client_id]
+        key_expr: claims.org
+        cost: {budget: "5.00", per: month, time_zone: Europe/Berlin, max_reserve: "0.05", prices: {m1: {input: "2.5", output: "10"}}}
 `), jsonUsage(`null`))
 	e, err := Explain(t.Context(), w.gw.Config(), ExplainRequest{Method: "POST", Target: "/v1/chat/completions", Token: w.token("alice"), Now: w.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"rpm: 60 requests per 1m0s (burst 20), per sub+model",
-		"daily: 100000 tokens per 24h0m0s window (at most 4096 reserved per request), per sub (shadow: counts, never refuses)"}
+		"daily: 100000 tokens per 24h0m0s window (at most 4096 reserved per request), per sub (shadow: counts, never refuses)",
+		"spend: cost 5.00 per calendar month (Europe/Berlin) (at most 0.05 reserved per request), per client_id+claims.org"}
 	if e.Route == nil || fmt.Sprint(e.Route.Limits) != fmt.Sprint(want) {
 		t.Fatalf("explained limits %v; want %v", e.Route, want)
 	}

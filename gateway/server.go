@@ -80,6 +80,8 @@ type Gateway struct {
 	limitMetrics *limitMetrics
 	// signals counts the Shared Signals events received (signals.go).
 	signals *signalMetrics
+	// localLimits counts fail-open limits while limitStore fails.
+	localLimits *limits.Memory
 	// tracing is read once, at New: a reload does not change it.
 	tracing   *tracing
 	keyClient *http.Client
@@ -203,6 +205,7 @@ func New(ctx context.Context, cfg *config.Compiled, deps Deps) (*Gateway, error)
 		return nil, err
 	}
 	g.sharedLimitStore()
+	g.guardLimitStore(cfg.Config.Limits)
 	rt, err := g.build(cfg, nil)
 	if err == nil {
 		g.runtime.Store(rt)

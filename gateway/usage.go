@@ -26,7 +26,14 @@ type usageScanner struct {
 	buf   []byte // JSON: the body so far; SSE: the current line
 	over  bool   // buf overflowed: the body (or line) is not kept
 	found bool
-	used  int64
+	used  usage
+}
+
+// usage is what a response reported: total tokens, and whether they came
+// split into prompt and completion tokens (which a cost budget needs).
+type usage struct {
+	total, prompt, completion int64
+	split                     bool
 }
 
 func newUsageScanner(rc io.ReadCloser, sse bool) *usageScanner {
@@ -90,21 +97,29 @@ func (u *usageScanner) sseLine(line []byte) {
 	}
 }
 
+// hasUsage reports whether the response so far reported a usable usage.
+func (u *usageScanner) hasUsage() bool {
+	_, ok := u.total()
+	return ok
+}
+
 // total returns the usage the response reported, and whether it reported
 // one that makes sense.
-func (u *usageScanner) total() (int64, bool) {
+func (u *usageScanner) total() (usage, bool) {
 	if u.sse {
 		return u.used, u.found
 	}
 	if u.over || len(u.buf) == 0 {
-		return 0, false
+		return usage{}, false
 	}
 	return usageOf(u.buf)
 }
 
 // usageOf reads usage.total_tokens (or prompt_tokens + completion_tokens)
-// of an OpenAI-shaped JSON object: whole, not negative, not absurd.
-func usageOf(b []byte) (int64, bool) {
+// of an OpenAI-shaped JSON object: whole, not negative, not absurd; and
+// the split, when prompt_tokens and completion_tokens are both sensible
+// and (with a total) add up to at most the total.
+func usageOf(b []byte) (usage, bool) {
 	var v struct {
 		Usage *struct {
 			Total      *float64 `json:"total_tokens"`
@@ -113,15 +128,27 @@ func usageOf(b []byte) (int64, bool) {
 		} `json:"usage"`
 	}
 	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
-		return 0, false
+		return usage{}, false
 	}
 	ok := func(f *float64) bool { return f != nil && *f >= 0 && *f <= math.MaxInt32 && *f == math.Trunc(*f) }
 	us := v.Usage
+	var out usage
+	if ok(us.Prompt) && ok(us.Completion) {
+		out = usage{prompt: int64(*us.Prompt), completion: int64(*us.Completion), split: true}
+		out.total = out.prompt + out.completion
+	}
 	switch {
 	case ok(us.Total):
-		return int64(*us.Total), true
-	case us.Total == nil && ok(us.Prompt) && ok(us.Completion):
-		return int64(*us.Prompt + *us.Completion), true
+		t := int64(*us.Total)
+		if out.split && out.total > t {
+			// The parts claim more than the total: the split is not
+			// trusted (a cost budget bills its reservation).
+			out.split = false
+		}
+		out.total = t
+		return out, true
+	case us.Total == nil && out.split:
+		return out, true
 	}
-	return 0, false
+	return usage{}, false
 }

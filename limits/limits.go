@@ -35,13 +35,6 @@ type RateResult struct {
 	Reset time.Duration
 }
 
-// Budget is an amount (of LLM tokens) per fixed window of length Per,
-// windows aligned to the Unix epoch.
-type Budget struct {
-	Amount int64         // > 0
-	Per    time.Duration // > 0
-}
-
 // BudgetResult is the outcome of one Store.Reserve step.
 type BudgetResult struct {
 	Allowed bool
@@ -74,12 +67,6 @@ type Store interface {
 	// starting at window; the count never goes below 0. Adjusting a
 	// window that has ended never touches a later one.
 	Adjust(ctx context.Context, key string, b Budget, window time.Time, delta int64) error
-}
-
-// windowOf returns the start of the window of length per holding now.
-func windowOf(now time.Time, per time.Duration) time.Time {
-	ns := now.UnixNano()
-	return time.Unix(0, ns-ns%int64(per))
 }
 
 // gcra is the GCRA step on the theoretical arrival time tat (0: none):

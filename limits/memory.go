@@ -17,8 +17,8 @@ type Memory struct {
 
 type budgetKey struct {
 	key    string
-	window int64 // Unix ns of the window start
-	per    time.Duration
+	window int64 // Unix ns of the window's start
+	end    int64 // and of its end
 }
 
 var _ Store = (*Memory)(nil)
@@ -49,9 +49,9 @@ func (m *Memory) Reserve(ctx context.Context, key string, b Budget, n int64, for
 	if err := ctx.Err(); err != nil {
 		return BudgetResult{}, err
 	}
-	w := windowOf(now, b.Per)
-	k := budgetKey{key, w.UnixNano(), b.Per}
-	res := BudgetResult{Window: w, Reset: w.Add(b.Per).Sub(now)}
+	w, end := b.Bounds(now)
+	k := budgetKey{key, w.UnixNano(), end.UnixNano()}
+	res := BudgetResult{Window: w, Reset: end.Sub(now)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.sweep(now.UnixNano())
@@ -70,7 +70,7 @@ func (m *Memory) Adjust(ctx context.Context, key string, b Budget, window time.T
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	k := budgetKey{key, window.UnixNano(), b.Per}
+	k := budgetKey{key, window.UnixNano(), b.End(window).UnixNano()}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	used, ok := m.budgets[k]
@@ -99,7 +99,7 @@ func (m *Memory) sweep(now int64) {
 		}
 	}
 	for k := range m.budgets {
-		if k.window+int64(k.per) <= now {
+		if k.end <= now {
 			delete(m.budgets, k)
 		}
 	}

@@ -47,23 +47,37 @@ redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - no
 return {1, math.floor((limit - (nxt - now)) / interval), 0, nxt - now}
 `)
 
-// reserveScript: KEYS[1] the budget's base key; ARGV window µs, amount, n,
-// force. The window's count is under KEYS[1]..':'..window start. Returns
-// allowed, used, window start µs, reset µs.
+// reserveScript: KEYS[1] the budget's base key; ARGV window µs (0: a
+// calendar window), amount, n, force, and for a calendar window the
+// boundaries of the windows around the caller's time (Budget.candidates):
+// the script picks the one holding its own TIME, so that the server's
+// clock decides. The window's count is under KEYS[1]..':'..window start.
+// Returns allowed, used, window start µs, reset µs; or an error when the
+// server's clock is outside every candidate (skew past a whole window).
 var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local per = tonumber(ARGV[1])
-local w = now - (now % per)
+local w, e
+if per > 0 then
+  w = now - (now % per)
+  e = w + per
+else
+  for i = 5, 7 do
+    local s, f = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+    if s <= now and now < f then w, e = s, f end
+  end
+  if not w then return redis.error_reply('clock skew: the server time is outside the windows the gateway proposed') end
+end
 local k = KEYS[1] .. ':' .. string.format('%.0f', w)
 local used = tonumber(redis.call('GET', k) or '0')
 local n = tonumber(ARGV[3])
 local allowed = n >= 0 and used + n <= tonumber(ARGV[2])
 if allowed or ARGV[4] == '1' then
   used = redis.call('INCRBY', k, n)
-  redis.call('PEXPIRE', k, math.ceil((w + per - now) / 1000) + 1000)
+  redis.call('PEXPIRE', k, math.ceil((e - now) / 1000) + 1000)
 end
-return {allowed and 1 or 0, used, w, w + per - now}
+return {allowed and 1 or 0, used, w, e - now}
 `)
 
 // adjustScript: KEYS[1] a window's count; ARGV delta, the window's end µs.
@@ -107,13 +121,20 @@ func (s *Redis) Rate(ctx context.Context, key string, r Rate, _ time.Time) (Rate
 		Reset: time.Duration(v[3]) * time.Microsecond}, nil
 }
 
-// Reserve implements Store.
-func (s *Redis) Reserve(ctx context.Context, key string, b Budget, n int64, force bool, _ time.Time) (BudgetResult, error) {
+// Reserve implements Store. now only proposes the calendar windows
+// around it; the server's TIME picks one.
+func (s *Redis) Reserve(ctx context.Context, key string, b Budget, n int64, force bool, now time.Time) (BudgetResult, error) {
 	f := 0
 	if force {
 		f = 1
 	}
-	v, err := s.run(ctx, reserveScript, key, b.Per.Microseconds(), b.Amount, n, f)
+	args := []any{b.Per.Microseconds(), b.Amount, n, f}
+	if b.Calendar != "" {
+		for _, c := range b.candidates(now) {
+			args = append(args, c.UnixMicro())
+		}
+	}
+	v, err := s.run(ctx, reserveScript, key, args...)
 	if err != nil || len(v) != 4 {
 		return BudgetResult{}, unexpected(err, v)
 	}
@@ -123,8 +144,9 @@ func (s *Redis) Reserve(ctx context.Context, key string, b Budget, n int64, forc
 
 // Adjust implements Store.
 func (s *Redis) Adjust(ctx context.Context, key string, b Budget, window time.Time, delta int64) error {
+	end := b.End(window)
 	k := key + ":" + strconv.FormatInt(window.UnixMicro(), 10)
-	if err := adjustScript.Run(ctx, s.c, []string{s.prefix + k}, delta, window.Add(b.Per).UnixMicro()).Err(); err != nil && !errors.Is(err, redis.Nil) {
+	if err := adjustScript.Run(ctx, s.c, []string{s.prefix + k}, delta, end.UnixMicro()).Err(); err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return nil

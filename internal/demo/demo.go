@@ -173,15 +173,18 @@ func publicURL(a net.Addr) string {
 var TokenScopes = []string{"models:read", "chat:completions", "mcp:tools", "tool:search"}
 
 // Token mints a demo access token with the given scopes.
-func (d *Demo) Token(scopes ...string) string {
+func (d *Demo) Token(scopes ...string) string { return d.tokenFor("demo-user", scopes...) }
+
+func (d *Demo) tokenFor(sub string, scopes ...string) string {
 	return d.Issuer.AccessToken(issuer.AccessTokenSpec{
-		Subject: "demo-user", ClientID: "demo-app", Audience: []string{Audience},
+		Subject: sub, ClientID: "demo-app", Audience: []string{Audience},
 		Scopes: scopes, TTL: 12 * time.Hour,
 	})
 }
 
 func printWelcome(w io.Writer, d *Demo) {
 	chat := d.Token(TokenScopes...)
+	budget := d.tokenFor("demo-budget", "chat:completions")
 	idt := d.Issuer.IDToken("demo-user", "demo-app")
 	p := d.ProxyURL
 	var b strings.Builder
@@ -232,6 +235,16 @@ curl -i %s/v1/models -H "Authorization: Bearer $TOKEN"
 # (the same with the CLI: SCOPEGATE_ADMIN_TOKEN=%s scopegate revoke --admin %s token "$TOKEN";
 #  list with: scopegate revoke --admin %s list)
 
+# 12. A budget running out: user demo-budget may spend 0.001 a day on chat (each
+#    call costs 0.00007 from its usage); then 429 budget_exceeded, with the
+#    Retry-After and retry-after-ms an OpenAI SDK waits for (until the UTC day ends)
+BUDGET_TOKEN=%s
+for i in $(seq 15); do curl -s -o /dev/null -w '%%{http_code} ' %s/v1/chat/completions \
+  -H "Authorization: Bearer $BUDGET_TOKEN" -H 'Content-Type: application/json' \
+  -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'; done; echo
+curl -i %s/v1/chat/completions -H "Authorization: Bearer $BUDGET_TOKEN" \
+  -H 'Content-Type: application/json' -d '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+
 # More tokens, with any scopes (in another terminal, while the demo runs):
 scopegate token --scope "generate:images model:dall-e-3"  # or: go run ./cmd/scopegate token ...
 scopegate token --scope "chat:completions model:gpt-4o" --sub alice --ttl 5m
@@ -245,6 +258,6 @@ curl -s %s/metrics | grep scopegate_requests_total
 
 Stop with Ctrl-C.
 `, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, mcpCommands(p), d.AdminURL, d.AdminToken, p,
-		d.AdminToken, d.AdminURL, d.AdminURL, d.AdminURL)
+		d.AdminToken, d.AdminURL, d.AdminURL, budget, p, p, d.AdminURL)
 	_, _ = io.WriteString(w, b.String())
 }

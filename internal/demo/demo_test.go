@@ -70,7 +70,7 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 	// Each numbered block: "# N. ..." followed by the command lines.
 	blocks := regexp.MustCompile(`(?ms)^# (\d+)\. ([^\n]*)\n(.*?)\n\n`).FindAllStringSubmatch(text, -1)
 	want := map[string]string{"1": "HTTP/1.1 200", "2": "HTTP/1.1 403", "3": "HTTP/1.1 200", "4": "HTTP/1.1 403", "5": "HTTP/1.1 401", "6": "HTTP/1.1 401",
-		"7": "HTTP/1.1 200", "8": "HTTP/1.1 200", "9": "HTTP/1.1 200", "10": "HTTP/1.1 403", "11": "HTTP/1.1 201"}
+		"7": "HTTP/1.1 200", "8": "HTTP/1.1 200", "9": "HTTP/1.1 200", "10": "HTTP/1.1 403", "11": "HTTP/1.1 201", "12": "200 "}
 	if len(blocks) != len(want) {
 		t.Fatalf("found %d numbered commands; want %d in:\n%s", len(blocks), len(want), text)
 	}
@@ -100,6 +100,17 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 			checkMCPBlock(t, num, string(got))
 			if num == "11" && (!strings.Contains(string(got), "HTTP/1.1 401") || !strings.Contains(string(got), "has been revoked")) {
 				t.Errorf("the call after the revocation was not refused as revoked:\n%s", got)
+			}
+			if num == "12" {
+				codes, resp, _ := strings.Cut(string(got), "\n")
+				if !strings.Contains(codes, "200 ") || !strings.HasSuffix(codes, "429 ") {
+					t.Errorf("the loop's statuses %q; want some 200s, then 429s as the budget runs out", codes)
+				}
+				for _, s := range []string{"HTTP/1.1 429", `"type":"rate_limit_error"`, `"code":"budget_exceeded"`, "Retry-After: ", "Retry-After-Ms: "} {
+					if !strings.Contains(resp, s) {
+						t.Errorf("the refusal lacks %q:\n%s", s, resp)
+					}
+				}
 			}
 			if num == "5" && !strings.Contains(string(got), "invalid_token") {
 				t.Errorf("the ID token was not refused as invalid_token:\n%s", got)

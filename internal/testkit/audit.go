@@ -33,6 +33,8 @@ type AuditRecord struct {
 	UpstreamDurationMS float64   `json:"upstream_duration_ms"`
 	LimitBilled        string    `json:"limit_billed"`
 	LimitTokens        float64   `json:"limit_tokens"`
+	LimitCost          string    `json:"limit_cost"`
+	LimitDrain         string    `json:"limit_drain"`
 	Detail             string    `json:"detail"`
 	Iss                string    `json:"iss"`
 	Sub                string    `json:"sub"`

@@ -51,6 +51,8 @@ type env struct {
 	// introspection cache's case.
 	opaque func(int) string
 	intro  *httptest.Server
+	// redisAddr is gatewayRedis's redis-server, for counting its calls.
+	redisAddr string
 }
 
 // startEnv starts the issuers, the upstream, the baseline and scopegate,
@@ -374,7 +376,8 @@ var mcpCallBody = []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params
 const modelPath = "/m/v1/chat/completions"
 
 // limitPath is the route with a request-rate limit per subject (in the
-// in-memory store), set high enough never to refuse: what a limit costs.
+// in-memory store, or Redis on gatewayRedis), set high enough never to
+// refuse: what a limit costs.
 const limitPath = "/l/v1/chat/completions"
 
 // measurement is one target under one scenario for one round.

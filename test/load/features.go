@@ -69,6 +69,7 @@ func (e *env) startRedisGateway(ctx context.Context, o options, dir string) erro
 	var b [32]byte
 	_, _ = rand.Read(b[:])
 	adminToken := hex.EncodeToString(b[:])
+	e.redisAddr = addr
 	extra := fmt.Sprintf("state:\n  redis:\n    url: \"redis://%s/0\"\nadmin:\n  token: %q\n", addr, adminToken)
 	if e.gatewayRedis, err = e.startGateway(ctx, o, dir, "scopegate-redis", extra); err != nil {
 		return err

@@ -11,12 +11,15 @@
 // process. Then, round after round, it drives the baseline and scopegate in
 // turn (the order swapped each round) at -conns concurrent keep-alive
 // connections for -duration each, for these scenarios: a repeated token
-// (the cache's case), a model-routed body, a rate limit, a 2 KiB MCP
-// tools/call judged per tool, and a fresh token on every request under
-// ES256 and RS256 (a pool of distinct tokens larger than the cache, so
-// every request verifies), and a repeated opaque token introspected once
-// and then answered from the introspection cache. It prints throughput,
-// latency percentiles, CPU per request of
+// (the cache's case), a model-routed body, one rate limit in the
+// in-memory store and in Redis (a second scopegate whose state is a
+// redis-server started here, when one is installed; Redis calls per
+// request are counted), a 2 KiB MCP tools/call judged per tool, a fresh
+// token on every request under ES256 and RS256 (a pool of distinct
+// tokens larger than the cache, so every request verifies), and a
+// repeated opaque token introspected once and then answered from the
+// introspection cache. It prints throughput, latency percentiles, CPU
+// per request of
 // each proxy process (from /proc/PID/stat), the gateway's RSS, SSE
 // time-to-first-byte, and the ratios against the targets, and
 // writes an SVG chart.
@@ -127,6 +130,7 @@ func run(o options) error {
 		{name: "repeated token", key: "repeated", tok: env.repeated},
 		{name: "model-routed body", key: "model-body", tok: env.repeated, path: modelPath},
 		{name: "rate limit (memory)", key: "limit-mem", tok: env.repeated, path: limitPath},
+		{name: "rate limit (redis)", key: "limit-redis", tok: env.repeated, path: limitPath, redis: true},
 		{name: "MCP tools/call 2KiB", key: "mcp-call", tok: env.repeated, path: mcpPath, body: mcpCallBody},
 		{name: "DPoP proof (memory)", key: "dpop", dpop: true, path: dpopPath},
 		{name: "revocation (Redis)", key: "revoke-redis", tok: env.repeated, redis: true},
@@ -143,6 +147,8 @@ func run(o options) error {
 		res[s.key] = map[string]*series{"baseline": {}, "scopegate": {}}
 	}
 	sse := map[string]*series{"baseline": {}, "scopegate": {}}
+	redisCmds := map[string]int64{} // Redis calls during the limit-redis scenario
+	var decisions int64             // and the limit decisions they served
 	targets := []*proc{env.baseline, env.gateway}
 	start := time.Now()
 	load0 := loadAvg()
@@ -152,12 +158,26 @@ func run(o options) error {
 			order = []*proc{env.gateway, env.baseline}
 		}
 		for _, s := range scenarios {
+			if s.redis && env.gatewayRedis == nil {
+				continue
+			}
 			for _, t := range order {
 				name := t.name
 				if s.redis && t == env.gateway {
 					t = env.gatewayRedis // measured as "scopegate", in its place in the order
 				}
+				var c0 map[string]int64
+				var d0 int64
+				if s.key == "limit-redis" {
+					c0, d0 = redisCalls(env.redisAddr), limitDecisions(t)
+				}
 				m := env.measure(t, s, o)
+				if s.key == "limit-redis" {
+					for k, v := range redisCalls(env.redisAddr) {
+						redisCmds[k] += v - c0[k]
+					}
+					decisions += limitDecisions(t) - d0
+				}
 				res[s.key][name].add(m)
 				fmt.Printf("round %d  %-20s %-9s %8.0f req/s  p50 %6.2fms  p99 %6.2fms  p999 %6.2fms  cpu %6.1fµs/req  allocs %5.1f/req  heap %5.1f MiB  RSS %5.1f MiB  GC %4.1f/s max STW %5.2fms  errors %d  cache hits %d/%d\n",
 					round+1, s.name, name, m.rps, ms(m.p50), ms(m.p99), ms(m.p999), m.cpuPerReq, m.allocsPerReq, m.heapInuseMB, float64(m.rssKB)/1024, m.gc.perSec, m.gc.maxSTW, m.errors, m.cacheHits, m.n)
@@ -174,6 +194,14 @@ func run(o options) error {
 	}
 	rep := summarize(o, scenarios, res, sse, verifyCost, env)
 	rep.started, rep.load0, rep.elapsed = start, load0, time.Since(start)
+	if decisions > 0 {
+		rep.redisPerReq = map[string]float64{}
+		for k, v := range redisCmds {
+			if f := float64(v) / float64(decisions); f >= 0.001 {
+				rep.redisPerReq[k] = f
+			}
+		}
+	}
 	rep.print()
 	if o.doc != "" {
 		if err := writeDocTable(o.doc, rep); err != nil {

@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -93,6 +96,9 @@ type report struct {
 	sse        map[string]row
 	verifyCost map[string]int64
 	machine    string
+	// redisPerReq: Redis calls per request of the limit-redis scenario,
+	// by command (nil: not run).
+	redisPerReq map[string]float64
 }
 
 func summarize(o options, scs []scenario, res map[string]map[string]*series, sse map[string]*series, verify map[string]int64, e *env) *report {
@@ -182,6 +188,23 @@ func (r *report) print() {
 	}
 	fmt.Printf("allocations per request, repeated token, target below the bare proxy's + 20: %.1f vs %.1f  %s\n",
 		rep.allocs, repB.allocs, verdict(rep.allocs < repB.allocs+20))
+	if r.redisPerReq != nil {
+		// Commands a script calls inside Redis (time, get, set) cost no
+		// round trip; the others each cost one.
+		trips, parts := 0.0, []string{}
+		for _, k := range slices.Sorted(maps.Keys(r.redisPerReq)) {
+			v := r.redisPerReq[k]
+			parts = append(parts, fmt.Sprintf("%s %.3f", k, v))
+			switch k {
+			case "time", "get", "set", "incrby", "pexpire":
+			default:
+				trips += v
+			}
+		}
+		fmt.Printf("one rate limit (redis store) throughput vs repeated token: %.3f\n", r.ratios["limit-redis"]/r.ratios["repeated"])
+		fmt.Printf("Redis round trips per limited request, target <= 1: %.3f  %s  (commands per request: %s)\n",
+			trips, verdict(trips <= 1.01), strings.Join(parts, ", "))
+	}
 	for _, alg := range []string{"ES256", "RS256"} {
 		sc := "fresh-" + alg
 		extra := r.rows[sc]["scopegate"].cpu - r.rows[sc]["baseline"].cpu
