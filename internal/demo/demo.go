@@ -65,42 +65,17 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.Log == nil {
 		opts.Log = io.Discard
 	}
-	iss, err := issuer.New(issuer.Options{})
+	be, err := startBackends()
 	if err != nil {
 		return err
 	}
-	issLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	iss.SetURL("http://" + issLn.Addr().String())
-	api := mockapi.New(mockapi.Options{})
-	apiLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		issLn.Close()
-		return err
-	}
-	mcpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		issLn.Close()
-		apiLn.Close()
-		return err
-	}
-	issSrv := &http.Server{Handler: iss.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	apiSrv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	// Stateless: each printed curl command works alone, without a session.
-	mcpSrv := &http.Server{Handler: mockmcp.New(mockmcp.Options{Stateless: true}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = issSrv.Serve(issLn) }()
-	go func() { _ = apiSrv.Serve(apiLn) }()
-	go func() { _ = mcpSrv.Serve(mcpLn) }()
-	defer issSrv.Close()
-	defer apiSrv.Close()
-	defer mcpSrv.Close()
+	defer be.close()
+	iss, api := be.iss, be.api
 
 	env := map[string]string{
 		"DEMO_ISSUER":   iss.URL(),
-		"DEMO_UPSTREAM": "http://" + apiLn.Addr().String(),
-		"DEMO_MCP":      "http://" + mcpLn.Addr().String(),
+		"DEMO_UPSTREAM": be.apiURL,
+		"DEMO_MCP":      be.mcpURL,
 		"DEMO_LISTEN":   opts.Listen,
 		"DEMO_ADMIN":    opts.AdminListen,
 		// A fresh admin token per run: the demo's admin API (revocation)
@@ -260,4 +235,53 @@ Stop with Ctrl-C.
 `, p, d.AdminURL, d.Issuer.URL(), chat, p, p, p, p, p, idt, p, p, mcpCommands(p), d.AdminURL, d.AdminToken, p,
 		d.AdminToken, d.AdminURL, d.AdminURL, budget, p, p, d.AdminURL)
 	_, _ = io.WriteString(w, b.String())
+}
+
+// backends are the demo's issuer, model API and MCP server, each served
+// on a loopback port of its own.
+type backends struct {
+	iss            *issuer.Issuer
+	api            *mockapi.API
+	apiURL, mcpURL string
+	servers        []*http.Server
+}
+
+// startBackends starts the issuer, the model API and the MCP server.
+func startBackends() (*backends, error) {
+	be := &backends{api: mockapi.New(mockapi.Options{})}
+	var err error
+	if be.iss, err = issuer.New(issuer.Options{}); err != nil {
+		return nil, err
+	}
+	var lns []net.Listener
+	for range 3 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, err
+		}
+		lns = append(lns, ln)
+	}
+	be.iss.SetURL("http://" + lns[0].Addr().String())
+	be.apiURL, be.mcpURL = "http://"+lns[1].Addr().String(), "http://"+lns[2].Addr().String()
+	handlers := []http.Handler{
+		be.iss.Handler(),
+		be.api.Handler(),
+		// Stateless: each printed curl command works alone, without a session.
+		mockmcp.New(mockmcp.Options{Stateless: true}),
+	}
+	for i, h := range handlers {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		be.servers = append(be.servers, srv)
+		go func() { _ = srv.Serve(lns[i]) }()
+	}
+	return be, nil
+}
+
+func (be *backends) close() {
+	for _, s := range be.servers {
+		s.Close()
+	}
 }
