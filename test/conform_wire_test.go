@@ -1,8 +1,8 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -370,5 +370,33 @@ func TestConformMethods(t *testing.T) {
 	default:
 		t.Errorf("HEAD /v1/models: status %d; want 200 or 405", r.StatusCode)
 	}
-	_ = http.MethodHead
+}
+
+// TestConformResourceMetadataPath checks RFC 9728 3.1 for a resource
+// identifier with a path: the metadata URL inserts the well-known suffix
+// between the host and the path, the 401 challenge's resource_metadata
+// names that URL (RFC 9728 5.1), and the document there has the REQUIRED
+// resource member identical to the configured identifier (3.3).
+func TestConformResourceMetadataPath(t *testing.T) {
+	t.Parallel()
+	const resource = "https://models.scopegate.test/api/v1"
+	const metaURL = "https://models.scopegate.test/.well-known/oauth-protected-resource/api/v1"
+	e, p := serve(t, envOptions{}, cfg{routes: defaultRoutes + "\nresource_metadata:\n  resource: \"" + resource + "\"\n"})
+	r := p.do("GET", "/v1/models", "", nil)
+	wantError(t, r, 401, "")
+	if ps := challengeParams(t, r.Header.Get("Www-Authenticate")); ps["resource_metadata"] != metaURL || ps["realm"] != "scopegate" || ps["error"] != "" {
+		t.Errorf("RFC 9728 5.1: challenge %q; want realm, resource_metadata=%q and no error", r.Header.Get("Www-Authenticate"), metaURL)
+	}
+	r = p.do("GET", "/.well-known/oauth-protected-resource/api/v1", "", nil)
+	if r.StatusCode != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("RFC 9728 3.2: status %d Content-Type %q; want 200 application/json", r.StatusCode, r.Header.Get("Content-Type"))
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(r.body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["resource"] != resource {
+		t.Errorf("RFC 9728 3.3: resource %v; want %q", doc["resource"], resource)
+	}
+	e.noneRecorded("metadata")
 }
