@@ -164,3 +164,36 @@ func TestConformKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestConformReadyzEveryIssuer checks CONTRACT "Admin listener": /readyz
+// is 200 only once every issuer's keys are in hand; with the first
+// issuer's keys fetched and the second's JWKS down it stays 503, and the
+// first issuer's tokens are served meanwhile.
+func TestConformReadyzEveryIssuer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	second, err := issuer.New(issuer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second.SetDown(true)
+	srv := httptest.NewServer(second.Handler())
+	t.Cleanup(srv.Close)
+	second.SetURL(srv.URL)
+	p := start(t, e, writeConfig(t, e.config(cfg{issuerExtra: "  - issuer: \"" + srv.URL + "\"\n    audiences: [\"" + audience + "\"]"})))
+	tok := e.token("models:read")
+	if !testkit.Wait(10*time.Second, func() bool { return p.do("GET", "/v1/models", tok, nil).StatusCode == 200 }) {
+		t.Fatal("the first issuer's token not served within 10s")
+	}
+	if r := p.adminGet("/readyz"); r.StatusCode != 503 {
+		t.Errorf("CONTRACT /readyz with the second issuer's keys not in hand: %d; want 503", r.StatusCode)
+	}
+	second.SetDown(false)
+	if !p.waitReady(20 * time.Second) {
+		t.Fatal("/readyz not 200 within 20s of the second issuer coming up")
+	}
+	tok2 := e.remember(second.AccessToken(issuer.AccessTokenSpec{Subject: "bob", Audience: []string{audience}, Scopes: []string{"models:read"}}))
+	if r := p.do("GET", "/v1/models", tok2, nil); r.StatusCode != 200 {
+		t.Errorf("the second issuer's token: status %d body %s; want 200", r.StatusCode, r.body)
+	}
+}
