@@ -100,6 +100,13 @@ func TestConformTokenRules(t *testing.T) {
 		{"CONTRACT NumericDate: JSON number", "iat quoted", at, claims(map[string]any{"iat": fmt.Sprint(now.Unix())}), "", 401},
 		{"CONTRACT NumericDate: JSON number", "nbf quoted", at, claims(map[string]any{"nbf": fmt.Sprint(now.Add(-time.Minute).Unix())}), "", 401},
 		{"CONTRACT nbf honoured", "nbf in the past", at, claims(map[string]any{"nbf": now.Add(-time.Minute).Unix()}), "", 200},
+		// iss equals exactly; aud contains one audience.
+		{"CONTRACT iss exact", "iss with a trailing slash", at, claims(map[string]any{"iss": e.iss.URL() + "/"}), "", 401},
+		{"CONTRACT iss exact", "iss upper-case scheme", at, claims(map[string]any{"iss": strings.Replace(e.iss.URL(), "http://", "HTTP://", 1)}), "", 401},
+		{"CONTRACT iss exact", "iss as an array", at, claims(map[string]any{"iss": []string{e.iss.URL()}}), "", 401},
+		{"CONTRACT aud contains one", "aud array with ours", at, claims(map[string]any{"aud": []string{"https://other.example", audience}}), "", 200},
+		{"CONTRACT aud contains one", "aud with a trailing slash", at, claims(map[string]any{"aud": audience + "/"}), "", 401},
+		{"CONTRACT aud contains one", "aud empty array", at, claims(map[string]any{"aud": []string{}}), "", 401},
 		// Claim names are exact.
 		{"CONTRACT claim names exact", "ISS instead of iss", at, claims(map[string]any{"iss": nil, "ISS": e.iss.URL()}), "", 401},
 		{"CONTRACT claim names exact", "Aud instead of aud", at, claims(map[string]any{"aud": nil, "Aud": audience}), "", 401},

@@ -400,3 +400,33 @@ func TestConformResourceMetadataPath(t *testing.T) {
 	}
 	e.noneRecorded("metadata")
 }
+
+// TestConformRenamedIdentityHeaders checks CONTRACT "Identity headers set
+// by the gateway (names configurable)": with other names, the configured
+// ones are set by the gateway and client copies of them, in any spelling,
+// never reach the upstream.
+func TestConformRenamedIdentityHeaders(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{serverExtra: "  identity_headers:\n    subject: X-User\n    client_id: X-Client\n    scopes: X-Grants"})
+	tok := e.token("echo")
+	r := raw(t, p.proxy, "GET /v1/echo/id HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+
+		"\r\nX-User: mallory\r\nx_user: mallory\r\nX-CLIENT: evil\r\nX_Grants: admin\r\nConnection: close, X-User\r\n\r\n")
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d body %s", r.StatusCode, r.body)
+	}
+	h := e.lastRecorded().Header
+	want := map[string]string{"x-user": "alice", "x-client": "cli", "x-grants": "echo"}
+	seen := map[string]bool{}
+	for k, vs := range h {
+		n := strings.ToLower(strings.ReplaceAll(k, "_", "-"))
+		if w, ok := want[n]; ok {
+			seen[n] = true
+			if len(vs) != 1 || vs[0] != w || strings.Contains(k, "_") {
+				t.Errorf("upstream %s = %q; want only the gateway's %q", k, vs, w)
+			}
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("upstream identity headers %v; want X-User, X-Client, X-Grants", h)
+	}
+}
