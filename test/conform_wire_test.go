@@ -228,6 +228,15 @@ func TestConformChallengeSyntax(t *testing.T) {
 			if tc.scope != "" && got["scope"] != tc.scope {
 				t.Errorf("scope %q; want %q", got["scope"], tc.scope)
 			}
+			// The forms CONTRACT "Responses" prints, as printed.
+			lit := map[string]string{
+				"invalid_token":      `error="invalid_token", error_description="`,
+				"invalid_request":    `error="invalid_request", `,
+				"insufficient_scope": `error="insufficient_scope", scope="` + tc.scope + `"`,
+			}[tc.errAttr]
+			if !strings.Contains(chs[0], lit) {
+				t.Errorf("challenge %q lacks the contract's form %q", chs[0], lit)
+			}
 			// Nothing of the token comes back.
 			if tok, ok := strings.CutPrefix(tc.auth, "Bearer "); ok {
 				all := string(r.body) + fmt.Sprint(r.Header)
@@ -428,5 +437,29 @@ func TestConformRenamedIdentityHeaders(t *testing.T) {
 	}
 	if len(seen) != len(want) {
 		t.Errorf("upstream identity headers %v; want X-User, X-Client, X-Grants", h)
+	}
+}
+
+// TestConformTrustedProxy checks the other half of CONTRACT "Forwarding
+// headers": from a configured trusted proxy the client's X-Forwarded-For
+// and Forwarded are kept and the TCP peer appended (RFC 7239 4), and its
+// X-Real-IP is kept.
+func TestConformTrustedProxy(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{serverExtra: "  trusted_proxies: [\"127.0.0.0/8\"]"})
+	r := p.do("GET", "/v1/echo/tp", e.token("echo"), nil,
+		"X-Forwarded-For", "203.0.113.9", "Forwarded", "for=203.0.113.9", "X-Real-IP", "203.0.113.9")
+	if r.StatusCode != 200 {
+		t.Fatalf("status %d body %s", r.StatusCode, r.body)
+	}
+	h := e.lastRecorded().Header
+	if got := h.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "203.0.113.9, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For %q; want [203.0.113.9, 127.0.0.1]", got)
+	}
+	if got := h.Get("Forwarded"); !strings.HasPrefix(got, "for=203.0.113.9, for=127.0.0.1") {
+		t.Errorf("Forwarded %q; want the client's element, then for=127.0.0.1", got)
+	}
+	if got := h.Values("X-Real-Ip"); len(got) != 1 || got[0] != "203.0.113.9" {
+		t.Errorf("X-Real-Ip %q; want the trusted proxy's [203.0.113.9]", got)
 	}
 }
