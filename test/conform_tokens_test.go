@@ -221,3 +221,56 @@ func TestConformBearerScheme(t *testing.T) {
 		}
 	}
 }
+
+// TestConformHostileIdentityClaims checks PITFALLS 10 and CONTRACT
+// "Identity headers" / "never a 500": claims that become header values
+// (sub, client_id, azp) with control characters, DEL or a great length
+// are refused or forwarded intact, never a 5xx from the transport.
+func TestConformHostileIdentityClaims(t *testing.T) {
+	t.Parallel()
+	e, p := serve(t, envOptions{}, cfg{})
+	for _, tc := range []struct {
+		name  string
+		extra map[string]any
+	}{
+		{"sub with NUL", map[string]any{"sub": "alice\x00bob"}},
+		{"sub with DEL", map[string]any{"sub": "alice\x7f"}},
+		{"sub with a tab", map[string]any{"sub": "alice\tbob"}},
+		{"sub with LF", map[string]any{"sub": "alice\nX-Evil: 1"}},
+		{"sub non-ASCII", map[string]any{"sub": "josé"}},
+		{"sub 16 KiB", map[string]any{"sub": strings.Repeat("a", 16<<10)}},
+		{"client_id with CR", map[string]any{"client_id": "cli\rX"}},
+		{"azp with NUL", map[string]any{"client_id": nil, "azp": "web\x00app"}},
+		{"sub a number", map[string]any{"sub": 42}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.api.Reset()
+			c := map[string]any{"iss": e.iss.URL(), "sub": "alice", "client_id": "cli", "aud": audience,
+				"scope": "echo", "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+			for k, v := range tc.extra {
+				if v == nil {
+					delete(c, k)
+				} else {
+					c[k] = v
+				}
+			}
+			tok := e.remember(e.iss.Sign(map[string]any{"typ": "at+jwt"}, c))
+			r := p.do("GET", "/v1/echo/id", tok, nil)
+			switch {
+			case r.StatusCode == 200:
+				h := e.lastRecorded().Header
+				want := fmt.Sprint(c["sub"])
+				if got := h.Get("X-Auth-Subject"); got != want {
+					t.Errorf("forwarded X-Auth-Subject %.60q; want the claim intact %.60q (or a refusal)", got, want)
+				}
+				if h.Get("X-Evil") != "" {
+					t.Errorf("a claim injected a header")
+				}
+			case r.StatusCode == 401:
+				wantError(t, r, 401, "invalid_token")
+			default:
+				t.Errorf("status %d body %s; want 401 or 200, never a 5xx", r.StatusCode, r.body)
+			}
+		})
+	}
+}

@@ -344,6 +344,9 @@ func TestConformUpstreamView(t *testing.T) {
 			t.Errorf("identity headers %q / %q / %q; want bob / web-app (azp) / echo models:read",
 				h.Get("X-Auth-Subject"), h.Get("X-Auth-Client-Id"), h.Get("X-Auth-Scopes"))
 		}
+		if a := p.audit(r.id()); a.Sub != "bob" || a.ClientID != "web-app" || !hasFields(a.Scopes, "echo", "models:read") {
+			t.Errorf("CONTRACT Logs: audit sub/client_id/scopes %q/%q/%q; want bob/web-app/echo models:read", a.Sub, a.ClientID, a.Scopes)
+		}
 	})
 }
 
