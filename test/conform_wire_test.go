@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -367,6 +368,20 @@ func TestConformMethods(t *testing.T) {
 		}
 	}
 	e.noneRecorded("OPTIONS and HEAD without a token")
+	// CONNECT in origin-form on a route that takes any method: a tunnel
+	// (PITFALLS 8), never forwarded, even with a token; 405 with an Allow
+	// that, like the any-method Allow, leaves CONNECT out.
+	tok := e.token("echo")
+	for _, path := range []string{"/v1/echo/x", "/public/x", "/nowhere"} {
+		r := raw(t, p.proxy, "CONNECT "+path+" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+tok+"\r\nConnection: close\r\n\r\n")
+		if r.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("CONNECT %s: status %d; want 405", path, r.StatusCode)
+		}
+		if strings.Contains(r.Header.Get("Allow"), "CONNECT") {
+			t.Errorf("CONNECT %s: Allow %q lists CONNECT", path, r.Header.Get("Allow"))
+		}
+	}
+	e.noneRecorded("CONNECT")
 	// HEAD on a GET route with a token: a careful gateway either serves it
 	// as GET without a body or refuses it with 405 + Allow.
 	r := p.do("HEAD", "/v1/models", e.token("models:read"), nil)
