@@ -481,3 +481,48 @@ func TestConformTrustedProxy(t *testing.T) {
 		t.Errorf("X-Real-Ip %q; want the trusted proxy's [203.0.113.9]", got)
 	}
 }
+
+// TestConformMethodCase checks PITFALLS 13 for the method: beside a
+// catch-all, a lower- or mixed-case spelling of the method a specific
+// route takes is refused (400, route_alias) and never forwarded, since
+// some upstream frameworks upper-case the method and would run the
+// specific route's handler; a method whose spelling changes no decision
+// passes as sent.
+func TestConformMethodCase(t *testing.T) {
+	t.Parallel()
+	routes := defaultRoutes + `
+  - name: catchall
+    path: /v2/{rest...}
+    upstream: models
+    public: true
+  - name: v2images
+    methods: [POST]
+    path: /v2/images/generations
+    upstream: models
+    scopes: ["generate:images"]
+`
+	e, p := serve(t, envOptions{}, cfg{routes: routes})
+	for _, tc := range []struct {
+		req    string
+		status int
+	}{
+		{"post /v2/images/generations", 400},
+		{"Post /v2/images/generations", 400},
+		{"post /v2/images/generations/", 400},
+		{"post /v2/Images/Generations", 400},
+		{"post /v1/images/generations", 405}, // no catch-all there: no route takes "post"
+	} {
+		t.Run(tc.req, func(t *testing.T) {
+			r := raw(t, p.proxy, tc.req+" HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+			wantError(t, r, tc.status, "")
+			if a := p.audit(r.id()); a.Decision != "deny" {
+				t.Errorf("audit %v; want deny", a)
+			}
+		})
+	}
+	e.noneRecorded("method spellings")
+	// The catch-all's own methods, any spelling that decides the same.
+	if r := raw(t, p.proxy, "get /v2/other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.StatusCode != 200 {
+		t.Errorf("get /v2/other: status %d; want 200 (forwarded: no other route would take GET)", r.StatusCode)
+	}
+}
