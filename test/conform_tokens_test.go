@@ -100,6 +100,11 @@ func TestConformTokenRules(t *testing.T) {
 		{"CONTRACT NumericDate: JSON number", "iat quoted", at, claims(map[string]any{"iat": fmt.Sprint(now.Unix())}), "", 401},
 		{"CONTRACT NumericDate: JSON number", "nbf quoted", at, claims(map[string]any{"nbf": fmt.Sprint(now.Add(-time.Minute).Unix())}), "", 401},
 		{"CONTRACT nbf honoured", "nbf in the past", at, claims(map[string]any{"nbf": now.Add(-time.Minute).Unix()}), "", 200},
+		// The leeway (default 30s, docs/configuration.md) tolerates skew, no more.
+		{"CONTRACT iat beyond the leeway", "iat 5 min ahead", at, claims(map[string]any{"iat": now.Add(5 * time.Minute).Unix()}), "", 401},
+		{"CONTRACT iat within the leeway", "iat 5s ahead", at, claims(map[string]any{"iat": now.Add(5 * time.Second).Unix()}), "", 200},
+		{"CONTRACT nbf within the leeway", "nbf 5s ahead", at, claims(map[string]any{"nbf": now.Add(5 * time.Second).Unix()}), "", 200},
+		{"CONTRACT exp beyond the leeway", "exp 2 min ago", at, claims(map[string]any{"exp": now.Add(-2 * time.Minute).Unix(), "iat": now.Add(-time.Hour).Unix()}), "", 401},
 		// iss equals exactly; aud contains one audience.
 		{"CONTRACT iss exact", "iss with a trailing slash", at, claims(map[string]any{"iss": e.iss.URL() + "/"}), "", 401},
 		{"CONTRACT iss exact", "iss upper-case scheme", at, claims(map[string]any{"iss": strings.Replace(e.iss.URL(), "http://", "HTTP://", 1)}), "", 401},
