@@ -88,6 +88,64 @@ func TestConformKeys(t *testing.T) {
 		e.noneRecorded("tokens under keys they name")
 	})
 
+	t.Run("keys not for signatures", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, envOptions{})
+		resp, err := http.Get(e.iss.JWKSURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var set struct {
+			Keys []map[string]any `json:"keys"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&set)
+		resp.Body.Close()
+		if err != nil || len(set.Keys) != 1 {
+			t.Fatalf("JWKS: %v %v", err, set)
+		}
+		// The signing key's material again, under other kids, marked for
+		// encryption (RFC 7517 4.2 use, 4.3 key_ops) or for another
+		// algorithm: a token naming those kids is not verified by them.
+		variant := func(kid string, change map[string]any) {
+			k := map[string]any{}
+			for n, v := range set.Keys[0] {
+				k[n] = v
+			}
+			k["kid"] = kid
+			for n, v := range change {
+				if v == nil {
+					delete(k, n)
+				} else {
+					k[n] = v
+				}
+			}
+			e.iss.AddRawKey(k)
+		}
+		variant("enc", map[string]any{"use": "enc"})
+		variant("ops-encrypt", map[string]any{"use": nil, "key_ops": []string{"encrypt"}})
+		variant("alg-es384", map[string]any{"alg": "ES384"})
+		// Published before the gateway's first fetch: the refusals below
+		// are the keys' own, not an unknown kid's.
+		p := start(t, e, writeConfig(t, e.config(cfg{})))
+		if !p.waitReady(10 * time.Second) {
+			t.Fatal("not ready")
+		}
+		claims := map[string]any{"iss": e.iss.URL(), "sub": "alice", "aud": audience, "scope": "models:read",
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+		for _, kid := range []string{"enc", "ops-encrypt", "alg-es384"} {
+			tok := e.remember(e.iss.Sign(map[string]any{"typ": "at+jwt", "kid": kid}, claims))
+			r := p.do("GET", "/v1/models", tok, nil)
+			if r.StatusCode != 401 && r.StatusCode != 503 {
+				t.Errorf("RFC 7517 4.2/4.3/4.4: a token under kid %s: status %d; want 401", kid, r.StatusCode)
+			}
+		}
+		// The real kid still works after those refreshes.
+		if r := p.do("GET", "/v1/models", e.token("models:read"), nil); r.StatusCode != 200 {
+			t.Errorf("the signing key after the refreshes: status %d; want 200", r.StatusCode)
+		}
+		e.api.Reset()
+	})
+
 	t.Run("one key, one algorithm", func(t *testing.T) {
 		t.Parallel()
 		e, p := serve(t, envOptions{}, cfg{})
