@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -524,5 +527,70 @@ func TestConformMethodCase(t *testing.T) {
 	// The catch-all's own methods, any spelling that decides the same.
 	if r := raw(t, p.proxy, "get /v2/other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); r.StatusCode != 200 {
 		t.Errorf("get /v2/other: status %d; want 200 (forwarded: no other route would take GET)", r.StatusCode)
+	}
+}
+
+// TestConformSSELockstep checks CONTRACT "Streaming responses
+// (text/event-stream) flow through unbuffered" without timing: the
+// upstream sends the next event only after the client acknowledged the
+// previous one, so any buffering in the gateway deadlocks the exchange
+// (until the upstream gives up and says so). The media type carries a
+// parameter, and the request a body.
+func TestConformSSELockstep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	ack := make(chan struct{})
+	const events = 5
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+		w.WriteHeader(200)
+		for i := range events {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-ack:
+			case <-time.After(10 * time.Second):
+				fmt.Fprint(w, "data: no ack: the gateway buffered\n\n")
+				return
+			case <-r.Context().Done():
+				return
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	routes := defaultRoutes + `
+  - name: lockstep
+    methods: [POST]
+    path: /v1/lockstep
+    upstream: lockstep
+    scopes: ["chat:completions"]
+`
+	text := strings.Replace(e.config(cfg{routes: routes}), "routes:", fmt.Sprintf("  lockstep:\n    url: %q\nroutes:", up.URL), 1)
+	p := start(t, e, writeConfig(t, text))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	req, _ := http.NewRequest("POST", p.url("/v1/lockstep"), strings.NewReader(streamBody))
+	req.Header.Set("Authorization", "Bearer "+e.token("chat:completions"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := p.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for i := range events {
+		var line string
+		for line == "" {
+			if line, err = br.ReadString('\n'); err != nil {
+				t.Fatalf("event %d: %v", i, err)
+			}
+			line = strings.TrimSpace(line)
+		}
+		if want := fmt.Sprintf("data: %d", i); line != want {
+			t.Fatalf("event %d: got %q; want %q", i, line, want)
+		}
+		ack <- struct{}{}
 	}
 }
