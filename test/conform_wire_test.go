@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -592,5 +593,59 @@ func TestConformSSELockstep(t *testing.T) {
 			t.Fatalf("event %d: got %q; want %q", i, line, want)
 		}
 		ack <- struct{}{}
+	}
+}
+
+// TestConformDrainTimeoutExitsZero checks CONTRACT "Signals": a stream
+// that outlives the drain timeout does not keep the process: after
+// SIGTERM it exits, with code 0, once the drain timeout is over, and the
+// stream is cut.
+func TestConformDrainTimeoutExitsZero(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				return
+			}
+			_ = http.NewResponseController(w).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}))
+	t.Cleanup(up.Close)
+	routes := defaultRoutes + `
+  - name: endless
+    path: /v1/endless
+    upstream: endless
+    public: true
+`
+	text := strings.Replace(e.config(cfg{routes: routes}), "routes:", fmt.Sprintf("  endless:\n    url: %q\nroutes:", up.URL), 1)
+	text = strings.Replace(text, "drain_timeout: 20s", "drain_timeout: 1s", 1)
+	p := start(t, e, writeConfig(t, text))
+	resp, err := p.client.Get(p.url("/v1/endless"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGTERM)
+	exited, err := p.wait(15 * time.Second)
+	if !exited {
+		t.Fatalf("scopegate still running 15s after SIGTERM with drain_timeout 1s and an endless stream")
+	}
+	if err != nil {
+		t.Errorf("exit after the drain timeout: %v; want exit code 0", err)
+	}
+	if _, err := io.Copy(io.Discard, br); err == nil {
+		t.Logf("the stream ended cleanly at exit")
 	}
 }
