@@ -274,6 +274,10 @@ func TestConformUpstreamView(t *testing.T) {
     path: /v1/fwd/{rest...}
     upstream: fwd
     scopes: ["echo"]
+  - name: barepublic
+    path: /pub/{rest...}
+    upstream: bare
+    public: true
 `
 	text := strings.Replace(e.config(cfg{routes: routes}), "routes:",
 		fmt.Sprintf("  bare:\n    url: %q\n  fwd:\n    url: %q\n    forward_authorization: true\nroutes:", e.apiSrv.URL, e.apiSrv.URL), 1)
@@ -296,6 +300,7 @@ func TestConformUpstreamView(t *testing.T) {
 		wantAuth   []string
 	}{
 		{"CONTRACT Authorization dropped", "/v1/bare/x", nil},
+		{"CONTRACT Authorization dropped, public route", "/pub/x", nil},
 		{"CONTRACT Authorization dropped, own credential set", "/v1/echo/x", []string{upstreamSecret}},
 		{"CONTRACT forward_authorization: true", "/v1/fwd/x", []string{"Bearer " + tok}},
 	} {
