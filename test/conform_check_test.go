@@ -97,3 +97,18 @@ func lineOfBlock(text, block string) int {
 	}
 	return strings.Count(text[:i], "\n") + 1
 }
+
+// TestConformVersion checks CONTRACT "Command line": `scopegate version`
+// exits 0 and says what it is; an unknown subcommand exits non-zero.
+func TestConformVersion(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command(binPath, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "scopegate") {
+		t.Errorf("scopegate version: %v, output %q; want exit 0 naming scopegate", err, out)
+	}
+	out, err = exec.Command(binPath, "frobnicate").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
+		t.Errorf("scopegate frobnicate: %v; want a non-zero exit (output %q)", err, out)
+	}
+}
