@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -110,5 +111,23 @@ func TestConformVersion(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() == 0 {
 		t.Errorf("scopegate frobnicate: %v; want a non-zero exit (output %q)", err, out)
+	}
+}
+
+// TestConformDefaultConfigPath checks CONTRACT "Command line": without
+// --config, check reads ./config.yaml.
+func TestConformDefaultConfigPath(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	dir := filepath.Dir(writeConfig(t, e.config(cfg{})))
+	cmd := exec.Command(binPath, "check")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "/v1/models") {
+		t.Errorf("check in a directory with config.yaml: %v\n%s", err, out)
+	}
+	cmd = exec.Command(binPath, "check")
+	cmd.Dir = t.TempDir()
+	if out, err := cmd.CombinedOutput(); err == nil {
+		t.Errorf("check without ./config.yaml: exit 0; want non-zero\n%s", out)
 	}
 }
