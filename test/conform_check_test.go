@@ -48,6 +48,8 @@ func TestConformCheckCommand(t *testing.T) {
 		{"CONTRACT unknown key in an upstream", withUpstream("    forward_authorisation: true"), false, "forward_authorisation", "forward_authorisation"},
 		{"CONTRACT unparsable duration in an upstream", withUpstream("    timeout: 5 minutes"), false, "timeout", "timeout: 5 minutes"},
 		{"CONTRACT unknown top-level key", good + "rotues: []\n", false, "rotues", "rotues"},
+		{"CONTRACT algorithms: never none", withIssuer("    algorithms: [none]"), false, "algorithms", "algorithms: [none]"},
+		{"CONTRACT algorithms: asymmetric only", withIssuer("    algorithms: [HS256]"), false, "algorithms", "algorithms: [HS256]"},
 	} {
 		t.Run(tc.rule, func(t *testing.T) {
 			if tc.text == good {
