@@ -160,13 +160,17 @@ func TestConformKeys(t *testing.T) {
 		claims := map[string]any{"iss": e.iss.URL(), "sub": "alice", "aud": audience, "scope": "models:read",
 			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
 		for _, alg := range []string{"PS256", "RS384", "RS512"} {
-			tok, err := e.iss.SignAs(alg, map[string]any{"typ": "at+jwt"}, claims)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.remember(tok)
-			if r := p.do("GET", "/v1/models", tok, nil); r.StatusCode != 401 {
-				t.Errorf("CONTRACT one key, one algorithm: the RS256 key under %s: status %d; want 401", alg, r.StatusCode)
+			// With the kid, and without (PITFALLS 1: a kid-less token must
+			// not be offered every key).
+			for _, h := range []map[string]any{{"typ": "at+jwt"}, {"typ": "at+jwt", "kid": nil}} {
+				tok, err := e.iss.SignAs(alg, h, claims)
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.remember(tok)
+				if r := p.do("GET", "/v1/models", tok, nil); r.StatusCode != 401 {
+					t.Errorf("CONTRACT one key, one algorithm: the RS256 key under %s (header %v): status %d; want 401", alg, h, r.StatusCode)
+				}
 			}
 		}
 	})
