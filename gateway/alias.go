@@ -54,3 +54,20 @@ func aliasOf(t *policy.Table, method, path string, matched *policy.Route) *polic
 	}
 	return nil
 }
+
+// methodAliasOf is aliasOf for the method's letter case: it returns the
+// route the request would match with its method in upper case (path
+// variants included), if that is another route than matched; else nil.
+// Methods are case-sensitive (RFC 9110 9.1), but some upstream frameworks
+// upper-case them (Werkzeug, so Flask): "post" on a catch-all would reach
+// the POST handler past the POST route's rules.
+func methodAliasOf(t *policy.Table, method, path string, matched *policy.Route) *policy.Route {
+	up := strings.ToUpper(method)
+	if up == method {
+		return nil
+	}
+	if r, _ := t.Match(up, path); r != nil && r != matched {
+		return r
+	}
+	return aliasOf(t, up, path, matched)
+}

@@ -77,16 +77,20 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 		b.WriteString(realm)
 		b.WriteByte('"')
 		if chErr != "" {
+			// scope right after error: the form CONTRACT.md, README.md
+			// and docs/authorization.md print (error="insufficient_scope",
+			// scope="..."); RFC 6750 gives no order.
 			b.WriteString(`, error="`)
 			b.WriteString(chErr)
-			b.WriteString(`", error_description="`)
-			b.WriteString(challengeText(e.message))
 			b.WriteByte('"')
 			if e.scope != "" {
 				b.WriteString(`, scope="`)
 				b.WriteString(challengeText(e.scope))
 				b.WriteByte('"')
 			}
+			b.WriteString(`, error_description="`)
+			b.WriteString(challengeText(e.message))
+			b.WriteByte('"')
 		}
 		if e.resourceMetadata != "" && (e.status == http.StatusUnauthorized || e.rpcBody != nil) {
 			b.WriteString(`, resource_metadata="`)

@@ -141,6 +141,10 @@ func (g *Gateway) route(rt *runtime, st *reqState, w http.ResponseWriter, r *htt
 			return nil, policy.Params{}, refuse(ReasonRouteAlias, errInvalidRequest("the path is another spelling (trailing slash or letter case) of a path of route "+
 				other.Name+"; send it as that route's path"))
 		}
+		if other := methodAliasOf(rt.cfg.Table, r.Method, decoded, route); other != nil {
+			return nil, policy.Params{}, refuse(ReasonRouteAlias, errInvalidRequest("the method is another spelling (letter case) of a method of route "+
+				other.Name+"; send it in upper case"))
+		}
 	}
 	return route, params, nil
 }

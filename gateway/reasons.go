@@ -89,7 +89,7 @@ var reasonRegistry = map[Reason]reasonInfo{
 	ReasonUnsupportedMediaType:  {decisionDeny, []int{415}, "", "a judged body is not declared as JSON in UTF-8"},
 	ReasonRouteAlias:            {decisionDeny, s400, "invalid_request", "the path is another spelling of another route's path"},
 	ReasonBodyTimeout:           {decisionDeny, []int{408}, "", "the client stopped sending its request body"},
-	ReasonMethodNotAllowed:      {decisionDeny, []int{405}, "", "routes have the path but none takes the method; TRACE and TRACK"},
+	ReasonMethodNotAllowed:      {decisionDeny, []int{405}, "", "routes have the path but none takes the method; TRACE, TRACK and CONNECT"},
 	ReasonBadPath:               {decisionDeny, s400, "invalid_request", "the path cannot be canonicalized safely"},
 	ReasonBadRequest:            {decisionDeny, s400, "invalid_request", "a malformed request"},
 	ReasonMissingToken:          {decisionDeny, s401, "", "a protected route and no bearer token"},

@@ -258,15 +258,21 @@ func checkMethod(m string) string {
 		return fmt.Sprintf("method %q must be upper-case (methods are case-sensitive): write %q", m, up)
 	}
 	if NeverForwarded(m) {
-		return fmt.Sprintf("method %s is never forwarded (it echoes the request, gateway-added headers included, back to the client): remove it", m)
+		why := "it echoes the request, gateway-added headers included, back to the client"
+		if m == "CONNECT" {
+			why = "it opens a tunnel to the upstream, past every per-request check"
+		}
+		return fmt.Sprintf("method %s is never forwarded (%s): remove it", m, why)
 	}
 	return ""
 }
 
 // NeverForwarded reports whether the gateway refuses method on every
-// route: TRACE and TRACK (in any case: some upstream frameworks fold it).
+// route: TRACE and TRACK (in any case: some upstream frameworks fold it),
+// and CONNECT, a tunnel like an Upgrade (PITFALLS 8), which StandardMethods
+// already leaves out of an any-method route's Allow.
 func NeverForwarded(method string) bool {
-	return strings.EqualFold(method, "TRACE") || strings.EqualFold(method, "TRACK")
+	return strings.EqualFold(method, "TRACE") || strings.EqualFold(method, "TRACK") || strings.EqualFold(method, "CONNECT")
 }
 
 // isTokenChar reports whether c is an RFC 9110 tchar.

@@ -199,7 +199,7 @@ func TestAllow(t *testing.T) {
 }
 
 func TestTraceRefusedInConfig(t *testing.T) {
-	for _, m := range []string{"TRACE", "TRACK"} {
+	for _, m := range []string{"TRACE", "TRACK", "CONNECT"} {
 		_, err := Compile([]RouteConfig{{Name: "r", Methods: []string{m}, Path: "/x", Upstream: "u", Scopes: []string{}}}, nil)
 		if err == nil || !strings.Contains(err.Error(), "never forwarded") {
 			t.Errorf("methods: [%s]: err %v; want it refused", m, err)

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"crypto/rand"
+	"net/http"
 	"os"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -127,8 +129,11 @@ func TestColdStartJWKSDown(t *testing.T) {
 	}
 	r := p.do("GET", "/v1/models", tok, nil)
 	wantError(t, r, 503, "")
-	if ra := r.Header.Get("Retry-After"); ra == "" {
-		t.Errorf("503 without Retry-After")
+	// RFC 9110 10.2.3: an HTTP-date or delay-seconds (1*DIGIT).
+	if ra := r.Header.Get("Retry-After"); !regexp.MustCompile(`^[0-9]+$`).MatchString(ra) {
+		if _, err := http.ParseTime(ra); err != nil {
+			t.Errorf("503 with Retry-After %q; want delay-seconds or an HTTP-date", ra)
+		}
 	}
 	if w := r.Header.Get("Www-Authenticate"); w != "" {
 		t.Errorf("WWW-Authenticate %q on 503; want none (the token is not at fault)", w)

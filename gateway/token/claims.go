@@ -121,6 +121,11 @@ func readClaims(m map[string]any, cfg *IssuerConfig) (*Claims, *Error) {
 				if !ok {
 					return nil, refuse(ReasonBadClaim, "claim scp has a non-string element")
 				}
+				// An element is one scope-token (RFC 6749 3.3), compared
+				// whole: "a b" is no grant of a.
+				if strings.Contains(s, " ") {
+					return nil, refuse(ReasonBadClaim, "claim scp has an element that is not one scope")
+				}
 				list = append(list, s)
 			}
 		default:
