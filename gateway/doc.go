@@ -41,8 +41,9 @@
 //     limitmetrics.go) from the request's state.
 //
 // The admin listener (admin.go, adminapi.go, adminlimits.go, serve.go)
-// serves /metrics, /healthz, /readyz and the authenticated revocation and
-// limits API; the shared state
-// store is opened in store.go. Explain (explain.go) runs this same path
-// with upstreams that are never contacted.
+// serves /metrics, /healthz, /readyz, the authenticated revocation and
+// limits API, and the Shared Signals receiver (signals.go), whose events
+// become revocations; the shared state store is opened in store.go.
+// Explain (explain.go) runs this same path with upstreams that are never
+// contacted.
 package gateway
