@@ -95,7 +95,7 @@ func (m *Memory) Apply(ctx context.Context, steps []Step, now time.Time) ([]Step
 // judges every step on the server's TIME, then counts them all or none.
 // Returns applied, then per step allowed, remaining|used, retry-after
 // µs|window start µs, reset µs.
-var applyScript = redis.NewScript(`
+var applyScript = redis.NewScript(luaWindow + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out, writes, ok = {0}, {}, true
@@ -117,17 +117,8 @@ for i = 1, #KEYS do
     end
   else
     local per, n = tonumber(ARGV[o + 3]), tonumber(ARGV[o + 5])
-    local w, e
-    if per > 0 then
-      w = now - (now % per)
-      e = w + per
-    else
-      for j = o + 6, o + 8 do
-        local s, f = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
-        if s <= now and now < f then w, e = s, f end
-      end
-      if not w then return redis.error_reply('clock skew: the server time is outside the windows the gateway proposed') end
-    end
+    local w, e = window(now, per, o + 6)
+    if not w then return redis.error_reply(skew) end
     local k = KEYS[i] .. ':' .. string.format('%.0f', w)
     local used = tonumber(redis.call('GET', k) or '0')
     local allowed = n >= 0 and used + n <= tonumber(ARGV[o + 4])

@@ -80,21 +80,12 @@ return {tat - now}
 
 // peekBudgetScript: the window as reserveScript picks it (same ARGV),
 // and its count. Returns used, window start µs, reset µs.
-var peekBudgetScript = redis.NewScript(`
+var peekBudgetScript = redis.NewScript(luaWindow + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local per = tonumber(ARGV[1])
-local w, e
-if per > 0 then
-  w = now - (now % per)
-  e = w + per
-else
-  for i = 5, 7 do
-    local s, f = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-    if s <= now and now < f then w, e = s, f end
-  end
-  if not w then return redis.error_reply('clock skew: the server time is outside the windows the gateway proposed') end
-end
+local w, e = window(now, per, 5)
+if not w then return redis.error_reply(skew) end
 local used = tonumber(redis.call('GET', KEYS[1] .. ':' .. string.format('%.0f', w)) or '0')
 return {used, w, e - now}
 `)

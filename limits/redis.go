@@ -47,6 +47,28 @@ redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX', math.ceil((nxt - no
 return {1, math.floor((limit - (nxt - now)) / interval), 0, nxt - now}
 `)
 
+// luaWindow, put before the budget scripts, defines window(now, per,
+// first): the window [w, e) in µs that holds the server's now. per > 0
+// is a fixed window aligned to per; per = 0 takes the calendar window,
+// among the consecutive ones the gateway proposed as boundaries in
+// ARGV[first..first+3], that holds now: the server's clock decides, and
+// nil (the script fails with skew) means the gateway's clock is more than
+// a window off it.
+const luaWindow = `
+local skew = 'clock skew: the server time is outside the windows the gateway proposed'
+local function window(now, per, first)
+  if per > 0 then
+    local w = now - (now % per)
+    return w, w + per
+  end
+  for j = first, first + 2 do
+    local s, f = tonumber(ARGV[j]), tonumber(ARGV[j + 1])
+    if s <= now and now < f then return s, f end
+  end
+  return nil
+end
+`
+
 // reserveScript: KEYS[1] the budget's base key; ARGV window µs (0: a
 // calendar window), amount, n, force, and for a calendar window the
 // boundaries of the windows around the caller's time (Budget.candidates):
@@ -54,21 +76,12 @@ return {1, math.floor((limit - (nxt - now)) / interval), 0, nxt - now}
 // clock decides. The window's count is under KEYS[1]..':'..window start.
 // Returns allowed, used, window start µs, reset µs; or an error when the
 // server's clock is outside every candidate (skew past a whole window).
-var reserveScript = redis.NewScript(`
+var reserveScript = redis.NewScript(luaWindow + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local per = tonumber(ARGV[1])
-local w, e
-if per > 0 then
-  w = now - (now % per)
-  e = w + per
-else
-  for i = 5, 7 do
-    local s, f = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-    if s <= now and now < f then w, e = s, f end
-  end
-  if not w then return redis.error_reply('clock skew: the server time is outside the windows the gateway proposed') end
-end
+local w, e = window(now, per, 5)
+if not w then return redis.error_reply(skew) end
 local k = KEYS[1] .. ':' .. string.format('%.0f', w)
 local used = tonumber(redis.call('GET', k) or '0')
 local n = tonumber(ARGV[3])
