@@ -4,32 +4,18 @@ import (
 	"errors"
 	"flag"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func noEnv(string) (string, bool) { return "", false }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("got:\n%s\nwant (%s):\n%s", got, path, want)
-	}
-}
+func golden(t *testing.T, name, got string) { testkit.Golden(t, name, got, *update) }
 
 func TestExampleConfigLoads(t *testing.T) {
 	b, err := os.ReadFile("../config.example.yaml")

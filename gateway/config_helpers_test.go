@@ -2,33 +2,17 @@ package gateway
 
 import (
 	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/scopegate/scopegate/config"
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func noEnv(string) (string, bool) { return "", false }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	if got != string(want) {
-		t.Errorf("got:\n%s\nwant (%s):\n%s", got, path, want)
-	}
-}
+func golden(t *testing.T, name, got string) { testkit.Golden(t, name, got, *update) }
 
 // minimal is the smallest valid config: one issuer, one upstream, one route.
 const minimal = `
