@@ -116,20 +116,7 @@ routes:%s  - name: tune
     scopes: ["fine-tune"]
     introspect: true
 %s`, a.iss, testAudience, a.srv.URL+"/introspect", upSrv.URL, testRoutes[:strings.Index(testRoutes, "  - name: broken")], adminExtra)
-	cfg, err := config.Parse([]byte(text), noEnv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	gw, err := New(ctx, cfg, Deps{Audit: NewAuditLogger(w.audit), Registerer: w.reg, Now: w.clock.Now, State: store})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(gw.Close)
-	t.Cleanup(func() { checkRecordsRegistered(t, recordFields(w.records())) })
-	w.gw = gw
-	testkit.WaitFor(t, "the issuer's keys", gw.Ready)
+	w.start(text, Deps{State: store})
 	return w, a
 }
 

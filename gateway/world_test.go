@@ -149,13 +149,24 @@ upstreams:
   down:
     url: "http://127.0.0.1:1"
 routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
+	w.start(text, Deps{Version: "test", Commit: "abc"})
+	return w
+}
+
+// start runs the world's gateway on the config text, with deps plus the
+// world's audit buffer, registry and clock; it waits for the keys and,
+// at cleanup, checks every audit record against the reason registry.
+func (w *world) start(text string, deps Deps) {
+	t := w.t
+	t.Helper()
 	cfg, err := config.Parse([]byte(text), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	gw, err := New(ctx, cfg, Deps{Audit: NewAuditLogger(w.audit), Registerer: w.reg, Now: w.clock.Now, Version: "test", Commit: "abc"})
+	deps.Audit, deps.Registerer, deps.Now = NewAuditLogger(w.audit), w.reg, w.clock.Now
+	gw, err := New(ctx, cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +174,6 @@ routes:%s%s`, issSrv.URL, testAudience, upSrv.URL, testRoutes, extra)
 	t.Cleanup(func() { checkRecordsRegistered(t, recordFields(w.records())) })
 	w.gw = gw
 	testkit.WaitFor(t, "the gateway's keys", gw.Ready)
-	return w
 }
 
 // token mints an access token for sub alice, client cli, with scopes and
