@@ -135,6 +135,13 @@ func (in *Introspector) Introspect(ctx context.Context, raw string, fresh bool) 
 		in.metrics.cache("miss")
 	}
 	v, err := in.flight(ctx, e, k, func(fctx context.Context) (any, error) {
+		// A caller that missed the cache just before another's flight
+		// ended starts a flight of its own: the answer is cached by now.
+		if !fresh {
+			if c := in.local.get(k, in.now()); c != nil {
+				return c, nil
+			}
+		}
 		m, body, err := in.ask(fctx, e, raw)
 		if err != nil {
 			return nil, err
