@@ -26,8 +26,9 @@ type apiError struct {
 	typ     string // OpenAI error type
 	code    string // OpenAI error code; also the RFC 6750 error, when challenge is set
 	message string
-	// challenge adds WWW-Authenticate: Bearer realm=..., error=code,
-	// error_description=message; bare adds it without error attributes.
+	// challenge adds WWW-Authenticate: Bearer error=code,
+	// error_description=message, realm=...; bare adds it without error
+	// attributes.
 	challenge, bare bool
 	scope           string // for insufficient_scope
 	retryAfter      int    // seconds; for 503
@@ -73,14 +74,13 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 	h := w.Header()
 	if chErr := e.challengeError(); chErr != "" || e.bare || e.status == http.StatusUnauthorized {
 		var b strings.Builder
-		b.WriteString(`Bearer realm="`)
-		b.WriteString(realm)
-		b.WriteByte('"')
+		b.WriteString("Bearer ")
 		if chErr != "" {
-			// scope right after error: the form CONTRACT.md, README.md
-			// and docs/authorization.md print (error="insufficient_scope",
-			// scope="..."); RFC 6750 gives no order.
-			b.WriteString(`, error="`)
+			// The order CONTRACT.md prints (error="insufficient_scope",
+			// scope="..."), so that a client matching the documented
+			// prefix finds it; RFC 6750 gives no order, and puts realm
+			// anywhere.
+			b.WriteString(`error="`)
 			b.WriteString(chErr)
 			b.WriteByte('"')
 			if e.scope != "" {
@@ -90,8 +90,11 @@ func writeError(w http.ResponseWriter, realm string, e apiError) {
 			}
 			b.WriteString(`, error_description="`)
 			b.WriteString(challengeText(e.message))
-			b.WriteByte('"')
+			b.WriteString(`", `)
 		}
+		b.WriteString(`realm="`)
+		b.WriteString(realm)
+		b.WriteByte('"')
 		if e.resourceMetadata != "" && (e.status == http.StatusUnauthorized || e.rpcBody != nil) {
 			b.WriteString(`, resource_metadata="`)
 			b.WriteString(challengeText(e.resourceMetadata))

@@ -272,22 +272,26 @@ func (c *dpopChallenge) write(h http.Header, e apiError) {
 	if c.algs == "" {
 		return
 	}
+	// error first, algs last: the order of RFC 9449 7.1's example and of
+	// the Bearer challenge (writeError).
 	var b strings.Builder
-	b.WriteString(`DPoP algs="`)
-	b.WriteString(c.algs)
-	b.WriteByte('"')
+	b.WriteString("DPoP ")
 	if c.errorHere && e.challenge {
-		b.WriteString(`, error="`)
+		b.WriteString(`error="`)
 		b.WriteString(e.code)
-		b.WriteString(`", error_description="`)
-		b.WriteString(challengeText(e.message))
 		b.WriteByte('"')
 		if e.scope != "" {
 			b.WriteString(`, scope="`)
 			b.WriteString(challengeText(e.scope))
 			b.WriteByte('"')
 		}
+		b.WriteString(`, error_description="`)
+		b.WriteString(challengeText(e.message))
+		b.WriteString(`", `)
 	}
+	b.WriteString(`algs="`)
+	b.WriteString(c.algs)
+	b.WriteByte('"')
 	if c.noBearer {
 		h.Set("WWW-Authenticate", b.String())
 		return

@@ -133,17 +133,17 @@ func checkChallenges(t *testing.T, got []string, code string, dpopErr, noBearer 
 			dp = c
 		}
 	}
-	if !strings.HasPrefix(dp, `DPoP algs="ES256 ES384 ES512 PS256`) {
+	if !strings.Contains(dp, `algs="ES256 ES384 ES512 PS256`) {
 		t.Fatalf("challenges %q; want a DPoP challenge with algs", got)
 	}
 	if noBearer != (bearer == "") {
 		t.Fatalf("challenges %q; want a Bearer challenge: %v", got, !noBearer)
 	}
 	withErr := code != "missing_token"
-	if dpopErr && withErr && !strings.Contains(dp, `error="`+code+`"`) {
+	if dpopErr && withErr && !strings.HasPrefix(dp, `DPoP error="`+code+`"`) {
 		t.Fatalf("DPoP challenge %q; want error=%q", dp, code)
 	}
-	if withErr && !noBearer && !strings.Contains(bearer, `error="`+code+`"`) {
+	if withErr && !noBearer && !strings.HasPrefix(bearer, `Bearer error="`+code+`"`) {
 		t.Fatalf("Bearer challenge %q; want error=%q", bearer, code)
 	}
 	if !dpopErr && strings.Contains(dp, "error=") {
@@ -288,7 +288,7 @@ func TestDPoPInsufficientScope(t *testing.T) {
 		t.Fatalf("status %d %s", rec.Code, rec.Body)
 	}
 	ch := strings.Join(rec.Header().Values("WWW-Authenticate"), " | ")
-	if !strings.Contains(ch, `DPoP algs="`) || !strings.Contains(ch, `error="insufficient_scope"`) || !strings.Contains(ch, `scope="chat:completions"`) || !strings.HasPrefix(ch, `Bearer realm="scopegate", error="insufficient_scope"`) {
+	if !strings.Contains(ch, `DPoP error="insufficient_scope"`) || !strings.Contains(ch, `algs="`) || !strings.Contains(ch, `scope="chat:completions"`) || !strings.HasPrefix(ch, `Bearer error="insufficient_scope", scope="chat:completions"`) {
 		t.Fatalf("challenges %q", ch)
 	}
 }

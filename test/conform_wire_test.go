@@ -196,8 +196,16 @@ func TestConformChallengeSyntax(t *testing.T) {
 			if scheme != "Bearer" {
 				t.Errorf("scheme %q; want Bearer", scheme)
 			}
-			if len(names) == 0 || names[0] != "realm" || values[0] != "scopegate" {
+			// CONTRACT prints `Bearer realm="scopegate"` without an error and
+			// `Bearer error="...", ...` (then scope=) with one: that order,
+			// so that a client matching the printed prefix finds it.
+			switch {
+			case tc.errAttr == "" && (len(names) == 0 || names[0] != "realm" || values[0] != "scopegate"):
 				t.Errorf("challenge %q; want realm=\"scopegate\" first", chs[0])
+			case tc.errAttr != "" && !strings.HasPrefix(chs[0], `Bearer error="`+tc.errAttr+`"`):
+				t.Errorf("challenge %q; want it to begin Bearer error=%q, as CONTRACT prints it", chs[0], tc.errAttr)
+			case tc.scope != "" && !strings.HasPrefix(chs[0], `Bearer error="`+tc.errAttr+`", scope="`+tc.scope+`"`):
+				t.Errorf("challenge %q; want scope= right after error=, as CONTRACT prints it", chs[0])
 			}
 			got := map[string]string{}
 			for n, name := range names {
@@ -220,6 +228,9 @@ func TestConformChallengeSyntax(t *testing.T) {
 			}
 			if got["error"] != tc.errAttr {
 				t.Errorf("error %q; want %q (challenge %q)", got["error"], tc.errAttr, chs[0])
+			}
+			if got["realm"] != "scopegate" {
+				t.Errorf("challenge %q; want realm=\"scopegate\" (server.realm)", chs[0])
 			}
 			if tc.errAttr == "" {
 				for _, k := range []string{"error_description", "error_uri", "scope"} {

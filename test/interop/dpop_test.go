@@ -135,7 +135,7 @@ func TestOIDCProviderDPoP(t *testing.T) {
 			for _, r := range refused {
 				r.res.want(t, r.what, http.StatusUnauthorized, r.code)
 				ch := strings.Join(r.res.header.Values("WWW-Authenticate"), " | ")
-				if !strings.Contains(ch, `DPoP algs="`) || r.dpopCh != strings.Contains(ch, `DPoP algs="`+strings.Join(dpop.DefaultAlgorithms, " ")+`", error="`+r.code+`"`) {
+				if !strings.Contains(ch, `algs="`+strings.Join(dpop.DefaultAlgorithms, " ")+`"`) || r.dpopCh != strings.Contains(ch, `DPoP error="`+r.code+`"`) {
 					t.Errorf("%s: challenges %q", r.what, ch)
 				}
 			}
