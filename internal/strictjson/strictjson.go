@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"unicode/utf8"
 )
 
@@ -30,92 +29,100 @@ var (
 // at any depth (where encoding/json keeps the last), nesting deeper than
 // MaxDepth and trailing data are refused. Numbers are json.Number. The
 // errors it returns are package sentinels that never quote the input.
+//
+// It checks the text (json.Valid, then one pass counting members and
+// depth), decodes it with one encoding/json Decode, and compares the
+// members the text has with the entries the decoded maps hold: encoding/json
+// keeps the last of duplicate names, so the decoded tree holds fewer
+// entries exactly when a name repeats somewhere, after unescaping (the
+// names are compared as encoding/json decodes them, the way every reader
+// of the claims sees them). One Decode costs a tenth of the allocations of
+// reading token by token.
 func DecodeObject(data []byte) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, ErrBadUTF8
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, ErrBadJSON
+	if !json.Valid(data) {
+		return nil, classify(data)
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	members, depth := shape(data)
+	if depth > MaxDepth {
+		return nil, ErrTooDeep
+	}
+	i := 0
+	for i < len(data) && isSpace(data[i]) {
+		i++
+	}
+	if data[i] != '{' { // valid JSON is not empty
 		return nil, ErrNotObject
 	}
-	m, err := readObject(dec, 1)
-	if err != nil {
-		return nil, err
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, ErrBadJSON // not reached: the text is valid
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, ErrTrailing
-	}
-	return m, nil
-}
-
-func readValue(dec *json.Decoder, depth int) (any, error) {
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, ErrBadJSON
-	}
-	if d, ok := tok.(json.Delim); ok {
-		switch d {
-		case '{':
-			return readObject(dec, depth+1)
-		case '[':
-			return readArray(dec, depth+1)
-		}
-		return nil, ErrBadJSON
-	}
-	return tok, nil // string, json.Number, bool or nil
-}
-
-func readObject(dec *json.Decoder, depth int) (map[string]any, error) {
-	if depth > MaxDepth {
-		return nil, ErrTooDeep
-	}
-	m := make(map[string]any, 8)
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, ErrBadJSON
-		}
-		k, ok := tok.(string)
-		if !ok {
-			return nil, ErrBadJSON
-		}
-		if _, dup := m[k]; dup {
-			return nil, ErrDuplicate
-		}
-		v, err := readValue(dec, depth)
-		if err != nil {
-			return nil, err
-		}
-		m[k] = v
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return nil, ErrBadJSON
+	if entries(m) != members {
+		return nil, ErrDuplicate
 	}
 	return m, nil
 }
 
-func readArray(dec *json.Decoder, depth int) ([]any, error) {
-	if depth > MaxDepth {
-		return nil, ErrTooDeep
+// classify names what is wrong with text json.Valid refused: a first value
+// followed by more (trailing data, or a non-object), or no value at all.
+func classify(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var first json.RawMessage
+	if err := dec.Decode(&first); err != nil {
+		return ErrBadJSON
 	}
-	var a []any
-	for dec.More() {
-		v, err := readValue(dec, depth)
-		if err != nil {
-			return nil, err
+	if first[0] != '{' {
+		return ErrNotObject
+	}
+	return ErrTrailing
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// shape counts the members of every object in valid JSON text (one name
+// separator ':' outside strings each) and the deepest nesting of objects
+// and arrays.
+func shape(data []byte) (members, maxDepth int) {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '"':
+			for i++; data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		case ':':
+			members++
+		case '{', '[':
+			if depth++; depth > maxDepth {
+				maxDepth = depth
+			}
+		case '}', ']':
+			depth--
 		}
-		a = append(a, v)
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim(']') {
-		return nil, ErrBadJSON
+	return members, maxDepth
+}
+
+// entries counts the entries of every map in a decoded value.
+func entries(v any) int {
+	n := 0
+	switch v := v.(type) {
+	case map[string]any:
+		n += len(v)
+		for _, e := range v {
+			n += entries(e)
+		}
+	case []any:
+		for _, e := range v {
+			n += entries(e)
+		}
 	}
-	if a == nil {
-		a = []any{}
-	}
-	return a, nil
+	return n
 }
