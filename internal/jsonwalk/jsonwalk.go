@@ -1,7 +1,8 @@
 // Package jsonwalk walks JSON text that json.Valid (or an equally strict
 // check) has already accepted, without decoding the values it skips: the
 // model-body reader, the MCP reader and the stream usage reader find a
-// few members of a large body this way. On text that was not validated
+// few members of a large body this way, and strictjson builds whole
+// objects with them. On text that was not validated
 // the helpers may index out of range.
 package jsonwalk
 

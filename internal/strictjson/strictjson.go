@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
+
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
 
 // MaxDepth bounds nesting in headers, payloads and JWKs.
@@ -30,14 +32,11 @@ var (
 // MaxDepth and trailing data are refused. Numbers are json.Number. The
 // errors it returns are package sentinels that never quote the input.
 //
-// It checks the text (json.Valid, then one pass counting members and
-// depth), decodes it with one encoding/json Decode, and compares the
-// members the text has with the entries the decoded maps hold: encoding/json
-// keeps the last of duplicate names, so the decoded tree holds fewer
-// entries exactly when a name repeats somewhere, after unescaping (the
-// names are compared as encoding/json decodes them, the way every reader
-// of the claims sees them). One Decode costs a tenth of the allocations of
-// reading token by token.
+// The text is checked by encoding/json (json.Valid) and then built in one
+// walk over it (package jsonwalk); string literals with escapes are
+// decoded by encoding/json, so that names and values are exactly those
+// any encoding/json reader of the same text sees. A fifth of the
+// allocations and time of reading token by token with json.Decoder.
 func DecodeObject(data []byte) (map[string]any, error) {
 	if !utf8.Valid(data) {
 		return nil, ErrBadUTF8
@@ -45,27 +44,15 @@ func DecodeObject(data []byte) (map[string]any, error) {
 	if !json.Valid(data) {
 		return nil, classify(data)
 	}
-	members, depth := shape(data)
-	if depth > MaxDepth {
-		return nil, ErrTooDeep
-	}
-	i := 0
-	for i < len(data) && isSpace(data[i]) {
-		i++
-	}
+	i := jsonwalk.SkipSpace(data, 0)
 	if data[i] != '{' { // valid JSON is not empty
 		return nil, ErrNotObject
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, ErrBadJSON // not reached: the text is valid
+	v, _, err := value(data, i, 0)
+	if err != nil {
+		return nil, err
 	}
-	if entries(m) != members {
-		return nil, ErrDuplicate
-	}
-	return m, nil
+	return v.(map[string]any), nil
 }
 
 // classify names what is wrong with text json.Valid refused: a first value
@@ -82,47 +69,68 @@ func classify(data []byte) error {
 	return ErrTrailing
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-// shape counts the members of every object in valid JSON text (one name
-// separator ':' outside strings each) and the deepest nesting of objects
-// and arrays.
-func shape(data []byte) (members, maxDepth int) {
-	depth := 0
-	for i := 0; i < len(data); i++ {
-		switch data[i] {
-		case '"':
-			for i++; data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
-				}
-			}
-		case ':':
-			members++
-		case '{', '[':
-			if depth++; depth > maxDepth {
-				maxDepth = depth
-			}
-		case '}', ']':
-			depth--
-		}
+// value builds the value at b[i] of valid JSON text and returns it with
+// the index after it.
+func value(b []byte, i, depth int) (any, int, error) {
+	switch b[i] {
+	case '{':
+		return object(b, i, depth+1)
+	case '[':
+		return array(b, i, depth+1)
+	case '"':
+		end := jsonwalk.StringEnd(b, i)
+		return jsonwalk.String(b[i:end]), end, nil
+	case 't':
+		return true, i + 4, nil
+	case 'f':
+		return false, i + 5, nil
+	case 'n':
+		return nil, i + 4, nil
 	}
-	return members, maxDepth
+	end := jsonwalk.ValueEnd(b, i)
+	return json.Number(b[i:end]), end, nil
 }
 
-// entries counts the entries of every map in a decoded value.
-func entries(v any) int {
-	n := 0
-	switch v := v.(type) {
-	case map[string]any:
-		n += len(v)
-		for _, e := range v {
-			n += entries(e)
+func object(b []byte, i, depth int) (any, int, error) {
+	if depth > MaxDepth {
+		return nil, 0, ErrTooDeep
+	}
+	m := make(map[string]any, 8)
+	i = jsonwalk.SkipSpace(b, i+1)
+	for b[i] != '}' {
+		end := jsonwalk.StringEnd(b, i)
+		k := jsonwalk.String(b[i:end])
+		if _, dup := m[k]; dup {
+			return nil, 0, ErrDuplicate
 		}
-	case []any:
-		for _, e := range v {
-			n += entries(e)
+		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1) // past the ':'
+		v, next, err := value(b, i, depth)
+		if err != nil {
+			return nil, 0, err
+		}
+		m[k] = v
+		if i = jsonwalk.SkipSpace(b, next); b[i] == ',' {
+			i = jsonwalk.SkipSpace(b, i+1)
 		}
 	}
-	return n
+	return m, i + 1, nil
+}
+
+func array(b []byte, i, depth int) (any, int, error) {
+	if depth > MaxDepth {
+		return nil, 0, ErrTooDeep
+	}
+	a := []any{}
+	i = jsonwalk.SkipSpace(b, i+1)
+	for b[i] != ']' {
+		v, next, err := value(b, i, depth)
+		if err != nil {
+			return nil, 0, err
+		}
+		a = append(a, v)
+		if i = jsonwalk.SkipSpace(b, next); b[i] == ',' {
+			i = jsonwalk.SkipSpace(b, i+1)
+		}
+	}
+	return a, i + 1, nil
 }
