@@ -288,10 +288,14 @@ func CheckHeaders(method, name []string, msgs []Message) *ProtocolError {
 	if len(method) == 0 && len(name) == 0 {
 		return nil
 	}
-	if len(msgs) != 1 || len(method) > 1 || len(name) > 1 {
+	if len(msgs) != 1 {
 		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "Mcp-Method and Mcp-Name must be sent once, with a single message"}
 	}
 	m := msgs[0]
+	if len(method) > 1 || len(name) > 1 {
+		// JSON-RPC 2.0 section 5: the id was read, so the error echoes it.
+		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "Mcp-Method and Mcp-Name must be sent once, with a single message", ID: m.ID}
+	}
 	want := m.Name
 	if m.URI != "" {
 		want = m.URI
