@@ -135,6 +135,7 @@ type cfg struct {
 	issuerExtra string // extra YAML lines of the issuer, indented by 4
 	serverExtra string // extra YAML lines of server, indented by 2
 	routes      string // the routes block; "" means defaultRoutes
+	upstreams   string // more upstreams beside models, indented by 2
 }
 
 const defaultRoutes = `
@@ -184,7 +185,8 @@ upstreams:
     url: %q
     headers:
       Authorization: %q
-routes:%s`, adminListen, c.serverExtra, e.iss.URL(), audience, c.issuerExtra, e.apiSrv.URL, upstreamSecret, routes)
+%s
+routes:%s`, adminListen, c.serverExtra, e.iss.URL(), audience, c.issuerExtra, e.apiSrv.URL, upstreamSecret, c.upstreams, routes)
 }
 
 // writeConfig writes text to a new file in t.TempDir and returns its path.
