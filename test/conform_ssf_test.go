@@ -149,3 +149,114 @@ shared_signals:
 func chatAs(p *proc, tok string) response {
 	return p.do("POST", "/v1/chat/completions", tok, []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`))
 }
+
+// TestConformRevocationAPI checks the revocation API of the admin
+// listener (docs/revocation.md) as an HTTP API: the RFC 6750 bearer
+// scheme (case-insensitive, RFC 9110 11.1) and its 401 challenge (RFC
+// 9110 15.5.2), 201 with the entry and its Location (15.3.2), 400 for a
+// malformed body, 204 and 404 for DELETE, and the effect on the proxy.
+func TestConformRevocationAPI(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	p := start(t, e, writeConfig(t, e.config(cfg{})+`
+admin:
+  token: "`+e2eAdminToken+`"
+`))
+	if !p.waitReady(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	call := func(t *testing.T, method, path, auth, body string) response {
+		t.Helper()
+		var rd *strings.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		var req *http.Request
+		var err error
+		if rd != nil {
+			req, err = http.NewRequest(method, "http://"+p.admin+path, rd)
+			req.Header.Set("Content-Type", "application/json")
+		} else {
+			req, err = http.NewRequest(method, "http://"+p.admin+path, nil)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		return p.send(req)
+	}
+	good := "Bearer " + e2eAdminToken
+
+	for _, tc := range []struct {
+		rule, auth string
+		status     int
+	}{
+		{"RFC 9110 15.5.2 no credentials: 401 with a challenge", "", 401},
+		{"RFC 6750 3.1 wrong token: 401 invalid_token", "Bearer not-the-admin-token", 401},
+		{"RFC 9110 11.1 the scheme is case-insensitive", "bearer " + e2eAdminToken, 200},
+		{"RFC 9110 11.1 the scheme is case-insensitive (upper)", "BEARER " + e2eAdminToken, 200},
+		{"another scheme: 401", "Basic " + e2eAdminToken, 401},
+	} {
+		t.Run(tc.rule, func(t *testing.T) {
+			r := call(t, "GET", "/v1/revocations", tc.auth, "")
+			if r.StatusCode != tc.status {
+				t.Fatalf("status %d; want %d (%s)", r.StatusCode, tc.status, r.body)
+			}
+			if tc.status == 401 {
+				if ch := r.Header.Get("Www-Authenticate"); !strings.HasPrefix(ch, "Bearer ") {
+					t.Errorf("WWW-Authenticate %q; a 401 must carry a challenge", ch)
+				}
+			}
+		})
+	}
+
+	tok := e.token("chat:completions")
+	var entry struct {
+		ID   string `json:"id"`
+		Kind string `json:"kind"`
+	}
+	t.Run("RFC 9110 15.3.2 POST: 201 with the entry and its Location", func(t *testing.T) {
+		r := call(t, "POST", "/v1/revocations", good, `{"sub":"alice","by":"conform"}`)
+		if r.StatusCode != 201 || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+			t.Fatalf("status %d Content-Type %q; want 201 JSON (%s)", r.StatusCode, r.Header.Get("Content-Type"), r.body)
+		}
+		if err := json.Unmarshal(r.body, &entry); err != nil || entry.ID == "" || entry.Kind != "sub" {
+			t.Fatalf("body %s; want the sub entry with its id", r.body)
+		}
+		if loc := r.Header.Get("Location"); loc != "/v1/revocations/"+entry.ID {
+			t.Errorf("Location %q; want /v1/revocations/%s", loc, entry.ID)
+		}
+	})
+	t.Run("the subject's earlier token is refused", func(t *testing.T) {
+		r := chatAs(p, tok)
+		wantError(t, r, 401, "invalid_token")
+	})
+	for _, tc := range []struct{ rule, body string }{
+		{"not JSON", `sub=alice`},
+		{"an unknown member", `{"sub":"alice","subject":"x"}`},
+		{"two kinds", `{"sub":"alice","client_id":"cli"}`},
+		{"two objects", `{"sub":"alice"}{"sub":"bob"}`},
+	} {
+		t.Run("400 "+tc.rule, func(t *testing.T) {
+			r := call(t, "POST", "/v1/revocations", good, tc.body)
+			if r.StatusCode != 400 || !strings.Contains(string(r.body), `"code":"invalid_request"`) {
+				t.Fatalf("status %d body %s; want 400 invalid_request", r.StatusCode, r.body)
+			}
+		})
+	}
+	t.Run("DELETE: 204, then 404", func(t *testing.T) {
+		if r := call(t, "DELETE", "/v1/revocations/"+entry.ID, good, ""); r.StatusCode != 204 || len(r.body) != 0 {
+			t.Fatalf("status %d body %q; want 204 and no body", r.StatusCode, r.body)
+		}
+		if r := call(t, "DELETE", "/v1/revocations/"+entry.ID, good, ""); r.StatusCode != 404 {
+			t.Fatalf("second DELETE: %d; want 404", r.StatusCode)
+		}
+	})
+	t.Run("lifted: the token is accepted again", func(t *testing.T) {
+		if r := chatAs(p, tok); r.StatusCode != 200 {
+			t.Fatalf("status %d; want 200 (%s)", r.StatusCode, r.body)
+		}
+	})
+}
