@@ -114,6 +114,9 @@ func TestConformIntrospection(t *testing.T) {
       client_id: "` + introClientID + `"
       client_secret: "` + introSecret + `"
       timeout: 3s
+`, routes: defaultRoutes + `
+dpop:
+  public_base_url: "` + dpopBase + `"
 `})))
 	if !p.waitReady(10 * time.Second) {
 		t.Fatal("not ready")
@@ -209,6 +212,24 @@ func TestConformIntrospection(t *testing.T) {
 		t.Error("the gateway followed the endpoint's redirect: the token travelled further")
 	}
 	rmu.Unlock()
+
+	t.Run("RFC 9449 6.2 cnf.jkt in the answer: DPoP-bound", func(t *testing.T) {
+		k := newDPoPKey(t)
+		tok := opaque(asAnswer{body: answer(map[string]any{"token_type": "DPoP", "cnf": map[string]any{"jkt": k.jkt()}})})
+		// 7.2: the bound token as Bearer is refused.
+		wantError(t, chatAs(p, tok), 401, "invalid_token")
+		// 7.1: with the DPoP scheme and a proof of that key it passes.
+		const path = "/v1/chat/completions"
+		pr := k.proof(t, nil, dpopClaims("POST", path, tok, nil))
+		r := p.do("POST", path, "", []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`), "Authorization", "DPoP "+tok, "DPoP", pr)
+		if r.StatusCode != 200 {
+			t.Fatalf("DPoP with its proof: %d %s", r.StatusCode, r.body)
+		}
+		// A proof of another key is refused.
+		pr = newDPoPKey(t).proof(t, nil, dpopClaims("POST", path, tok, nil))
+		r = p.do("POST", path, "", []byte(`{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}`), "Authorization", "DPoP "+tok, "DPoP", pr)
+		wantError(t, r, 401, "invalid_dpop_proof")
+	})
 
 	t.Run("2.2 exp honoured from the cache", func(t *testing.T) {
 		tok := opaque(asAnswer{body: answer(map[string]any{"exp": time.Now().Add(2 * time.Second).Unix()})})
