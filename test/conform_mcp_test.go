@@ -147,6 +147,27 @@ func TestConformMCP(t *testing.T) {
 			t.Fatalf("status %d body %s", r.StatusCode, r.body)
 		}
 	})
+	for _, m := range []string{"GET", "DELETE"} {
+		t.Run("transport: "+m+" needs a token (401 with resource_metadata)", func(t *testing.T) {
+			r := p.do(m, "/mcp", "", nil, "Accept", "text/event-stream")
+			if r.StatusCode != 401 {
+				t.Fatalf("status %d; want 401", r.StatusCode)
+			}
+			if got := challengeParams(t, r.Header.Get("Www-Authenticate"))["resource_metadata"]; got != metaURL {
+				t.Errorf("resource_metadata %q; want %q", got, metaURL)
+			}
+		})
+		t.Run("transport: "+m+" with the route's scopes is forwarded", func(t *testing.T) {
+			n := upCalls.Load()
+			r := p.do(m, "/mcp", tok, nil, "Accept", "text/event-stream", "Mcp-Session-Id", "s-1")
+			if upCalls.Load() != n+1 {
+				t.Fatalf("status %d; the MCP server did not receive the %s", r.StatusCode, m)
+			}
+			if a := p.audit(r.id()); a.Decision != "allow" {
+				t.Errorf("audit decision %q; want allow", a.Decision)
+			}
+		})
+	}
 	t.Run("transport: a GET with a body is refused", func(t *testing.T) {
 		r := p.do("GET", "/mcp", tok, []byte(`{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"send_email"}}`))
 		wantRPC(t, r, 400, 0, "null")
