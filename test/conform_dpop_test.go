@@ -41,10 +41,12 @@ func b64u(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // jwk is the public JWK of the key (RFC 7518 6.2.1).
 func (k dpopKey) jwk() map[string]any {
-	var x, y [32]byte
-	k.priv.X.FillBytes(x[:])
-	k.priv.Y.FillBytes(y[:])
-	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64u(x[:]), "y": b64u(y[:])}
+	// The uncompressed point: 0x04, then X and Y of 32 bytes each.
+	pt, err := k.priv.PublicKey.Bytes()
+	if err != nil || len(pt) != 65 {
+		panic("an uncompressed P-256 point is 65 bytes")
+	}
+	return map[string]any{"kty": "EC", "crv": "P-256", "x": b64u(pt[1:33]), "y": b64u(pt[33:])}
 }
 
 // jkt is the RFC 7638 thumbprint: SHA-256 of the required members in
@@ -333,9 +335,11 @@ func unsignedProof(k dpopKey, claims map[string]any) string {
 // withD is k's JWK with its private member d.
 func withD(k dpopKey) map[string]any {
 	j := k.jwk()
-	var d [32]byte
-	k.priv.D.FillBytes(d[:])
-	j["d"] = b64u(d[:])
+	d, err := k.priv.Bytes()
+	if err != nil {
+		panic(err)
+	}
+	j["d"] = b64u(d)
 	return j
 }
 
