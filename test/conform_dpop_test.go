@@ -269,6 +269,16 @@ func TestConformDPoP(t *testing.T) {
 		}
 	})
 
+	t.Run("7.1 / RFC 6750 3.1 the DPoP scheme without a token is invalid_request, as Bearer alone is", func(t *testing.T) {
+		for _, auth := range []string{"DPoP", "dpop", "Bearer"} {
+			r := p.do("POST", path, "", nil, "Authorization", auth)
+			if r.StatusCode != 400 {
+				t.Errorf("Authorization %q: status %d; want 400 (body %s)", auth, r.StatusCode, r.body)
+				continue
+			}
+			wantError(t, r, 400, "invalid_request")
+		}
+	})
 	t.Run("7.1 no credentials: a Bearer and a DPoP challenge, neither with an error", func(t *testing.T) {
 		r := p.do("POST", path, "", nil)
 		wantError(t, r, 401, "")
