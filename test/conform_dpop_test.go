@@ -323,6 +323,19 @@ func TestConformDPoP(t *testing.T) {
 			t.Fatalf("status %d; want 200 (%s)", r.StatusCode, r.body)
 		}
 	})
+	t.Run("RFC 9728 2 metadata names the DPoP algorithms", func(t *testing.T) {
+		r := p.do("GET", "/.well-known/oauth-protected-resource", "", nil)
+		var doc map[string]any
+		if err := json.Unmarshal(r.body, &doc); r.StatusCode != 200 || err != nil {
+			t.Fatalf("status %d body %s", r.StatusCode, r.body)
+		}
+		if algs, _ := doc["dpop_signing_alg_values_supported"].([]any); len(algs) != 1 || algs[0] != "ES256" {
+			t.Errorf("dpop_signing_alg_values_supported %v; want [ES256]", doc["dpop_signing_alg_values_supported"])
+		}
+		if v, ok := doc["dpop_bound_access_tokens_required"]; ok && v != false {
+			t.Errorf("dpop_bound_access_tokens_required %v; Bearer is accepted on most routes", v)
+		}
+	})
 	t.Run("7.1 insufficient_scope in the DPoP challenge, with scope", func(t *testing.T) {
 		pr := k.proof(t, nil, dpopClaims("POST", "/v1/images/generations", tok, nil))
 		r := p.do("POST", "/v1/images/generations", "", []byte(`{"model":"dall-e-3","prompt":"x"}`), "Authorization", "DPoP "+tok, "DPoP", pr)
