@@ -43,8 +43,12 @@ func TestConformMCP(t *testing.T) {
 	t.Parallel()
 	var upCalls atomic.Int64
 	mcpSrv := mockmcp.New(mockmcp.Options{Stateless: true, JSONResponse: true})
+	var passthrough atomic.Int64 // requests that reached the server with an Authorization header
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		upCalls.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			passthrough.Add(1)
+		}
 		mcpSrv.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
@@ -81,10 +85,14 @@ func TestConformMCP(t *testing.T) {
 		}
 	}
 
-	t.Run("2025-06-18 authorization: the allowed call is forwarded", func(t *testing.T) {
+	t.Run("2025-06-18 authorization: the allowed call is forwarded, without the client's token", func(t *testing.T) {
 		r := post(tok, call(1, "search"))
 		if r.StatusCode != 200 || !strings.Contains(string(r.body), "3 results for q") {
 			t.Fatalf("status %d body %s; want the tool's answer", r.StatusCode, r.body)
+		}
+		// Token passthrough is forbidden: the MCP server never sees it.
+		if passthrough.Load() != 0 {
+			t.Error("the MCP server received an Authorization header")
 		}
 	})
 	t.Run("2025-06-18 authorization 2.3.1 / RFC 9728 5.1: 401 names resource_metadata", func(t *testing.T) {
