@@ -145,6 +145,8 @@ func TestConformMCP(t *testing.T) {
 		{"Mcp-Method other than the body's", []string{"Mcp-Method", "tools/list"}},
 		{"Mcp-Name other than the body's", []string{"Mcp-Method", "tools/call", "Mcp-Name", "delete_file"}},
 		{"Mcp-Name twice", []string{"Mcp-Name", "search", "Mcp-Name", "search"}},
+		{"Mcp-Name in the Base64 sentinel form naming another tool", []string{"Mcp-Name", "=?base64?c2VuZF9lbWFpbA==?="}},
+		{"Mcp-Name in a Base64 sentinel that does not decode", []string{"Mcp-Name", "=?base64?%%%?="}},
 	} {
 		t.Run("SEP-2243 HeaderMismatch -32020: "+tc.rule, func(t *testing.T) {
 			wantRPC(t, post(tok, call(9, "search"), tc.hdr...), 400, -32020, "9")
@@ -153,6 +155,13 @@ func TestConformMCP(t *testing.T) {
 	t.Run("SEP-2243 matching Mcp-Method and Mcp-Name pass", func(t *testing.T) {
 		if r := post(tok, call(10, "search"), "Mcp-Method", "tools/call", "Mcp-Name", "search"); r.StatusCode != 200 {
 			t.Fatalf("status %d body %s", r.StatusCode, r.body)
+		}
+	})
+	t.Run("SEP-2243 an Mcp-Name in the Base64 sentinel form is decoded", func(t *testing.T) {
+		// =?base64?c2VhcmNo?= is "search": how a client sends a name a
+		// header cannot hold, and any other name it may choose to.
+		if r := post(tok, call(10, "search"), "Mcp-Method", "tools/call", "Mcp-Name", "=?base64?c2VhcmNo?="); r.StatusCode != 200 {
+			t.Fatalf("status %d body %s; want the call forwarded", r.StatusCode, r.body)
 		}
 	})
 	for _, m := range []string{"GET", "DELETE"} {
