@@ -141,6 +141,7 @@ const dpopRoutes = defaultRoutes + `
 dpop:
   public_base_url: "` + dpopBase + `"
   algorithms: [ES256]
+  max_age: 10m # the table's proofs are made before its rows run
 `
 
 // TestConformDPoP checks RFC 9449 at the resource server against one
@@ -191,7 +192,7 @@ func TestConformDPoP(t *testing.T) {
 		{rule: "4.3(9) htu another path", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"htu": dpopBase + "/v1/echo/other"})}, status: 401, code: "invalid_dpop_proof"},
 		{rule: "4.3(9) htu with a trailing slash", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"htu": dpopBase + path + "/"})}, status: 401, code: "invalid_dpop_proof"},
 		{rule: "4.3(9) htu from the Host header is not the gateway's URL", auth: "DPoP " + tok, host: "evil.example", proofs: []string{good(map[string]any{"htu": "http://evil.example" + path})}, status: 401, code: "invalid_dpop_proof"},
-		{rule: "4.3(10)/(11) iat too old", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"iat": now.Add(-5 * time.Minute).Unix()})}, status: 401, code: "invalid_dpop_proof"},
+		{rule: "4.3(10)/(11) iat too old", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"iat": now.Add(-30 * time.Minute).Unix()})}, status: 401, code: "invalid_dpop_proof"},
 		{rule: "4.3(11) iat in the future", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"iat": now.Add(5 * time.Minute).Unix()})}, status: 401, code: "invalid_dpop_proof"},
 		{rule: "4.2 iat a string", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"iat": "1700000000"})}, status: 401, code: "invalid_dpop_proof"},
 		{rule: "4.2 no iat", auth: "DPoP " + tok, proofs: []string{good(map[string]any{"iat": nil})}, status: 401, code: "invalid_dpop_proof"},
