@@ -35,5 +35,15 @@ func (cfg *Config) Warnings() []string {
 			}
 		}
 	}
+	if cfg.ResourceMetadata == nil {
+		for i, r := range cfg.Routes {
+			if r.MCP != nil && !r.Public {
+				// MCP authorization (2025-06-18 and later): a server's 401
+				// names its RFC 9728 metadata, which is how a client finds
+				// the authorization server at all.
+				out = append(out, fmt.Sprintf("routes[%d] (%s) is an MCP endpoint but resource_metadata is not set: its 401s name no metadata, so MCP clients cannot discover the authorization server (the MCP authorization specification requires the server to name it)", i, r.Name))
+			}
+		}
+	}
 	return append(out, cfg.introspectionWarnings()...)
 }

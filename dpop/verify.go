@@ -282,7 +282,7 @@ func readClaims(b []byte) (*claims, *Error) {
 			continue
 		}
 		s, ok := v.(string)
-		if !ok || s == "" {
+		if !ok || s == "" && f.name != "nonce" {
 			return nil, refuse(ReasonMissingClaim, "the DPoP proof's "+f.name+" claim is not a non-empty string")
 		}
 		*f.dst = s

@@ -52,10 +52,7 @@ func (g *Gateway) adminAuth(h http.HandlerFunc) http.HandlerFunc {
 				message: "the admin API is off: set admin.token to turn it on"})
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if len(r.Header.Values("Authorization")) != 1 {
-			ok = false
-		}
+		got, ok := adminBearer(r.Header.Values("Authorization"))
 		// Hashing both sides first makes the comparison constant-time in
 		// the length too.
 		gh, wh := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
@@ -71,6 +68,21 @@ func (g *Gateway) adminAuth(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// adminBearer reads the one Authorization header's bearer credentials; the
+// scheme name is case-insensitive (RFC 9110 section 11.1, RFC 6750
+// section 2.1), the credentials are compared whole by the caller.
+func adminBearer(vals []string) (string, bool) {
+	if len(vals) != 1 {
+		return "", false
+	}
+	v := vals[0]
+	const scheme = "bearer "
+	if len(v) <= len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
+		return "", false
+	}
+	return strings.TrimLeft(v[len(scheme):], " "), true
 }
 
 // revokeRequest is the body of POST /v1/revocations: exactly one of JTI,
@@ -125,6 +137,9 @@ func (g *Gateway) serveRevoke(w http.ResponseWriter, r *http.Request) {
 	g.audit.log.Info("revocation_added", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
 		zap.String("value", e.Value), zap.String("revoked_by", e.RevokedBy), zap.Time("not_before", e.NotBefore),
 		zap.Time("expires_at", e.ExpiresAt), zap.String("remote_addr", r.RemoteAddr))
+	// RFC 9110 section 15.3.2: a 201 names the resource it created (the
+	// URL DELETE lifts it at).
+	w.Header().Set("Location", revocationsPath+"/"+e.ID)
 	writeJSON(w, http.StatusCreated, e)
 }
 

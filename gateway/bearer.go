@@ -12,6 +12,7 @@ var (
 	errNoBearer       = errors.New("no bearer token")
 	errTwoAuthHeaders = errors.New("more than one Authorization header")
 	errEmptyBearer    = errors.New("the Bearer scheme carries no token")
+	errEmptyDPoP      = errors.New("the DPoP scheme carries no token")
 	errBadBearer      = errors.New("the bearer token is not a valid b64token (RFC 6750 section 2.1)")
 )
 
@@ -131,6 +132,11 @@ func credentials(h http.Header) (tok, scheme string, err error) {
 	vals := h["Authorization"]
 	if len(vals) == 1 {
 		v := strings.TrimLeft(vals[0], " \t")
+		if strings.EqualFold(strings.TrimRight(v, " \t"), schemeDPoP) {
+			// The scheme with no token (HTTP drops trailing spaces): a
+			// malformed request, as "Bearer" alone is.
+			return "", schemeDPoP, errEmptyDPoP
+		}
 		if len(v) >= 5 && strings.EqualFold(v[:4], schemeDPoP) && v[4] == ' ' {
 			// The same token68 rules as Bearer (RFC 9449 section 7.1).
 			tok, err = parseBearer(schemeBearer + v[4:])

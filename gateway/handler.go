@@ -154,11 +154,14 @@ func (g *Gateway) route(rt *runtime, st *reqState, w http.ResponseWriter, r *htt
 // oversized body is recorded as would_deny and the request goes on.
 func (g *Gateway) decide(rt *runtime, st *reqState, r *http.Request, route *policy.Route, params policy.Params) *refusal {
 	st.decision, st.reason = decisionAllow, ReasonPublic
-	if route.Public {
+	ref := checkMCPOrigin(rt, route, r)
+	if ref == nil && route.Public {
 		return nil
 	}
-	st.reason = ReasonAllowed
-	ref := g.authenticate(rt, st, r)
+	if ref == nil {
+		st.reason = ReasonAllowed
+		ref = g.authenticate(rt, st, r)
+	}
 	if ref == nil {
 		ref = authorize(rt, st, r, route, params, rt.cfg.Conditions[route.Index])
 	}

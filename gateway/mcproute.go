@@ -22,6 +22,7 @@ const (
 	ReasonMCPHeaderMismatch Reason = "mcp_header_mismatch"
 	ReasonMCPNotAllowed     Reason = "mcp_not_allowed"
 	ReasonMCPListing        Reason = "mcp_listing_unfilterable"
+	ReasonMCPOrigin         Reason = "mcp_origin_not_allowed"
 )
 
 // mcpState is what one request on an MCP route carries from the decision
@@ -109,6 +110,20 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 		st.mcp.listing = msgs[0].Method
 	}
 	return nil
+}
+
+// checkMCPOrigin refuses a request to an MCP route whose Origin header
+// the route does not allow (MCP Streamable HTTP transport, security
+// warning: a present and invalid Origin is answered 403), before any
+// other check, so that a page reaching the endpoint by DNS rebinding
+// learns nothing, not even the resource metadata of a 401.
+func checkMCPOrigin(rt *runtime, route *policy.Route, r *http.Request) *refusal {
+	t := rt.cfg.MCP[route.Index]
+	if t == nil || t.OriginAllowed(r.Header.Values("Origin")) {
+		return nil
+	}
+	return refuse(ReasonMCPOrigin, mcpError(http.StatusForbidden, mcp.CodeInvalidRequest,
+		"scopegate: requests from this Origin are not accepted on this MCP endpoint (mcp.allowed_origins)", nil, "permission_error", "origin_not_allowed"))
 }
 
 // mcpError is a refusal whose body is a JSON-RPC error response (echoing

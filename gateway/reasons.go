@@ -130,6 +130,7 @@ var reasonRegistry = map[Reason]reasonInfo{
 	ReasonMCPHeaderMismatch: {decisionDeny, s400, "", "Mcp-Method or Mcp-Name differs from the body"},
 	ReasonMCPNotAllowed:     {decisionDeny, s403, "insufficient_scope", "the token may not call this MCP method, tool, resource or prompt"},
 	ReasonMCPListing:        {decisionError, []int{502}, "", "an MCP listing could not be filtered"},
+	ReasonMCPOrigin:         {decisionDeny, s403, "insufficient_scope", "an MCP request from a browser origin the route does not allow"},
 
 	// Token refusals: 401 invalid_token.
 	Reason(token.ReasonMalformed):        tokenReason("not a strict three-part JWS of JSON objects"),

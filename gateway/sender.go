@@ -146,7 +146,10 @@ func (s *senderRuntime) challenges(st *reqState, r *http.Request, ref *refusal) 
 	}
 	viaDPoP := usesDPoP(r.Header)
 	if e := &ref.err; e.status == http.StatusUnauthorized || e.status == http.StatusForbidden && e.challenge && viaDPoP {
-		c := &dpopChallenge{algs: s.algs, errorHere: viaDPoP, noBearer: mode == policy.SenderRequired}
+		// Where Bearer is not accepted the DPoP challenge is the only one,
+		// so it carries the error whatever scheme the request used.
+		noBearer := mode == policy.SenderRequired
+		c := &dpopChallenge{algs: s.algs, errorHere: viaDPoP || noBearer, noBearer: noBearer}
 		if e.dpop != nil {
 			c.nonce, c.errorHere = e.dpop.nonce, true
 		}
@@ -292,6 +295,14 @@ func (c *dpopChallenge) write(h http.Header, e apiError) {
 	b.WriteString(`algs="`)
 	b.WriteString(c.algs)
 	b.WriteByte('"')
+	// RFC 9728 section 5.1: the metadata URL goes with each challenge, so
+	// that a client reading the DPoP one (the only one where Bearer is
+	// not accepted) finds the authorization server too.
+	if e.resourceMetadata != "" && (e.status == http.StatusUnauthorized || e.rpcBody != nil) {
+		b.WriteString(`, resource_metadata="`)
+		b.WriteString(challengeText(e.resourceMetadata))
+		b.WriteByte('"')
+	}
 	if c.noBearer {
 		h.Set("WWW-Authenticate", b.String())
 		return

@@ -54,7 +54,7 @@ func TestDPoPRequests(t *testing.T) {
 		{"huge proof", "POST", chat, "DPoP " + bound, []string{"DPoP", strings.Repeat("a", 9000)}, 401, dpop.ReasonTooLarge, "invalid_dpop_proof", true, false},
 		{"stale proof", "POST", chat, "DPoP " + bound, []string{"DPoP", mustProof(t, k, "POST", senderBase+chat, bound, w.clock.Now().Add(-2*time.Minute))}, 401, dpop.ReasonIssuedAt, "invalid_dpop_proof", true, false},
 		{"DPoP scheme, unbound token", "POST", chat, "DPoP " + plain, []string{"DPoP", w.proof(k, "POST", chat, plain)}, 401, string(ReasonDPoPUnboundToken), "invalid_token", true, false},
-		{"required route, bearer token", "POST", "/v1/embeddings", "Bearer " + plain, nil, 401, string(ReasonDPoPRequired), "invalid_token", false, true},
+		{"required route, bearer token", "POST", "/v1/embeddings", "Bearer " + plain, nil, 401, string(ReasonDPoPRequired), "invalid_token", true, true},
 		{"required route, no token", "POST", "/v1/embeddings", "", nil, 401, string(ReasonMissingToken), "missing_token", false, true},
 		{"no token", "POST", chat, "", nil, 401, string(ReasonMissingToken), "missing_token", false, false},
 		{"DPoP off route, bound token", "GET", "/v1/models", "DPoP " + bound, []string{"DPoP", w.proof(k, "GET", "/v1/models", bound)}, 401, string(ReasonDPoPNotAccepted), "invalid_token", false, false},

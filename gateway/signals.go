@@ -90,7 +90,11 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 		gh, wh := sha256.Sum256([]byte(strings.Join(got, "\n"))), sha256.Sum256([]byte(want))
 		if len(got) != 1 || subtle.ConstantTimeCompare(gh[:], wh[:]) != 1 {
 			g.logger.Warn("shared signals: refused a push without the configured authorization", zap.String("remote_addr", r.RemoteAddr))
-			refused(http.StatusUnauthorized, "authentication_failed", "the push lacks the Authorization this receiver was given")
+			// RFC 8935 section 2.3: a failure to authenticate the
+			// transmitter is a 400 with authentication_failed (a 401
+			// would need a WWW-Authenticate challenge, RFC 9110 15.5.2,
+			// and the transmitter's SDKs read the error object of a 400).
+			refused(http.StatusBadRequest, "authentication_failed", "the push lacks the Authorization this receiver was given")
 			return
 		}
 	}

@@ -132,8 +132,8 @@ func TestSharedSignalsRefusals(t *testing.T) {
 		status              int
 		err                 string
 	}{
-		{"no authorization", w.set(nil, nil), "", ct, 401, "authentication_failed"},
-		{"wrong authorization", w.set(nil, nil), "Bearer nope-nope-nope-nope", ct, 401, "authentication_failed"},
+		{"no authorization", w.set(nil, nil), "", ct, 400, "authentication_failed"},
+		{"wrong authorization", w.set(nil, nil), "Bearer nope-nope-nope-nope", ct, 400, "authentication_failed"},
 		{"wrong content type", w.set(nil, nil), ssfPushAuth, "application/json", 400, "invalid_request"},
 		{"access token as event", tok, ssfPushAuth, ct, 400, "invalid_request"},
 		{"untyped", w.set(map[string]any{"typ": nil}, nil), ssfPushAuth, ct, 400, "invalid_request"},

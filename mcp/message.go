@@ -2,10 +2,12 @@ package mcp
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/scopegate/scopegate/internal/jsonwalk"
 )
@@ -288,10 +290,14 @@ func CheckHeaders(method, name []string, msgs []Message) *ProtocolError {
 	if len(method) == 0 && len(name) == 0 {
 		return nil
 	}
-	if len(msgs) != 1 || len(method) > 1 || len(name) > 1 {
+	if len(msgs) != 1 {
 		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "Mcp-Method and Mcp-Name must be sent once, with a single message"}
 	}
 	m := msgs[0]
+	if len(method) > 1 || len(name) > 1 {
+		// JSON-RPC 2.0 section 5: the id was read, so the error echoes it.
+		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "Mcp-Method and Mcp-Name must be sent once, with a single message", ID: m.ID}
+	}
 	want := m.Name
 	if m.URI != "" {
 		want = m.URI
@@ -299,10 +305,33 @@ func CheckHeaders(method, name []string, msgs []Message) *ProtocolError {
 	if len(method) == 1 && method[0] != m.Method {
 		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "the Mcp-Method header does not match the body's method", ID: m.ID}
 	}
-	if len(name) == 1 && name[0] != want {
-		return &ProtocolError{Code: CodeHeaderMismatch, Msg: "the Mcp-Name header does not match the body", ID: m.ID}
+	if len(name) == 1 {
+		if v, ok := headerValue(name[0]); !ok || v != want {
+			return &ProtocolError{Code: CodeHeaderMismatch, Msg: "the Mcp-Name header does not match the body", ID: m.ID}
+		}
 	}
 	return nil
+}
+
+// headerValue is the value an Mcp-Name header stands for: a value in the
+// Base64 sentinel form "=?base64?<standard base64 of UTF-8>?=" (how
+// clients send names a header cannot hold: non-ASCII, control characters,
+// surrounding spaces, or a name of that very form) decoded, any other
+// taken as sent. ok is false when a sentinel does not decode to valid
+// UTF-8: it then matches nothing (fail closed).
+func headerValue(h string) (v string, ok bool) {
+	b64, isB64 := strings.CutPrefix(h, "=?base64?")
+	if isB64 {
+		b64, isB64 = strings.CutSuffix(b64, "?=")
+	}
+	if !isB64 {
+		return h, true
+	}
+	b, err := base64.StdEncoding.Strict().DecodeString(b64)
+	if err != nil || len(b) == 0 || !utf8.Valid(b) {
+		return "", false
+	}
+	return string(b), true
 }
 
 // CodeHeaderMismatch is the JSON-RPC error the MCP specification (revision

@@ -121,6 +121,11 @@ func TestCheckHeaders(t *testing.T) {
 		{"name differs", []string{"tools/call"}, []string{"search"}, false},
 		{"name case differs", nil, []string{"Delete_file"}, false},
 		{"twice", []string{"tools/call", "tools/call"}, nil, false},
+		{"name in the Base64 sentinel form", nil, []string{"=?base64?ZGVsZXRlX2ZpbGU=?="}, true},
+		{"sentinel of another name", nil, []string{"=?base64?c2VhcmNo?="}, false},
+		{"sentinel that is not base64", nil, []string{"=?base64?not base64!?="}, false},
+		{"sentinel without padding", nil, []string{"=?base64?ZGVsZXRlX2ZpbGU?="}, false},
+		{"sentinel marker in another case", nil, []string{"=?BASE64?ZGVsZXRlX2ZpbGU=?="}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -128,7 +133,7 @@ func TestCheckHeaders(t *testing.T) {
 			if (pe == nil) != tt.ok {
 				t.Fatalf("CheckHeaders = %v; want ok %v", pe, tt.ok)
 			}
-			if pe != nil && (pe.Code != CodeHeaderMismatch || string(pe.ID) != "3" && tt.name != "twice") {
+			if pe != nil && (pe.Code != CodeHeaderMismatch || string(pe.ID) != "3") {
 				t.Errorf("got code %d id %s; want %d and the id", pe.Code, pe.ID, CodeHeaderMismatch)
 			}
 		})

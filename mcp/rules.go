@@ -18,6 +18,7 @@ type Rule = policy.MCPRule
 type Table struct {
 	cfg                      Config
 	toolTpl, promptTpl, rTpl string
+	origins                  map[string]bool // normalized AllowedOrigins
 }
 
 // Default values.
@@ -75,10 +76,19 @@ func Compile(cfg Config) (*Table, error) {
 	check("tools", cfg.Tools, false)
 	check("prompts", cfg.Prompts, false)
 	check("resources", cfg.Resources, true)
+	origins := make(map[string]bool, len(cfg.AllowedOrigins))
+	for i, o := range cfg.AllowedOrigins {
+		n, ok := normalizeOrigin(o)
+		if !ok {
+			errs = append(errs, fmt.Errorf("mcp.allowed_origins[%d]: %q is not an origin: write scheme://host[:port], http or https, with no path", i, o))
+			continue
+		}
+		origins[n] = true
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}"}
+	t := &Table{cfg: cfg, toolTpl: "tool:{name}", promptTpl: "prompt:{name}", rTpl: "resource:{name}", origins: origins}
 	if cfg.ScopeTemplate != "" {
 		t.toolTpl = cfg.ScopeTemplate
 	}

@@ -58,6 +58,15 @@ type MCPConfig struct {
 	// MaxBodyBytes caps a POSTed JSON-RPC body, as models.max_body_bytes
 	// caps a model body: larger ones get 413. Default: 1 MiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" json:"max_body_bytes,omitempty"`
+	// AllowedOrigins are the origins ("https://app.example.com", scheme,
+	// host and port only) a browser may call this endpoint from. The
+	// Streamable HTTP transport has servers validate the Origin header
+	// against DNS rebinding and answer 403 to one that is present and not
+	// valid: a request whose Origin is not listed ("null" included) is
+	// refused before its token is looked at. Requests without Origin
+	// (every client that is not a browser) are not affected. Default:
+	// none, so every request that carries an Origin is refused.
+	AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins,omitempty"`
 }
 
 // MCPRule names tools, prompts (Name) or resources (URI) by a glob in which

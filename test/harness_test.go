@@ -135,6 +135,7 @@ type cfg struct {
 	issuerExtra string // extra YAML lines of the issuer, indented by 4
 	serverExtra string // extra YAML lines of server, indented by 2
 	routes      string // the routes block; "" means defaultRoutes
+	upstreams   string // more upstreams beside models, indented by 2
 }
 
 const defaultRoutes = `
@@ -184,7 +185,8 @@ upstreams:
     url: %q
     headers:
       Authorization: %q
-routes:%s`, adminListen, c.serverExtra, e.iss.URL(), audience, c.issuerExtra, e.apiSrv.URL, upstreamSecret, routes)
+%s
+routes:%s`, adminListen, c.serverExtra, e.iss.URL(), audience, c.issuerExtra, e.apiSrv.URL, upstreamSecret, c.upstreams, routes)
 }
 
 // writeConfig writes text to a new file in t.TempDir and returns its path.
@@ -449,14 +451,20 @@ func (p *proc) do(method, path, tok string, body []byte, hdr ...string) response
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Add(hdr[i], hdr[i+1])
 	}
+	return p.send(req)
+}
+
+// send sends req through the gateway's client and reads the response.
+func (p *proc) send(req *http.Request) response {
+	p.t.Helper()
 	resp, err := p.client.Do(req)
 	if err != nil {
-		p.t.Fatalf("%s %s: %v", method, path, err)
+		p.t.Fatalf("%s %s: %v", req.Method, req.URL.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		p.t.Fatalf("%s %s: reading body: %v", method, path, err)
+		p.t.Fatalf("%s %s: reading body: %v", req.Method, req.URL.Path, err)
 	}
 	return response{resp, b}
 }
@@ -554,6 +562,17 @@ func (e *env) noneRecorded(what string) {
 	e.t.Helper()
 	if recs := e.api.Requests(); len(recs) != 0 {
 		e.t.Errorf("%s: the upstream received %d request(s), first %s %s; want none", what, len(recs), recs[0].Method, recs[0].RawPath)
+	}
+}
+
+// noneRecordedOf fails if the mock API recorded a request for path.
+func (e *env) noneRecordedOf(path string) {
+	e.t.Helper()
+	for _, r := range e.api.Requests() {
+		if r.Path == path {
+			e.t.Errorf("the upstream received %s %s; want no request for it", r.Method, r.RawPath)
+			return
+		}
 	}
 }
 
