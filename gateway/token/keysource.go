@@ -13,7 +13,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 )
 
 // Backoff for failed fetches: from initialBackoff, doubling, up to maxBackoff,
@@ -54,19 +53,31 @@ type keySource struct {
 	// is unknown then may be a rotated key we cannot see yet.
 	lastFailed atomic.Bool
 	cfg        atomic.Pointer[sourceConfig]
-	sf         singleflight.Group
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
 	wg     sync.WaitGroup
 
-	mu            sync.Mutex
-	closed        bool
-	inflight      int         // fetches running
+	mu     sync.Mutex
+	closed bool
+	// flight is the fetch running, nil when none. It is cleared under mu
+	// in the same step that publishes its keys, so a caller that finds it
+	// set will see keys stored after its own look-up, and a caller that
+	// missed a kid in keys already published finds it nil and starts a
+	// fetch of its own: joining a fetch that has already published could
+	// never show it the kid it is looking for.
+	flight        *keyFlight
 	lastOnDemand  time.Time   // start of the last unknown-kid refresh, by cfg.now
 	trailing      *time.Timer // the refresh owed to rate-limited unknown kids
 	discoveredURI string
+}
+
+// keyFlight is one fetch, shared by every caller that asks for a refresh
+// while it runs.
+type keyFlight struct {
+	done chan struct{} // closed once err is set and the fetch is reported
+	err  error
 }
 
 func newKeySource(ctx context.Context, id sourceIdentity, cfg *sourceConfig) *keySource {
@@ -131,7 +142,7 @@ func (s *keySource) run() {
 func (s *keySource) refreshForKID(ctx context.Context) error {
 	cfg := s.cfg.Load()
 	s.mu.Lock()
-	if s.inflight == 0 && !s.lastOnDemand.IsZero() {
+	if s.flight == nil && !s.lastOnDemand.IsZero() {
 		if wait := s.lastOnDemand.Add(cfg.minRefreshInterval).Sub(cfg.now()); wait > 0 {
 			if s.trailing == nil && !s.closed {
 				s.trailing = time.AfterFunc(wait, s.trailingRefresh)
@@ -140,11 +151,16 @@ func (s *keySource) refreshForKID(ctx context.Context) error {
 			return errRateLimited
 		}
 	}
-	if s.inflight == 0 {
+	if s.closed {
+		s.mu.Unlock()
+		return errSourceDone
+	}
+	if s.flight == nil {
 		s.lastOnDemand = cfg.now()
 	}
+	f := s.joinLocked(true)
 	s.mu.Unlock()
-	return s.refresh(ctx, true)
+	return s.wait(ctx, f)
 }
 
 // trailingRefresh is the one refresh owed to the unknown kids refused while
@@ -157,8 +173,9 @@ func (s *keySource) trailingRefresh() {
 		return
 	}
 	s.lastOnDemand = s.cfg.Load().now()
+	f := s.joinLocked(true)
 	s.mu.Unlock()
-	_ = s.refresh(s.ctx, true) // failures are logged and counted by fetch
+	_ = s.wait(s.ctx, f) // failures are logged and counted by fetch
 }
 
 // refresh runs (or joins) one fetch under the source's own context, waiting
@@ -169,53 +186,69 @@ func (s *keySource) refresh(ctx context.Context, unknownKID bool) error {
 		s.mu.Unlock()
 		return errSourceDone
 	}
-	s.wg.Add(1)
+	f := s.joinLocked(unknownKID)
 	s.mu.Unlock()
-	ch := make(chan error, 1)
+	return s.wait(ctx, f)
+}
+
+// joinLocked returns the fetch in flight, or starts one. s.mu is held and
+// the source is not closed.
+func (s *keySource) joinLocked(unknownKID bool) *keyFlight {
+	if s.flight != nil {
+		return s.flight
+	}
+	f := &keyFlight{done: make(chan struct{})}
+	s.flight = f
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_, err, _ := s.sf.Do("jwks", func() (any, error) { return nil, s.fetch(unknownKID) })
-		ch <- err
+		s.fetch(f, unknownKID)
 	}()
+	return f
+}
+
+// wait waits for f as long as ctx allows.
+func (s *keySource) wait(ctx context.Context, f *keyFlight) error {
 	select {
-	case err := <-ch:
-		return err
+	case <-f.done:
+		return f.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
 // fetch discovers the JWKS URI if needed, downloads and parses the JWKS, and
-// on success replaces the key set. A failure keeps the previous keys.
-func (s *keySource) fetch(unknownKID bool) (err error) {
-	s.mu.Lock()
-	s.inflight++
-	s.mu.Unlock()
+// on success replaces the key set. A failure keeps the previous keys. The
+// outcome is published and f leaves flight in one step under s.mu.
+func (s *keySource) fetch(f *keyFlight, unknownKID bool) {
 	cfg := s.cfg.Load()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.mu.Unlock()
-		s.lastFailed.Store(err != nil)
-		if err != nil {
-			s.failures.Add(1)
-			cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))
-		}
-		if cfg.onRefresh != nil {
-			cfg.onRefresh(s.id.issuer, unknownKID, err)
-		}
-	}()
+	set, err := s.download(cfg)
+	s.mu.Lock()
+	if err == nil {
+		set.fetchedAt = cfg.now()
+		s.keys.Store(set)
+	}
+	s.lastFailed.Store(err != nil)
+	s.flight = nil
+	s.mu.Unlock()
+	if err != nil {
+		s.failures.Add(1)
+		cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))
+	}
+	if cfg.onRefresh != nil {
+		cfg.onRefresh(s.id.issuer, unknownKID, err)
+	}
+	f.err = err
+	close(f.done)
+}
+
+// download discovers the JWKS URI if needed and fetches the JWKS.
+func (s *keySource) download(cfg *sourceConfig) (*keySet, error) {
 	uri, err := s.jwksURI(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	set, err := fetchJWKS(s.ctx, cfg, uri)
-	if err != nil {
-		return err
-	}
-	set.fetchedAt = cfg.now()
-	s.keys.Store(set)
-	return nil
+	return fetchJWKS(s.ctx, cfg, uri)
 }
 
 // jwksURI returns the configured URI, or discovers it with go-oidc (which
