@@ -68,6 +68,7 @@ type keySource struct {
 	// fetch of its own: joining a fetch that has already published could
 	// never show it the kid it is looking for.
 	flight        *keyFlight
+	started       uint64      // fetches started so far
 	lastOnDemand  time.Time   // start of the last unknown-kid refresh, by cfg.now
 	trailing      *time.Timer // the refresh owed to rate-limited unknown kids
 	discoveredURI string
@@ -76,6 +77,7 @@ type keySource struct {
 // keyFlight is one fetch, shared by every caller that asks for a refresh
 // while it runs.
 type keyFlight struct {
+	seq  uint64        // its place in the order fetches started, from 1
 	done chan struct{} // closed once err is set and the fetch is reported
 	err  error
 }
@@ -129,7 +131,8 @@ func (s *keySource) run() {
 	}
 }
 
-// refreshForKID is called by Verify for an unknown kid. It joins a fetch in
+// refreshForKID is called by Verify for an unknown kid; known reports
+// whether the kid is in the keys published now. It joins a fetch in
 // flight; otherwise it starts one, unless the last unknown-kid refresh began
 // less than MinRefreshInterval ago: then it fails fast with errRateLimited
 // and makes sure one trailing refresh runs as soon as the limit lifts, so
@@ -139,28 +142,49 @@ func (s *keySource) run() {
 // flood of made-up kids hold requests open). The limit is measured by the
 // injected clock (cfg.now), as is everything else the Verifier reads the
 // time for; the trailing refresh waits on a runtime timer.
-func (s *keySource) refreshForKID(ctx context.Context) error {
+//
+// A fetch joined that had started before the kid was looked up may have
+// downloaded the JWKS before the key was published: when it did not bring
+// the kid, the kid is asked for once more, under the same limit.
+func (s *keySource) refreshForKID(ctx context.Context, known func() bool) error {
+	s.mu.Lock()
+	seen := s.started // every fetch started after the caller's look-up has a later seq
+	s.mu.Unlock()
+	f, err := s.onDemand()
+	if err != nil {
+		return err
+	}
+	if err := s.wait(ctx, f); err != nil || f.seq > seen || known() {
+		return err
+	}
+	if f, err = s.onDemand(); err != nil {
+		return err
+	}
+	return s.wait(ctx, f)
+}
+
+// onDemand is an unknown kid's fetch: the one in flight, or a new one
+// unless the rate limit holds (errRateLimited, with the trailing refresh
+// armed).
+func (s *keySource) onDemand() (*keyFlight, error) {
 	cfg := s.cfg.Load()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.flight == nil && !s.lastOnDemand.IsZero() {
 		if wait := s.lastOnDemand.Add(cfg.minRefreshInterval).Sub(cfg.now()); wait > 0 {
 			if s.trailing == nil && !s.closed {
 				s.trailing = time.AfterFunc(wait, s.trailingRefresh)
 			}
-			s.mu.Unlock()
-			return errRateLimited
+			return nil, errRateLimited
 		}
 	}
 	if s.closed {
-		s.mu.Unlock()
-		return errSourceDone
+		return nil, errSourceDone
 	}
 	if s.flight == nil {
 		s.lastOnDemand = cfg.now()
 	}
-	f := s.joinLocked(true)
-	s.mu.Unlock()
-	return s.wait(ctx, f)
+	return s.joinLocked(true), nil
 }
 
 // trailingRefresh is the one refresh owed to the unknown kids refused while
@@ -197,7 +221,8 @@ func (s *keySource) joinLocked(unknownKID bool) *keyFlight {
 	if s.flight != nil {
 		return s.flight
 	}
-	f := &keyFlight{done: make(chan struct{})}
+	s.started++
+	f := &keyFlight{done: make(chan struct{}), seq: s.started}
 	s.flight = f
 	s.wg.Add(1)
 	go func() {
