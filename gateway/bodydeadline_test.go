@@ -12,15 +12,18 @@ import (
 // TestSlowAnswerOutlivesBodyReadTimeout: once the request body is in,
 // body_read_timeout no longer applies: an upstream that answers long after
 // it (a model thinking) is relayed, for bodies of known length and chunked.
+// The timeout must still cover the client's own gap between headers and
+// body: a chunked body goes out in a write of its own after the headers,
+// and on a loaded machine that write can come 100ms later.
 func TestSlowAnswerOutlivesBodyReadTimeout(t *testing.T) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
-		time.Sleep(time.Second) // well past the 100ms body_read_timeout
+		time.Sleep(1500 * time.Millisecond) // well past the 500ms body_read_timeout
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"ok":true}`)
 	}))
 	defer up.Close()
-	r := newRig(t, rigOptions{server: "  body_read_timeout: 100ms", upstreamURL: up.URL, upstreamTimeout: "10s"})
+	r := newRig(t, rigOptions{server: "  body_read_timeout: 500ms", upstreamURL: up.URL, upstreamTimeout: "10s"})
 	tok := r.token("embeddings:create")
 	for _, chunked := range []bool{false, true} {
 		var body io.Reader = strings.NewReader(`{"model":"m","input":"x"}`)

@@ -88,6 +88,20 @@ func newFaultRig(t *testing.T, f *jwksFault, o rigOptions) *rig {
 	return r
 }
 
+// breakJWKS sets the JWKS endpoint's fault to m and waits for a key fetch
+// to fail under it. A failure counted before (a fetch that timed out on a
+// loaded machine) does not do: a fetch that had started before the fault
+// could still succeed after the wait, and its keys, fresh by the clock of
+// that moment, would mask the outage under test. Fetches run one at a
+// time, so once one has failed under the fault, none that started before
+// it is left to succeed.
+func (r *rig) breakJWKS(t *testing.T, f *jwksFault, m fault) {
+	t.Helper()
+	before := r.refreshFailures()
+	f.set(m)
+	testkit.WaitFor(t, "a key fetch failed under the fault", func() bool { return r.refreshFailures() > before })
+}
+
 func wantKeysUnavailable(t *testing.T, resp *http.Response) {
 	t.Helper()
 	wantStatus(t, resp, http.StatusServiceUnavailable)
@@ -145,8 +159,7 @@ func TestJWKSFailingLater(t *testing.T) {
 			tok := r.token("models:read")
 			wantStatus(t, r.in(t).do("GET", "/v1/models", tok, nil), 200)
 
-			f.set(m)
-			testkit.WaitFor(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
+			r.in(t).breakJWKS(t, f, m)
 			wantStatus(t, r.in(t).do("GET", "/v1/models", tok, nil), 200)
 			if code, body := r.in(t).readyz(); code != 200 {
 				t.Errorf("/readyz %d %s; want 200 while keys are fresh enough", code, body)
@@ -172,8 +185,7 @@ func TestJWKSStaleBeyondMaxStaleness(t *testing.T) {
 	f := newJWKSFault(faultNone)
 	r := newFaultRig(t, f, rigOptions{now: clock.Now, issuer: "    max_staleness: 1h", refresh: "100ms"})
 	wantStatus(t, r.do("GET", "/v1/models", r.token("models:read"), nil), 200)
-	f.set(faultDown)
-	testkit.WaitFor(t, "a failed refresh", func() bool { return r.refreshFailures() >= 1 })
+	r.breakJWKS(t, f, faultDown)
 	clock.Add(50 * time.Minute)
 	wantStatus(t, r.do("GET", "/v1/models", r.token("models:read"), nil), 200)
 	clock.Add(20 * time.Minute)

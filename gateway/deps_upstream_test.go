@@ -33,6 +33,9 @@ func TestUpstreamFailures(t *testing.T) {
 		l.Close()
 		return "http://" + addr
 	}
+	// A 504 comes from the 500ms upstream timeout. The 502 cases get a
+	// generous one: on a loaded machine an upstream slower than 500ms to
+	// refuse or hang up would otherwise turn the 502 under test into a 504.
 	tests := []struct {
 		name   string
 		url    func() string
@@ -78,7 +81,11 @@ func TestUpstreamFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := newRig(t, rigOptions{upstreamURL: tt.url(), upstreamTimeout: "500ms"})
+			timeout := "30s"
+			if tt.status == http.StatusGatewayTimeout {
+				timeout = "500ms"
+			}
+			r := newRig(t, rigOptions{upstreamURL: tt.url(), upstreamTimeout: timeout})
 			resp := r.in(t).do("GET", "/v1/models", r.token("models:read"), nil)
 			wantStatus(t, resp, tt.status)
 			if wa := resp.Header.Get("WWW-Authenticate"); wa != "" {

@@ -287,15 +287,15 @@ func TestIntrospectionRevocationAPI(t *testing.T) {
 func TestIntrospectionSharedRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	open := func() state.Store {
-		s, err := state.NewRedis(state.RedisOptions{URL: srv.URL()})
+		s, err := state.NewRedis(state.RedisOptions{URL: srv.URL(), ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = s.Close() })
 		return s
 	}
-	w1, a := introWorld(t, open(), nil, nil)
-	w2, _ := introWorld(t, open(), w1, a)
+	w1, a := introWorld(t, patientStore{open()}, nil, nil)
+	w2, _ := introWorld(t, patientStore{open()}, w1, a)
 	const tok = "ory_at_shared-carol.sig"
 	a.issue(tok, "carol", "chat:completions")
 	if rec := w1.chat(tok); rec.Code != http.StatusOK {
@@ -316,6 +316,21 @@ func TestIntrospectionSharedRedis(t *testing.T) {
 			t.Fatalf("redis holds the token under %q", k)
 		}
 	}
+}
+
+// patientStore lets the introspection cache's reads and writes take as
+// long as the store does: the introspector bounds them by 250ms, which a
+// real Redis round trip can pass on a loaded machine (a lost write or a
+// missed read is then a second call to the endpoint, not the sharing the
+// test is about).
+type patientStore struct{ state.Store }
+
+func (s patientStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	return s.Store.Get(context.WithoutCancel(ctx), key)
+}
+
+func (s patientStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	return s.Store.Set(context.WithoutCancel(ctx), key, value, ttl)
 }
 
 // TestIntrospectionAcrossReload: a reload starts an empty local cache but

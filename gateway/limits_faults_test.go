@@ -38,7 +38,7 @@ func TestLimitRedisSilent(t *testing.T) {
     read_timeout: 1h
     write_timeout: 1h
 limits:
-  store_timeout: 100ms
+  store_timeout: 1s  # long enough for a loaded machine: the requests before and after the silence must be answered
   cooldown: 1m
 `, func(rw http.ResponseWriter, r *http.Request, _ []byte) { jsonUsage(`null`)(rw, r) })
 			if rec := w.post("alice", `{"model":"m1"}`); rec.Code != 200 {
@@ -78,7 +78,10 @@ func TestLimitAllOrNothing(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			extra := ""
 			if store == "redis" {
-				extra = "state:\n  redis:\n    url: \"" + redistest.Start(t).URL() + "\"\n"
+				// A generous store timeout: a Redis round trip slower
+				// than the default 250ms on a loaded machine would be a
+				// store error, not the refusal under test.
+				extra = "state:\n  redis:\n    url: \"" + redistest.Start(t).URL() + "\"\nlimits:\n  store_timeout: 5s\n"
 			}
 			w := newLimitWorldUp(t, limitChatRoute(`      - name: rpm
         requests: {rate: 3, per: 1h}

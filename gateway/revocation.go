@@ -201,13 +201,17 @@ func (r *revoker) sync(ctx context.Context) error {
 	defer r.syncMu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg().StoreTimeout.D())
 	defer cancel()
+	// The mirror is as fresh as the moment the list was asked for: an
+	// answer that comes back late (or a sync that resumes late) must not
+	// make it look younger, and the lag fail_open and fail_closed act on
+	// counts from there.
+	now := r.now()
 	items, err := r.store.List(ctx, revokePrefix)
 	if err != nil {
 		r.m.storeErrors.WithLabelValues("revocation_sync").Inc()
 		r.logger.Warn("revocation list sync failed; serving the last mirror", zap.Error(err))
 		return err
 	}
-	now := r.now()
 	entries := make([]*revocation, 0, len(items))
 	counts := map[string]int{revokeJTI: 0, revokeSub: 0, revokeClient: 0}
 	for k, v := range items {

@@ -15,19 +15,27 @@ import (
 	"github.com/scopegate/scopegate/internal/testkit"
 )
 
+// redisExtra is the state and revocation config of the Redis tests. Their
+// outages are errors or refused connections, which come back at once: the
+// socket and store timeouts are generous, as on a loaded machine a real
+// Redis round trip can take a few hundred milliseconds, and a timeout
+// there would be an outage the test did not make (a limit's 503, a sync
+// that fails).
 func redisExtra(url, mode string) string {
 	return adminExtra + `
 state:
   redis:
     url: "` + url + `"
-    dial_timeout: 200ms
-    read_timeout: 200ms
-    write_timeout: 200ms
+    dial_timeout: 2s
+    read_timeout: 2s
+    write_timeout: 2s
 revocation:
   failure_mode: ` + mode + `
   resync_interval: 20ms
   max_lag: 30s
-  store_timeout: 300ms
+  store_timeout: 2s
+limits:
+  store_timeout: 2s
 `
 }
 

@@ -211,6 +211,11 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		}
 		r.upSrv.Close()
 		r.issSrv.Close()
+		// The goroutines of the connections closed just now end by
+		// themselves, soon but not at once: on a loaded machine they can
+		// take longer than goleak's own retries (about 0.4s in all) allow.
+		// A leak is a goroutine still there after testkit.DefaultTimeout.
+		testkit.Wait(testkit.DefaultTimeout, func() bool { return goleak.Find(leakBase) == nil })
 		goleak.VerifyNone(t, leakBase)
 	})
 	if !o.noWait {

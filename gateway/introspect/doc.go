@@ -9,7 +9,9 @@
 //	     authorization server about a token it may not have issued)
 //	  -> local cache (decoded claims, this replica)      hit: no I/O
 //	  -> state store (the response, shared by replicas)  hit: one store read
-//	  -> singleflight per token -> semaphore per issuer -> endpoint
+//	  -> singleflight per token (a fresh caller shares only with fresh
+//	     ones: a cached caller's flight may answer from the cache)
+//	  -> semaphore per issuer -> endpoint
 //	       (TLS or loopback, no redirects, size cap, strict JSON)
 //	  -> Options.Claims judges the response as a JWT's claims would be
 //	  -> only an active answer is cached, for min(exp - now, cache TTL)

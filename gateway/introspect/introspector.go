@@ -134,7 +134,13 @@ func (in *Introspector) Introspect(ctx context.Context, raw string, fresh bool) 
 		}
 		in.metrics.cache("miss")
 	}
-	v, err := in.flight(ctx, e, k, func(fctx context.Context) (any, error) {
+	// A fresh caller (a route that introspects every token) never joins
+	// a flight that may answer from the cache: its flights are its own.
+	kind := flightCached
+	if fresh {
+		kind = flightFresh
+	}
+	v, err := in.flight(ctx, e, kind, k, func(fctx context.Context) (any, error) {
 		// A caller that missed the cache just before another's flight
 		// ended starts a flight of its own: the answer is cached by now.
 		if !fresh {
@@ -174,7 +180,7 @@ func (in *Introspector) Confirm(ctx context.Context, iss, raw string) error {
 		return &token.Error{Reason: ReasonNotIntrospectable, Detail: "this route requires introspection, and the token's issuer has none configured"}
 	}
 	k := cacheKey(iss, raw)
-	_, err := in.flight(ctx, e, k, func(fctx context.Context) (any, error) {
+	_, err := in.flight(ctx, e, flightConfirm, k, func(fctx context.Context) (any, error) {
 		m, _, err := in.ask(fctx, e, raw)
 		if err != nil {
 			return nil, err
@@ -189,13 +195,22 @@ func (in *Introspector) Confirm(ctx context.Context, iss, raw string) error {
 	return err
 }
 
-// flight runs fn once for every concurrent caller of the same token (the
-// first caller starts it; the others wait for its answer), under a
-// context of its own that the issuer's timeout bounds, so that a caller
-// who leaves does not fail the others. Each caller waits at most until its
-// own ctx is done.
-func (in *Introspector) flight(ctx context.Context, e *endpoint, k [32]byte, fn func(context.Context) (any, error)) (any, error) {
-	ch := in.sf.DoChan(hex.EncodeToString(k[:]), func() (any, error) {
+// Kinds of flight. Callers share a flight only with callers of the same
+// kind: a cached flight may answer from the cache, which a fresh caller
+// must not get, and a confirmation answers true, not claims.
+const (
+	flightCached  = "c:"
+	flightFresh   = "f:"
+	flightConfirm = "j:"
+)
+
+// flight runs fn once for every concurrent caller of the same kind and
+// token (the first caller starts it; the others wait for its answer),
+// under a context of its own that the issuer's timeout bounds, so that a
+// caller who leaves does not fail the others. Each caller waits at most
+// until its own ctx is done.
+func (in *Introspector) flight(ctx context.Context, e *endpoint, kind string, k [32]byte, fn func(context.Context) (any, error)) (any, error) {
+	ch := in.sf.DoChan(kind+hex.EncodeToString(k[:]), func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.opts.Timeout)
 		defer cancel()
 		return fn(fctx)

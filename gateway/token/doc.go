@@ -10,8 +10,10 @@
 // keySet through an atomic pointer; it retries failed fetches with jittered
 // exponential backoff (1s..30s) and otherwise refreshes every
 // RefreshInterval. Verify never holds a lock across I/O: it loads the key
-// set atomically. A token naming an unknown kid triggers one refresh through
-// a singleflight group, rate-limited per issuer to one per
+// set atomically. A token naming an unknown kid triggers one refresh, shared
+// by every caller while it runs (a caller that joined a refresh begun before
+// it looked, and is still missing its kid, asks once more), rate-limited per
+// issuer to one per
 // MinRefreshInterval; callers beyond the limit fail fast with unknown_kid,
 // and one trailing refresh runs when the limit lifts, so a freshly rotated
 // key is honoured at most MinRefreshInterval after its first sighting.

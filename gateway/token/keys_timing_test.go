@@ -228,6 +228,39 @@ func TestUnknownKIDTrailingRefresh(t *testing.T) {
 	})
 }
 
+// TestUnknownKIDAfterOlderFetch: a token under a kid published just after
+// a scheduled refresh downloaded the JWKS, arriving while that refresh is
+// still in flight, is honoured: the fetch it joins could not have seen the
+// key, so the kid is asked for once more (one fetch), not refused.
+func TestUnknownKIDAfterOlderFetch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newKey(t, "p256", "a", "ES256", "ES256")
+		b := newKey(t, "p256", "b", "ES256", "ES256")
+		srv := newMemJWKS(t, a)
+		const refresh = time.Minute
+		v := newVerifier(t, Options{
+			Issuers: []IssuerConfig{{Issuer: issuerURL, JWKSURI: srv.URL, Audiences: []string{testAud},
+				RefreshInterval: refresh, MinRefreshInterval: time.Hour}},
+			Client: srv.client(),
+			Now:    time.Now, // the bubble's
+		})
+		synctest.Wait()
+		srv.mu.Lock()
+		srv.delay = 50 * time.Millisecond
+		srv.mu.Unlock()
+		time.Sleep(refresh)
+		synctest.Wait() // the scheduled refresh has read the JWKS (a only) and is in flight
+		srv.setKeys(a, b)
+		before := srv.fetches.Load()
+		if _, err := v.Verify(context.Background(), mint(t, b, nil, claimsAt(time.Now()))); err != nil {
+			t.Fatalf("token under the kid published after the scheduled fetch read the JWKS: %v", err)
+		}
+		if got := srv.fetches.Load() - before; got != 1 {
+			t.Errorf("fetches after the scheduled one = %d; want 1", got)
+		}
+	})
+}
+
 // TestUnknownKIDRateLimitFollowsClock: the unknown-kid rate limit is
 // measured by the injected clock, like every other time the Verifier
 // reads: moving the clock past MinRefreshInterval lifts it.
@@ -266,6 +299,9 @@ func TestUnknownKIDRateLimitFollowsClock(t *testing.T) {
 // included. synctest.Test itself fails if a goroutine of the bubble is
 // left when the test function returns.
 func TestCloseAndCancelStopGoroutines(t *testing.T) {
+	// Goroutines of the tests before (their closed connections' may still
+	// be ending) are TestMain's to check, not this test's.
+	before := goleak.IgnoreCurrent()
 	synctest.Test(t, func(t *testing.T) {
 		k := newKey(t, "p256", "ec1", "ES256", "ES256")
 		srv := newMemJWKS(t, k)
@@ -289,7 +325,7 @@ func TestCloseAndCancelStopGoroutines(t *testing.T) {
 		}
 		v.Close() // idempotent
 	})
-	goleak.VerifyNone(t)
+	goleak.VerifyNone(t, before)
 }
 
 // TestCancelWhileWaitingForRefresh: a request waiting for an unknown-kid

@@ -13,7 +13,6 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"go.uber.org/zap"
-	"golang.org/x/sync/singleflight"
 )
 
 // Backoff for failed fetches: from initialBackoff, doubling, up to maxBackoff,
@@ -54,19 +53,33 @@ type keySource struct {
 	// is unknown then may be a rotated key we cannot see yet.
 	lastFailed atomic.Bool
 	cfg        atomic.Pointer[sourceConfig]
-	sf         singleflight.Group
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run returns
 	wg     sync.WaitGroup
 
-	mu            sync.Mutex
-	closed        bool
-	inflight      int         // fetches running
+	mu     sync.Mutex
+	closed bool
+	// flight is the fetch running, nil when none. It is cleared under mu
+	// in the same step that publishes its keys, so a caller that finds it
+	// set will see keys stored after its own look-up, and a caller that
+	// missed a kid in keys already published finds it nil and starts a
+	// fetch of its own: joining a fetch that has already published could
+	// never show it the kid it is looking for.
+	flight        *keyFlight
+	started       uint64      // fetches started so far
 	lastOnDemand  time.Time   // start of the last unknown-kid refresh, by cfg.now
 	trailing      *time.Timer // the refresh owed to rate-limited unknown kids
 	discoveredURI string
+}
+
+// keyFlight is one fetch, shared by every caller that asks for a refresh
+// while it runs.
+type keyFlight struct {
+	seq  uint64        // its place in the order fetches started, from 1
+	done chan struct{} // closed once err is set and the fetch is reported
+	err  error
 }
 
 func newKeySource(ctx context.Context, id sourceIdentity, cfg *sourceConfig) *keySource {
@@ -118,7 +131,8 @@ func (s *keySource) run() {
 	}
 }
 
-// refreshForKID is called by Verify for an unknown kid. It joins a fetch in
+// refreshForKID is called by Verify for an unknown kid; known reports
+// whether the kid is in the keys published now. It joins a fetch in
 // flight; otherwise it starts one, unless the last unknown-kid refresh began
 // less than MinRefreshInterval ago: then it fails fast with errRateLimited
 // and makes sure one trailing refresh runs as soon as the limit lifts, so
@@ -128,23 +142,49 @@ func (s *keySource) run() {
 // flood of made-up kids hold requests open). The limit is measured by the
 // injected clock (cfg.now), as is everything else the Verifier reads the
 // time for; the trailing refresh waits on a runtime timer.
-func (s *keySource) refreshForKID(ctx context.Context) error {
+//
+// A fetch joined that had started before the kid was looked up may have
+// downloaded the JWKS before the key was published: when it did not bring
+// the kid, the kid is asked for once more, under the same limit.
+func (s *keySource) refreshForKID(ctx context.Context, known func() bool) error {
+	s.mu.Lock()
+	seen := s.started // every fetch started after the caller's look-up has a later seq
+	s.mu.Unlock()
+	f, err := s.onDemand()
+	if err != nil {
+		return err
+	}
+	if err := s.wait(ctx, f); err != nil || f.seq > seen || known() {
+		return err
+	}
+	if f, err = s.onDemand(); err != nil {
+		return err
+	}
+	return s.wait(ctx, f)
+}
+
+// onDemand is an unknown kid's fetch: the one in flight, or a new one
+// unless the rate limit holds (errRateLimited, with the trailing refresh
+// armed).
+func (s *keySource) onDemand() (*keyFlight, error) {
 	cfg := s.cfg.Load()
 	s.mu.Lock()
-	if s.inflight == 0 && !s.lastOnDemand.IsZero() {
+	defer s.mu.Unlock()
+	if s.flight == nil && !s.lastOnDemand.IsZero() {
 		if wait := s.lastOnDemand.Add(cfg.minRefreshInterval).Sub(cfg.now()); wait > 0 {
 			if s.trailing == nil && !s.closed {
 				s.trailing = time.AfterFunc(wait, s.trailingRefresh)
 			}
-			s.mu.Unlock()
-			return errRateLimited
+			return nil, errRateLimited
 		}
 	}
-	if s.inflight == 0 {
+	if s.closed {
+		return nil, errSourceDone
+	}
+	if s.flight == nil {
 		s.lastOnDemand = cfg.now()
 	}
-	s.mu.Unlock()
-	return s.refresh(ctx, true)
+	return s.joinLocked(true), nil
 }
 
 // trailingRefresh is the one refresh owed to the unknown kids refused while
@@ -157,8 +197,9 @@ func (s *keySource) trailingRefresh() {
 		return
 	}
 	s.lastOnDemand = s.cfg.Load().now()
+	f := s.joinLocked(true)
 	s.mu.Unlock()
-	_ = s.refresh(s.ctx, true) // failures are logged and counted by fetch
+	_ = s.wait(s.ctx, f) // failures are logged and counted by fetch
 }
 
 // refresh runs (or joins) one fetch under the source's own context, waiting
@@ -169,53 +210,70 @@ func (s *keySource) refresh(ctx context.Context, unknownKID bool) error {
 		s.mu.Unlock()
 		return errSourceDone
 	}
-	s.wg.Add(1)
+	f := s.joinLocked(unknownKID)
 	s.mu.Unlock()
-	ch := make(chan error, 1)
+	return s.wait(ctx, f)
+}
+
+// joinLocked returns the fetch in flight, or starts one. s.mu is held and
+// the source is not closed.
+func (s *keySource) joinLocked(unknownKID bool) *keyFlight {
+	if s.flight != nil {
+		return s.flight
+	}
+	s.started++
+	f := &keyFlight{done: make(chan struct{}), seq: s.started}
+	s.flight = f
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		_, err, _ := s.sf.Do("jwks", func() (any, error) { return nil, s.fetch(unknownKID) })
-		ch <- err
+		s.fetch(f, unknownKID)
 	}()
+	return f
+}
+
+// wait waits for f as long as ctx allows.
+func (s *keySource) wait(ctx context.Context, f *keyFlight) error {
 	select {
-	case err := <-ch:
-		return err
+	case <-f.done:
+		return f.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
 
 // fetch discovers the JWKS URI if needed, downloads and parses the JWKS, and
-// on success replaces the key set. A failure keeps the previous keys.
-func (s *keySource) fetch(unknownKID bool) (err error) {
-	s.mu.Lock()
-	s.inflight++
-	s.mu.Unlock()
+// on success replaces the key set. A failure keeps the previous keys. The
+// outcome is published and f leaves flight in one step under s.mu.
+func (s *keySource) fetch(f *keyFlight, unknownKID bool) {
 	cfg := s.cfg.Load()
-	defer func() {
-		s.mu.Lock()
-		s.inflight--
-		s.mu.Unlock()
-		s.lastFailed.Store(err != nil)
-		if err != nil {
-			s.failures.Add(1)
-			cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))
-		}
-		if cfg.onRefresh != nil {
-			cfg.onRefresh(s.id.issuer, unknownKID, err)
-		}
-	}()
+	set, err := s.download(cfg)
+	s.mu.Lock()
+	if err == nil {
+		set.fetchedAt = cfg.now()
+		s.keys.Store(set)
+	}
+	s.lastFailed.Store(err != nil)
+	s.flight = nil
+	s.mu.Unlock()
+	if err != nil {
+		s.failures.Add(1)
+		cfg.logger.Warn("jwks refresh failed", zap.Bool("unknown_kid", unknownKID), zap.Error(err))
+	}
+	if cfg.onRefresh != nil {
+		cfg.onRefresh(s.id.issuer, unknownKID, err)
+	}
+	f.err = err
+	close(f.done)
+}
+
+// download discovers the JWKS URI if needed and fetches the JWKS.
+func (s *keySource) download(cfg *sourceConfig) (*keySet, error) {
 	uri, err := s.jwksURI(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	set, err := fetchJWKS(s.ctx, cfg, uri)
-	if err != nil {
-		return err
-	}
-	set.fetchedAt = cfg.now()
-	s.keys.Store(set)
-	return nil
+	return fetchJWKS(s.ctx, cfg, uri)
 }
 
 // jwksURI returns the configured URI, or discovers it with go-oidc (which

@@ -251,7 +251,14 @@ func (v *Verifier) selectKey(ctx context.Context, is *issuer, hdr header) (key a
 	}
 	keys, known := ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
 	if !known {
-		err = is.src.refreshForKID(ctx)
+		err = is.src.refreshForKID(ctx, func() bool {
+			ks := is.keys(v.now())
+			if ks == nil {
+				return false
+			}
+			_, known := ks.candidates(hdr.kid, hdr.hasKID, hdr.alg)
+			return known
+		})
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, nil, nil, fmt.Errorf("%w: waiting for key refresh: %w", ErrKeysUnavailable, ctxErr)
 		}
