@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func TestNoRoute404(t *testing.T) {
@@ -461,13 +463,9 @@ func dialRefused(addr string) bool {
 func TestUpstreamErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	// A closed port, and a backend that answers too late.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
+	// A closed port (reserved: no other test's listener can take it before
+	// the request is refused), and a backend that answers too late.
+	closed := "http://" + testkit.ClosedAddr(t)
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
