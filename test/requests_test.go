@@ -431,29 +431,11 @@ func TestSSEUnbuffered(t *testing.T) {
 			resp.Body.Close()
 			t.Fatalf("round %d: status %d Content-Type %q; want 200 text/event-stream", round, resp.StatusCode, ct)
 		}
-		var evs []string
-		br := bufio.NewReader(resp.Body)
-		for {
-			line, err := br.ReadString('\n')
-			if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data: "); ok {
-				evs = append(evs, d)
-				if d != "[DONE]" {
-					// The upstream waits for this before its next event.
-					select {
-					case pace <- struct{}{}:
-					case <-time.After(10 * time.Second):
-						t.Fatalf("round %d: the upstream did not ask for the event after %q within 10s", round, d)
-					}
-				}
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("round %d: reading stream after %d events (an event held back by the gateway stalls this exchange): %v", round, len(evs), err)
-			}
-		}
+		evs, err := readPaced(resp.Body, pace, nil)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
 		if len(evs) < 6 || evs[len(evs)-1] != "[DONE]" {
 			t.Fatalf("round %d: %d events, last %q; want several ending in [DONE]", round, len(evs), evs[max(len(evs)-1, 0):])
 		}
@@ -463,6 +445,39 @@ func TestSSEUnbuffered(t *testing.T) {
 		a := p.audit(resp.Header.Get("X-Request-Id"))
 		if a.Decision != "allow" || a.Status != 200 || a.Route != "chat" {
 			t.Errorf("audit %v; want allow 200 on chat", a)
+		}
+	}
+}
+
+// readPaced reads the data: lines of a stream the mock model API paces
+// (envOptions.streamPace) until EOF: after each event but [DONE] it lets
+// the upstream send the next one. onFirst, if set, runs after the first
+// event, while the upstream waits: the stream is in flight meanwhile,
+// whatever the time it takes. An event held back on the way stalls the
+// exchange and fails it (the client's timeout).
+func readPaced(body io.Reader, pace chan<- struct{}, onFirst func()) ([]string, error) {
+	br := bufio.NewReader(body)
+	var evs []string
+	for {
+		line, err := br.ReadString('\n')
+		if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data: "); ok {
+			evs = append(evs, d)
+			if len(evs) == 1 && onFirst != nil {
+				onFirst()
+			}
+			if d != "[DONE]" {
+				select {
+				case pace <- struct{}{}:
+				case <-time.After(10 * time.Second):
+					return evs, fmt.Errorf("the upstream did not ask for the event after %q within 10s", d)
+				}
+			}
+		}
+		if err == io.EOF {
+			return evs, nil
+		}
+		if err != nil {
+			return evs, fmt.Errorf("reading stream after %d events (an event held back on the way stalls this exchange): %w", len(evs), err)
 		}
 	}
 }
