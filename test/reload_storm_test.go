@@ -31,6 +31,8 @@ func TestSIGHUPStorm(t *testing.T) {
 	}
 	chatTok, readTok := e.token("chat:completions"), e.token("models:read")
 	stop := make(chan struct{})
+	stopWorkers := sync.OnceFunc(func() { close(stop) })
+	defer stopWorkers() // on a failure too: no worker outlives the test
 	var wg sync.WaitGroup
 	var done, bad atomic.Int64
 	for w := range 4 {
@@ -109,7 +111,7 @@ func TestSIGHUPStorm(t *testing.T) {
 			t.Fatalf("no decision under config %s within 30s of reload %d", h, i)
 		}
 	}
-	close(stop)
+	stopWorkers()
 	wg.Wait()
 	if n := bad.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed or were cut during 12 reloads", n, done.Load())
