@@ -354,24 +354,19 @@ func testChatStreamPaced(t *testing.T) {
 	var got []string
 	for data := range events {
 		got = append(got, data)
+		if data == "[DONE]" {
+			continue // the stream ends; anything after it fails the check below
+		}
 		synctest.Wait() // the stream, the client and the reader all wait
 		select {
 		case next, ok := <-events:
 			if ok {
 				t.Fatalf("event %q arrived after %q without a receive from the pace", next, data)
 			}
-			if data != "[DONE]" {
-				t.Fatalf("the stream ended after %q, unpaced", data)
-			}
+			t.Fatalf("the stream ended after %q without [DONE]", data)
 		default:
-			if data == "[DONE]" {
-				t.Fatal("the stream went on after [DONE]")
-			}
-			pace <- struct{}{}
 		}
-		if data == "[DONE]" {
-			break
-		}
+		pace <- struct{}{}
 	}
 	if len(got) < 4 || got[len(got)-1] != "[DONE]" {
 		t.Fatalf("events %q; want several, then [DONE]", got)
