@@ -38,9 +38,9 @@ func exposedMetrics(t *testing.T) map[string]bool {
 	iss.SetURL(issSrv.URL)
 	api := httptest.NewServer(mockapi.New(mockapi.Options{StreamDelay: -1}).Handler())
 	t.Cleanup(api.Close)
-	down := httptest.NewServer(http.NotFoundHandler())
-	downURL := down.URL
-	down.Close() // a port nothing listens on: requests to it fail with 502
+	// A port nothing listens on (reserved: no other test's listener can
+	// take it meanwhile): requests to it fail with 502.
+	downURL := "http://" + testkit.ClosedAddr(t)
 	// An introspection endpoint that knows one opaque token.
 	intro := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -83,7 +83,8 @@ type env struct {
 
 type envOptions struct {
 	streamDelay time.Duration
-	issuerDown  bool // the issuer is down before the gateway starts
+	streamPace  <-chan struct{} // mockapi.Options.StreamPace
+	issuerDown  bool            // the issuer is down before the gateway starts
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
@@ -100,7 +101,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if delay == 0 {
 		delay = -1
 	}
-	api := mockapi.New(mockapi.Options{StreamDelay: delay})
+	api := mockapi.New(mockapi.Options{StreamDelay: delay, StreamPace: o.streamPace})
 	apiSrv := httptest.NewServer(api.Handler())
 	t.Cleanup(apiSrv.Close)
 	return &env{t: t, iss: iss, issSrv: issSrv, api: api, apiSrv: apiSrv}

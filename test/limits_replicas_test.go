@@ -34,7 +34,7 @@ func TestLimitsAcrossProcesses(t *testing.T) {
 state:
   redis:
     url: "` + srv.URL() + `"
-    dial_timeout: 500ms
+    dial_timeout: 2s    # generous, as the others: a killed Redis refuses connections at once anyway
     read_timeout: 2s
     write_timeout: 2s
 limits:

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +19,8 @@ import (
 // TestSIGHUPStorm: 12 SIGHUPs alternating two configs (the second changes
 // the upstream's transport) under concurrent requests and SSE streams:
 // no request fails, no stream is cut, and every decision names one of the
-// two configs.
+// two configs. Each reload waits for a decision under the config it
+// loaded, so that the requests run through all of them.
 func TestSIGHUPStorm(t *testing.T) {
 	t.Parallel()
 	e, p := serve(t, envOptions{streamDelay: 20 * time.Millisecond}, cfg{})
@@ -29,6 +31,8 @@ func TestSIGHUPStorm(t *testing.T) {
 	}
 	chatTok, readTok := e.token("chat:completions"), e.token("models:read")
 	stop := make(chan struct{})
+	stopWorkers := sync.OnceFunc(func() { close(stop) })
+	defer stopWorkers() // on a failure too: no worker outlives the test
 	var wg sync.WaitGroup
 	var done, bad atomic.Int64
 	for w := range 4 {
@@ -66,6 +70,25 @@ func TestSIGHUPStorm(t *testing.T) {
 		}()
 	}
 	reloaded := func() int { return strings.Count(p.stdout(), `"msg":"config reloaded"`) }
+	// The config in force, as /metrics names it (set before the reload is
+	// logged), and how many decisions were made under a config.
+	infoRe := regexp.MustCompile(`(?m)^scopegate_config_info\{hash="([0-9a-f]+)"\} 1$`)
+	inForce := func() string {
+		m := infoRe.FindStringSubmatch(string(p.adminGet("/metrics").body))
+		if m == nil {
+			t.Fatal("/metrics lacks scopegate_config_info")
+		}
+		return m[1]
+	}
+	decisionsUnder := func(h string) int {
+		n := 0
+		for _, m := range p.auditRecords() {
+			if m.Msg == "decision" && m.ConfigHash == h {
+				n++
+			}
+		}
+		return n
+	}
 	for i := range 12 {
 		text := base
 		if i%2 == 0 {
@@ -79,8 +102,16 @@ func TestSIGHUPStorm(t *testing.T) {
 		if !testkit.Wait(30*time.Second, func() bool { return reloaded() > n }) {
 			t.Fatalf("reload %d not logged", i)
 		}
+		// The next reload waits for a decision under this config: the
+		// requests run through every reload, and both configs decide
+		// some, however fast the reloads are next to the requests.
+		h := inForce()
+		before := decisionsUnder(h)
+		if !testkit.Wait(30*time.Second, func() bool { return decisionsUnder(h) > before }) {
+			t.Fatalf("no decision under config %s within 30s of reload %d", h, i)
+		}
 	}
-	close(stop)
+	stopWorkers()
 	wg.Wait()
 	if n := bad.Load(); n != 0 {
 		t.Errorf("%d of %d requests failed or were cut during 12 reloads", n, done.Load())

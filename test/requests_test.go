@@ -11,10 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
 func TestNoRoute404(t *testing.T) {
@@ -135,29 +136,42 @@ func TestLargeBody(t *testing.T) {
 	sum := sha256.Sum256(body)
 	want := hex.EncodeToString(sum[:])
 
-	// One client with one connection: the second request must reuse it.
-	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	send := func(n int, rd io.Reader, length int64) bool {
+	// One connection for the three requests, written and read here: the
+	// gateway must keep it open after each. (http.Transport's reuse is
+	// no measure of that: it gives a connection up when its own write
+	// goroutine has not reported the request written within 50ms of the
+	// response's end, which a loaded machine can take.)
+	conn, err := net.DialTimeout("tcp", p.proxy, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(60 * time.Second)) // a hang guard only
+	br := bufio.NewReader(conn)
+	send := func(n int, rd io.Reader, length int64) {
+		t.Helper()
 		req, _ := http.NewRequest("POST", p.url(fmt.Sprintf("/v1/echo/upload/%d", n)), rd)
 		req.ContentLength = length
+		if length < 0 {
+			req.TransferEncoding = []string{"chunked"}
+		}
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/octet-stream")
-		reused := false
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
-			GotConn: func(ci httptrace.GotConnInfo) { reused = ci.Reused },
-		}))
-		resp, err := c.Do(req)
+		if err := req.Write(conn); err != nil {
+			t.Fatalf("request %d: writing it on the connection of request 1: %v", n, err)
+		}
+		resp, err := http.ReadResponse(br, req)
 		if err != nil {
-			t.Fatalf("request %d: %v", n, err)
+			t.Fatalf("request %d: no response on the connection of request 1: %v", n, err)
 		}
-		b, _ := io.ReadAll(resp.Body)
+		b, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("request %d: status %d body %.300s", n, resp.StatusCode, b)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("request %d: status %d body %.300s (%v)", n, resp.StatusCode, b, err)
 		}
-		return reused
+		if resp.Close {
+			t.Fatalf("request %d: the gateway closes the keep-alive connection (Connection: close)", n)
+		}
 	}
 	check := func(n int, wantLen int64) {
 		t.Helper()
@@ -180,14 +194,10 @@ func TestLargeBody(t *testing.T) {
 	send(1, bytes.NewReader(body), int64(len(body)))
 	check(1, int64(len(body)))
 	// The second on the same keep-alive connection, chunked this time.
-	if reused := send(2, io.MultiReader(bytes.NewReader(body)), -1); !reused {
-		t.Errorf("the second request did not reuse the keep-alive connection")
-	}
+	send(2, io.MultiReader(bytes.NewReader(body)), -1)
 	check(2, -1)
-	// And a third, small, still on the same connection.
-	if reused := send(3, bytes.NewReader(body), int64(len(body))); !reused {
-		t.Errorf("the third request did not reuse the keep-alive connection")
-	}
+	// And a third, with a length again, still on the same connection.
+	send(3, bytes.NewReader(body), int64(len(body)))
 	check(3, int64(len(body)))
 }
 
@@ -402,48 +412,87 @@ func readSSE(body io.Reader, start time.Time, onFirst func()) ([]sseEvent, error
 
 const streamBody = `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"one two three four five six"}]}`
 
+// TestSSEUnbuffered: a streamed chat completion flows through event by
+// event, without timing: the mock model API sends each event only after
+// the client has read the one before (StreamPace), so an event the
+// gateway held back would stall the exchange. Twice on the same
+// connection, with a request body: keep-alive streaming must work both
+// times.
 func TestSSEUnbuffered(t *testing.T) {
 	t.Parallel()
-	const delay = 100 * time.Millisecond
-	e, p := serve(t, envOptions{streamDelay: delay}, cfg{})
+	pace := make(chan struct{})
+	e, p := serve(t, envOptions{streamPace: pace}, cfg{})
 	tok := e.token("chat:completions")
-	// Twice on the same connection, with a request body: keep-alive
-	// streaming must work both times.
+	// One connection, written and read here (see TestLargeBody).
+	conn, err := net.DialTimeout("tcp", p.proxy, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second)) // a stalled exchange fails here
+	br := bufio.NewReader(conn)
 	for round := range 2 {
 		req, _ := http.NewRequest("POST", p.url("/v1/chat/completions"), strings.NewReader(streamBody))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Content-Type", "application/json")
-		start := time.Now()
-		resp, err := p.client.Do(req)
+		if err := req.Write(conn); err != nil {
+			t.Fatalf("round %d: writing the request on the connection: %v", round, err)
+		}
+		resp, err := http.ReadResponse(br, req)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("round %d: no response on the connection: %v", round, err)
 		}
 		if ct := resp.Header.Get("Content-Type"); resp.StatusCode != 200 || ct != "text/event-stream" {
 			resp.Body.Close()
 			t.Fatalf("round %d: status %d Content-Type %q; want 200 text/event-stream", round, resp.StatusCode, ct)
 		}
-		evs, err := readSSE(resp.Body, start, nil)
+		evs, err := readPaced(resp.Body, pace, nil)
 		resp.Body.Close()
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		if len(evs) < 6 || evs[len(evs)-1].data != "[DONE]" {
-			t.Fatalf("round %d: %d events, last %v; want several ending in [DONE]", round, len(evs), evs[len(evs)-1:])
+		if len(evs) < 6 || evs[len(evs)-1] != "[DONE]" {
+			t.Fatalf("round %d: %d events, last %q; want several ending in [DONE]", round, len(evs), evs[max(len(evs)-1, 0):])
 		}
-		first, total := evs[0].at, evs[len(evs)-1].at
-		if min := time.Duration(len(evs)-2) * delay; total < min {
-			t.Errorf("round %d: the stream took %v; want at least %v", round, total, min)
-		}
-		if first > total/3 {
-			t.Errorf("round %d: first event after %v of %v: the stream was buffered", round, first, total)
-		}
-		// Events arrive spread out, not in one burst at the end.
-		if spread := evs[len(evs)-2].at - evs[1].at; spread < time.Duration(len(evs)-4)*delay/2 {
-			t.Errorf("round %d: events 1..n-1 arrived within %v; want them spread by ~%v each", round, spread, delay)
+		if resp.Close {
+			t.Fatalf("round %d: the gateway closes the keep-alive connection (Connection: close)", round)
 		}
 		a := p.audit(resp.Header.Get("X-Request-Id"))
 		if a.Decision != "allow" || a.Status != 200 || a.Route != "chat" {
 			t.Errorf("audit %v; want allow 200 on chat", a)
+		}
+	}
+}
+
+// readPaced reads the data: lines of a stream the mock model API paces
+// (envOptions.streamPace) until EOF: after each event but [DONE] it lets
+// the upstream send the next one. onFirst, if set, runs after the first
+// event, while the upstream waits: the stream is in flight meanwhile,
+// whatever the time it takes. An event held back on the way stalls the
+// exchange and fails it (the client's timeout or deadline).
+func readPaced(body io.Reader, pace chan<- struct{}, onFirst func()) ([]string, error) {
+	br := bufio.NewReader(body)
+	var evs []string
+	for {
+		line, err := br.ReadString('\n')
+		if d, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data: "); ok {
+			evs = append(evs, d)
+			if len(evs) == 1 && onFirst != nil {
+				onFirst()
+			}
+			if d != "[DONE]" {
+				select {
+				case pace <- struct{}{}:
+				case <-time.After(10 * time.Second):
+					return evs, fmt.Errorf("the upstream did not ask for the event after %q within 10s", d)
+				}
+			}
+		}
+		if err == io.EOF {
+			return evs, nil
+		}
+		if err != nil {
+			return evs, fmt.Errorf("reading stream after %d events (an event held back on the way stalls this exchange): %w", len(evs), err)
 		}
 	}
 }
@@ -461,13 +510,9 @@ func dialRefused(addr string) bool {
 func TestUpstreamErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
-	// A closed port, and a backend that answers too late.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
+	// A closed port (reserved: no other test's listener can take it before
+	// the request is refused), and a backend that answers too late.
+	closed := "http://" + testkit.ClosedAddr(t)
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {

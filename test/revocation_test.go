@@ -46,12 +46,12 @@ admin:
 state:
   redis:
     url: "` + srv.URL() + `"
-    dial_timeout: 200ms
-    read_timeout: 200ms
-    write_timeout: 200ms
+    dial_timeout: 2s
+    read_timeout: 2s
+    write_timeout: 2s
 revocation:
   resync_interval: 200ms
-  store_timeout: 300ms
+  store_timeout: 2s   # generous: a restarted gateway's first sync must not time out on a loaded machine
 `
 	path := writeConfig(t, text)
 	a, b := start(t, e, path), start(t, e, path)

@@ -28,6 +28,9 @@ import (
 //go:embed demo.yaml
 var configYAML []byte
 
+// keysWait bounds the wait for the issuer's keys before the welcome text.
+const keysWait = 10 * time.Second
+
 // Audience is the demo's resource identifier: every demo token's aud.
 const Audience = "https://models.scopegate.demo"
 
@@ -113,8 +116,11 @@ func Run(ctx context.Context, opts Options) error {
 		if err != nil {
 			logger.Warn("demo: DPoP stays on the placeholder URL", zap.Error(err))
 		}
-		// Wait (briefly) for the keys, so the printed commands work at once.
-		for i := 0; i < 100 && !gw.Ready(); i++ {
+		// Wait for the keys, so the printed commands work at once. The
+		// issuer is in this process: milliseconds, but a loaded machine
+		// may take seconds; past keysWait the welcome is printed all the
+		// same. Stopping (ctx) ends the wait.
+		for deadline := time.Now().Add(keysWait); !gw.Ready() && ctx.Err() == nil && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		// The key goes to a private file for `scopegate token`; without it

@@ -36,12 +36,20 @@ type Options struct {
 	// StreamDelay is the pause between server-sent events of a streamed
 	// chat completion. Zero means 50ms; a negative value means no pause.
 	StreamDelay time.Duration
+	// StreamPace, when not nil, paces a streamed chat completion in place
+	// of StreamDelay: before every event but the first ("data: [DONE]"
+	// included) the stream waits to receive from it, or for the client to
+	// go away. A client that sends only once it has read an event proves,
+	// without timing, that nothing on the way held that event back: one
+	// held back stalls the exchange.
+	StreamPace <-chan struct{}
 }
 
 // API is a mock OpenAI-compatible model API. It is safe for concurrent use.
 type API struct {
 	models  []string
 	delay   time.Duration
+	pace    <-chan struct{}
 	created int64 // the "created" time of every model
 
 	mu       sync.Mutex
@@ -85,7 +93,7 @@ func New(opts Options) *API {
 	if delay == 0 {
 		delay = 50 * time.Millisecond
 	}
-	return &API{models: models, delay: max(delay, 0), created: 1_700_000_000}
+	return &API{models: models, delay: max(delay, 0), pace: opts.StreamPace, created: 1_700_000_000}
 }
 
 // Handler returns the API's HTTP handler:

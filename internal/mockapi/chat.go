@@ -135,8 +135,9 @@ func (a *API) chatCompletions(w http.ResponseWriter, r *http.Request, body []byt
 }
 
 // stream writes events as server-sent events, flushing each and pausing
-// a.delay between them, then "data: [DONE]". It stops early when the
-// client goes away.
+// a.delay between them, then "data: [DONE]"; with a.pace, it waits for
+// a.pace before every event but the first, [DONE] included. It stops
+// early when the client goes away.
 func (a *API) stream(w http.ResponseWriter, r *http.Request, events []chatChunk) {
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -151,9 +152,20 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, events []chatChunk)
 		}
 		return rc.Flush() == nil
 	}
+	paced := func() bool {
+		select {
+		case <-a.pace:
+			return true
+		case <-r.Context().Done():
+			return false
+		}
+	}
 	var timer *time.Timer
 	for n, ev := range events {
-		if n > 0 && a.delay > 0 {
+		if n > 0 && a.pace != nil && !paced() {
+			return
+		}
+		if n > 0 && a.pace == nil && a.delay > 0 {
 			if timer == nil {
 				timer = time.NewTimer(a.delay)
 				defer timer.Stop()
@@ -170,6 +182,9 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request, events []chatChunk)
 		if err != nil || !send(b) {
 			return
 		}
+	}
+	if a.pace != nil && !paced() {
+		return
 	}
 	send([]byte("[DONE]"))
 }

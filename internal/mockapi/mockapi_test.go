@@ -319,6 +319,63 @@ func testChatStream(t *testing.T) {
 	}
 }
 
+// TestChatStreamPaced: with StreamPace, the first event comes at once and
+// each later one, [DONE] included, only after a receive from the pace:
+// in a synctest bubble, nothing more arrives while everything waits, and
+// no time passes.
+func TestChatStreamPaced(t *testing.T) {
+	synctest.Test(t, testChatStreamPaced)
+}
+
+func testChatStreamPaced(t *testing.T) {
+	pace := make(chan struct{})
+	client := testkit.PipeClient(t, New(Options{StreamPace: pace, StreamDelay: time.Hour}).Handler())
+	body := `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"pace me"}]}`
+	start := time.Now()
+	resp, err := client.Post("http://mock.test/v1/chat/completions", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	events := make(chan string)
+	go func() {
+		defer close(events)
+		br := bufio.NewReader(resp.Body)
+		for {
+			line, err := br.ReadString('\n')
+			if data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: "); ok {
+				events <- data
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	var got []string
+	for data := range events {
+		got = append(got, data)
+		if data == "[DONE]" {
+			continue // the stream ends; anything after it fails the check below
+		}
+		synctest.Wait() // the stream, the client and the reader all wait
+		select {
+		case next, ok := <-events:
+			if ok {
+				t.Fatalf("event %q arrived after %q without a receive from the pace", next, data)
+			}
+			t.Fatalf("the stream ended after %q without [DONE]", data)
+		default:
+		}
+		pace <- struct{}{}
+	}
+	if len(got) < 4 || got[len(got)-1] != "[DONE]" {
+		t.Fatalf("events %q; want several, then [DONE]", got)
+	}
+	if d := time.Since(start); d != 0 {
+		t.Errorf("the paced stream took %v of the bubble's clock; want no pause but the pace (StreamDelay ignored)", d)
+	}
+}
+
 func TestChatStreamWithoutUsage(t *testing.T) {
 	_, srv := serve(t, Options{StreamDelay: -1})
 	code, _, body := do(t, "POST", srv.URL+"/v1/chat/completions", `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]}`)

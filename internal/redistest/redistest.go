@@ -1,6 +1,6 @@
-// Package redistest starts a real redis-server for tests: on a free
-// loopback port, with its data in a temporary directory, stopped when the
-// test ends. A test skips, saying why, only when no redis-server binary
+// Package redistest starts a real redis-server for tests: on a loopback
+// port reserved for the test (testkit.ReservePort), with its data in a
+// temporary directory, stopped when the test ends. A test skips, saying why, only when no redis-server binary
 // can be found (`make redis` installs one).
 package redistest
 
@@ -64,7 +64,7 @@ func StartWith(t testing.TB, o Options) *Server {
 	if bin == "" {
 		t.Skip("redis-server not found (PATH, /usr/bin, /usr/local/bin, $REDIS_SERVER): run `make redis` to install it")
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: freePort(t), args: o.Args}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), Port: testkit.ReservePort(t), args: o.Args}
 	if o.CertFile != "" {
 		s.tls = true
 		s.args = append(s.args, "--tls-cert-file", o.CertFile, "--tls-key-file", o.KeyFile, "--tls-auth-clients", "no")
@@ -81,7 +81,9 @@ func (s *Server) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/0", s.P
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port)) }
 
 // Restart starts the server again (after Kill) on the same port and
-// directory: its append-only file brings the data back.
+// directory: its append-only file brings the data back. The port stays
+// reserved while the server is down, so no other test's listener can
+// take it in between.
 func (s *Server) Restart() {
 	s.t.Helper()
 	port := []string{"--port", strconv.Itoa(s.Port)}
@@ -131,12 +133,3 @@ func (s *Server) Kill() {
 
 // Stop kills the server; for t.Cleanup.
 func (s *Server) Stop() { s.Kill() }
-
-func freePort(t testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
