@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -304,16 +303,13 @@ func (r result) want(t *testing.T, what string, status int, code string) {
 	}
 }
 
-// freePort returns a loopback port that was free a moment ago, for servers
+// freePort returns a loopback port held for the test, for servers
 // that take their port as configuration rather than a listener.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	// Held for the test (bound, never listening), so that no other
+	// listener is given it before the child process binds it.
+	return testkit.ReservePort(t)
 }
 
 // waitHTTP polls url until it answers 200.
