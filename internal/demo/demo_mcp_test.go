@@ -60,26 +60,9 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // shows search only, search streams its progress, and send_email fails
 // with the gateway's message.
 func TestDemoMCPWithSDKClient(t *testing.T) {
-	ctx, cancel := context.WithCancel(t.Context())
-	ready := make(chan *Demo, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Ready: func(d *Demo) { ready <- d }})
-	}()
-	var d *Demo
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not become ready")
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo Run: %v", err)
-		}
-	}()
+	ctx := t.Context()
+	d, stop := startDemoWith(t, Options{})
+	defer stop()
 	var mu sync.Mutex
 	var progress int
 	c := sdk.NewClient(&sdk.Implementation{Name: "demo-test", Version: "1"}, &sdk.ClientOptions{

@@ -2,13 +2,11 @@ package demo
 
 import (
 	"bytes"
-	"context"
 	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 )
 
 // syncBuffer is a bytes.Buffer safe for the demo's writer goroutines.
@@ -36,28 +34,9 @@ func TestPrintedCommandsBehaveAsPrinted(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Skip("curl is not installed")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	out, logs := &syncBuffer{}, &syncBuffer{}
-	ready := make(chan *Demo, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Listen: "127.0.0.1:0", AdminListen: "127.0.0.1:0", Out: out, Log: logs,
-			Ready: func(d *Demo) { ready <- d }})
-	}()
-	var d *Demo
-	select {
-	case d = <-ready:
-	case err := <-done:
-		t.Fatalf("demo stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("demo did not become ready")
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("demo Run: %v", err)
-		}
-	}()
+	d, stop := startDemoWith(t, Options{Out: out, Log: logs})
+	defer stop()
 	if !d.Gateway.Ready() {
 		t.Fatal("the demo printed its commands before the gateway was ready")
 	}

@@ -24,12 +24,25 @@ func startDemo(t *testing.T) (*Demo, func()) {
 // the caller.
 func startDemoIn(t *testing.T) (*Demo, func()) {
 	t.Helper()
+	return startDemoWith(t, Options{AdminListen: "localhost:0"})
+}
+
+// startDemoWith runs the demo with opts, on ephemeral ports unless opts
+// names others, waits until it is ready, and returns it and a func that
+// stops it.
+func startDemoWith(t *testing.T, opts Options) (*Demo, func()) {
+	t.Helper()
+	if opts.Listen == "" {
+		opts.Listen = "127.0.0.1:0"
+	}
+	if opts.AdminListen == "" {
+		opts.AdminListen = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan *Demo, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Listen: "127.0.0.1:0", AdminListen: "localhost:0", Ready: func(d *Demo) { ready <- d }})
-	}()
+	opts.Ready = func(d *Demo) { ready <- d }
+	go func() { done <- Run(ctx, opts) }()
 	stop := func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -40,8 +53,10 @@ func startDemoIn(t *testing.T) (*Demo, func()) {
 	case d := <-ready:
 		return d, stop
 	case err := <-done:
+		cancel()
 		t.Fatalf("demo stopped: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("demo did not become ready")
 	}
 	return nil, nil
