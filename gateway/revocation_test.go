@@ -1,16 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
+	"github.com/scopegate/scopegate/state"
 )
 
 const testAdminToken = "0123456789abcdef0123456789abcdef-admin"
@@ -243,5 +247,74 @@ func TestRevokeScopedToIssuer(t *testing.T) {
 	wantRevoked(t, w, w.chat(tok))
 	if n := len(w.listRevocations()); n != 2 {
 		t.Fatalf("%d entries listed; want 2", n)
+	}
+}
+
+// heldListStore is a state store whose List, once armed, waits until the
+// test lets it go.
+type heldListStore struct {
+	state.Store
+	mu               sync.Mutex
+	entered, release chan struct{} // non-nil while armed
+}
+
+// arm holds the next List: entered is closed once it waits, release lets
+// it go.
+func (s *heldListStore) arm() (entered, release chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.entered, s.release = make(chan struct{}), make(chan struct{})
+	return s.entered, s.release
+}
+
+func (s *heldListStore) List(ctx context.Context, prefix string) (map[string][]byte, error) {
+	s.mu.Lock()
+	entered, release := s.entered, s.release
+	s.entered, s.release = nil, nil
+	s.mu.Unlock()
+	if entered != nil {
+		close(entered)
+		<-release
+	}
+	return s.Store.List(context.WithoutCancel(ctx), prefix)
+}
+
+// TestRevocationLagFromTheAsk: a sync dates the mirror from when it asked
+// for the list. A sync whose answer comes back after max_lag has passed
+// leaves the mirror out of sync: fail_closed answers 503, as it would had
+// the answer never come.
+func TestRevocationLagFromTheAsk(t *testing.T) {
+	w := newWorld(t, adminExtra+"revocation:\n  failure_mode: fail_closed\n  resync_interval: 30s\n  max_lag: 30s\n")
+	store := &heldListStore{Store: state.NewMemory(w.clock.Now)}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	gw, err := New(ctx, w.gw.Config(), Deps{Audit: NewAuditLogger(w.audit), Now: w.clock.Now, State: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(gw.Close)
+	testkit.WaitFor(t, "the gateway ready", gw.Ready)
+	w.gw = gw
+	tok := w.token("chat:completions")
+	if rec := w.chat(tok); rec.Code != http.StatusOK {
+		t.Fatalf("in sync: %d; want 200", rec.Code)
+	}
+	entered, release := store.arm()
+	if err := store.Publish(ctx, revokeChannel, nil); err != nil { // a change announced: the sync loop reads the list
+		close(release)
+		t.Fatal(err)
+	}
+	<-entered
+	w.clock.Advance(31 * time.Second) // past max_lag while the list is being read
+	close(release)
+	testkit.WaitFor(t, "the sync to end", func() bool {
+		if !gw.revoker.syncMu.TryLock() {
+			return false
+		}
+		gw.revoker.syncMu.Unlock()
+		return true
+	})
+	if rec := w.chat(tok); rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("after a sync that asked before max_lag passed and was answered after: %d; want 503", rec.Code)
 	}
 }

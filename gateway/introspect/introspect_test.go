@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/gateway/token"
+	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/state"
 )
 
@@ -321,5 +324,112 @@ func TestStoreDown(t *testing.T) {
 	in2 := newIntrospector(t, clk, Options{Issuers: []IssuerOptions{oneIssuer(issA, a.url())}, Store: store, Metrics: m})
 	if _, err := in2.Introspect(context.Background(), opaque("store-down"), false); err != nil || a.calls.Load() != 2 {
 		t.Fatalf("after the outage: %v, calls %d; want a second call (nothing was stored)", err, a.calls.Load())
+	}
+}
+
+// holdOnce blocks the first call made after it is armed until released:
+// armed by the test, it holds one chosen call at a known point.
+type holdOnce struct {
+	mu      sync.Mutex
+	armed   bool
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (h *holdOnce) arm() {
+	h.mu.Lock()
+	h.armed, h.entered, h.release = true, make(chan struct{}), make(chan struct{})
+	h.mu.Unlock()
+}
+
+// hold blocks if armed (once) and reports whether it did.
+func (h *holdOnce) hold() bool {
+	h.mu.Lock()
+	armed := h.armed
+	h.armed = false
+	entered, release := h.entered, h.release
+	h.mu.Unlock()
+	if !armed {
+		return false
+	}
+	close(entered)
+	<-release
+	return true
+}
+
+// heldStore is a state store whose held Get answers a miss once released.
+type heldStore struct {
+	state.Store
+	h holdOnce
+}
+
+func (s *heldStore) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if s.h.hold() {
+		return nil, false, nil
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// TestFreshNeverSharesACachedFlight: a fresh introspection (a route that
+// introspects every token) never gets the answer of a cached caller's
+// flight, which may come from the cache. A cached caller misses the cache,
+// another call then fills it, the token is revoked at the server, and the
+// cached caller's flight is held at its cache read while a fresh call is
+// made: the fresh call asks the server and is refused.
+func TestFreshNeverSharesACachedFlight(t *testing.T) {
+	clk := newClock()
+	var revoked atomic.Bool
+	arrived, first := make(chan struct{}, 1), make(chan struct{})
+	a := newAS(t, func(w http.ResponseWriter, r *http.Request) {
+		if revoked.Load() {
+			answer(map[string]any{"active": false})(w, r)
+			return
+		}
+		select {
+		case arrived <- struct{}{}:
+			<-first // the first call waits for the test
+		default:
+		}
+		answer(active(issA, clk.now()))(w, r)
+	})
+	store := &heldStore{Store: state.NewMemory(clk.now)}
+	var clock holdOnce
+	opts := Options{Issuers: []IssuerOptions{oneIssuer(issA, a.url())}, Store: store}
+	opts.Claims = verifier(t, clk, issA).IntrospectedClaims
+	opts.Now = func() time.Time { clock.hold(); return clk.now() }
+	in, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := opaque("fresh")
+	introspect := func(fresh bool) chan error {
+		done := make(chan error, 1)
+		go func() { _, err := in.Introspect(context.Background(), raw, fresh); done <- err }()
+		return done
+	}
+
+	prev := introspect(false) // its call fills the cache, once let go
+	<-arrived
+	store.h.arm()
+	cached := introspect(false) // misses the cache, then is held at its store read
+	<-store.h.entered
+	close(first)
+	if err := <-prev; err != nil {
+		t.Fatal(err)
+	}
+	revoked.Store(true)
+	clock.arm()
+	close(store.h.release) // the cached caller starts its flight, and is held at its cache read
+	<-clock.entered
+	guard := time.AfterFunc(testkit.DefaultTimeout, func() { close(clock.release) }) // a hang guard only
+	err = <-introspect(true)
+	if guard.Stop() {
+		close(clock.release)
+	}
+	if reasonOf(err) != ReasonInactive {
+		t.Fatalf("fresh introspection of a token revoked at the server: %v; want %s", err, ReasonInactive)
+	}
+	if err := <-cached; err != nil {
+		t.Fatalf("cached caller: %v; want the cached answer", err)
 	}
 }
