@@ -105,7 +105,13 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 	// The caller's deadline bounds every call, on top of the socket
 	// timeouts: a request never waits longer than the store timeout.
 	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = 1
+	// No retries: go-redis retries a command after a read timeout or an
+	// EOF, when Redis may already have run it, and most of ours do not
+	// bear running twice (SET NX of a DPoP jti would refuse the proof it
+	// just admitted; a limit's reserve script would charge twice). A
+	// failed call goes to the caller's fail-open or fail-closed choice;
+	// the pool drops dead connections before it hands them out.
+	ro.MaxRetries = -1
 	prefix := o.KeyPrefix
 	if prefix == "" {
 		prefix = "scopegate:"

@@ -1,9 +1,12 @@
 package state
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,7 +135,93 @@ func TestRedisTimeoutBoundsCalls(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
 	_, _, err = r.Get(cctx, "k")
-	if !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+	// The deadline reaches the socket (ContextTimeoutEnabled): the read
+	// times out at it, and is not retried (MaxRetries -1).
+	var ne net.Error
+	if !errors.Is(err, ErrUnavailable) || !(errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()) {
 		t.Fatalf("Get against a silent server: %v; want ErrUnavailable from the deadline", err)
+	}
+}
+
+// TestRedisNeverRunsACommandTwice: a connection that breaks after Redis
+// ran a command but before its reply arrived must not make the client run
+// it again. Here SET NX of a fresh key: run twice, the second run answers
+// "already there", and a DPoP proof would be refused as its own replay (a
+// limit's reserve script, likewise, would charge twice). Between client
+// and miniredis, a relay that cuts the first connection once the server
+// has answered, without passing the answer on.
+func TestRedisNeverRunsACommandTwice(t *testing.T) {
+	mr := miniredis.RunT(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// armed: the client has sent the command (its key, "jti"); cut: the
+	// one reply to drop has been dropped.
+	var armed, cut atomic.Bool
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", mr.Addr())
+			if err != nil {
+				c.Close()
+				return
+			}
+			go func() {
+				defer s.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if bytes.Contains(buf[:n], []byte("jti")) {
+							armed.Store(true)
+						}
+						if _, err := s.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						if armed.Load() && cut.CompareAndSwap(false, true) {
+							return // the reply, dropped with the connection
+						}
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	r, err := NewRedis(RedisOptions{URL: "redis://" + l.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ok, err := r.SetNX(context.Background(), "jti", []byte("1"), time.Minute)
+	if !mr.Exists("scopegate:jti") || !cut.Load() {
+		t.Fatal("the relay did not pass the command on; the test proves nothing")
+	}
+	if err == nil && !ok {
+		t.Fatal("SetNX of a fresh key answered false: the command was run twice, and its first run refused")
+	}
+	if err != nil && !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("SetNX: %v; want ErrUnavailable", err)
 	}
 }
