@@ -9,18 +9,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scopegate/scopegate/internal/testkit"
 )
 
-// deadUpstream returns a loopback address on which nothing listens.
+// deadUpstream returns a loopback URL that refuses connections, held for
+// the test so that no other test's listener is given its port.
 func deadUpstream(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://" + testkit.ClosedAddr(t)
 }
 
 // resettingUpstream accepts connections and resets them at once.

@@ -24,15 +24,7 @@ func badUpstream(t *testing.T, h http.HandlerFunc) string {
 func TestUpstreamFailures(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
-	closedPort := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		return "http://" + addr
-	}
+	closedPort := func() string { return deadUpstream(t) }
 	// A 504 comes from the 500ms upstream timeout. The 502 cases get a
 	// generous one: on a loaded machine an upstream slower than 500ms to
 	// refuse or hang up would otherwise turn the 502 under test into a 504.
