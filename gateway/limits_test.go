@@ -381,3 +381,44 @@ func TestLimitConfigProblems(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitEstimateHostileBody: the reservation, which a response
+// without usage (a stream whose client turned include_usage off) is
+// billed, is read from the members the upstream reads: a case variant
+// or a second copy of max_tokens, which encoding/json would read
+// differently from the upstream, makes the estimate unknown (max_reserve),
+// and n (or best_of) completions multiply the output.
+func TestLimitEstimateHostileBody(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		wantTokens float64
+	}{
+		// 36 bytes: 9 input tokens, 4 x 10 output tokens.
+		{"n completions", `{"model":"m1","max_tokens":10,"n":4}`, 49},
+		{"best_of completions", `{"model":"m1","max_tokens":5,"best_of":4,"n":2}`, 31},
+		{"n of one", `{"model":"m1","max_tokens":10,"n":1}`, 19},
+		{"case variant lowers max_tokens", `{"model":"m1","max_tokens":40,"MAX_TOKENS":1}`, 50},
+		{"case variant of max_completion_tokens", `{"model":"m1","max_completion_tokens":40,"Max_Completion_Tokens":1}`, 50},
+		{"duplicate max_tokens", `{"model":"m1","max_tokens":40,"max_tokens":1}`, 50},
+		{"duplicate n", `{"model":"m1","max_tokens":10,"n":4,"n":1}`, 50},
+		{"case variant of n", `{"model":"m1","max_tokens":10,"n":4,"N":1}`, 50},
+		{"fractional n", `{"model":"m1","max_tokens":10,"n":1.5}`, 50},
+		{"string n", `{"model":"m1","max_tokens":10,"n":"4"}`, 50},
+		{"zero n", `{"model":"m1","max_tokens":10,"n":0}`, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h, max_reserve: 50}
+`), jsonUsage(`null`))
+			if rec := w.post("alice", tt.body); rec.Code != 200 {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			a := w.lastRecord()
+			if a.LimitBilled != "reservation" || a.LimitTokens != tt.wantTokens {
+				t.Fatalf("audit limit_billed %v limit_tokens %v; want reservation %v", a.LimitBilled, a.LimitTokens, tt.wantTokens)
+			}
+		})
+	}
+}
