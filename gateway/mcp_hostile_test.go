@@ -333,3 +333,39 @@ func TestMCPOnlyTransportMethods(t *testing.T) {
 		t.Errorf("an MCP route listing PUT: %v; want a config error naming it", err)
 	}
 }
+
+// TestMCPBatchedListingNotPassedUnfiltered: with batches allowed, a
+// listing inside a batch is answered by the server in an array the
+// filter does not read; the batch is refused and never forwarded, so
+// the whole list (delete_file included) never reaches the client.
+func TestMCPBatchedListingNotPassedUnfiltered(t *testing.T) {
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search"},{"name":"delete_file"}]}},{"jsonrpc":"2.0","id":2,"result":{}}]`))
+	}))
+	defer up.Close()
+	routes := strings.Replace(mcpRoute, "      default: scopes\n", "      default: scopes\n      allow_batches: true\n", 1)
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: routes})
+	for name, batch := range map[string]string{
+		"listing and ping": `[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`,
+		"ping and listing": `[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`,
+		"listing alone":    `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := hits.Load()
+			resp := r.do("POST", "/mcp", r.token("mcp:use", "tool:search"), strings.NewReader(batch), "Content-Type", "application/json")
+			body := bodyOf(resp)
+			if strings.Contains(body, "delete_file") {
+				t.Fatalf("status %d body %q: the unfiltered listing reached the client", resp.StatusCode, body)
+			}
+			if resp.StatusCode != http.StatusBadRequest || hits.Load() != before {
+				t.Errorf("status %d body %q, forwarded %v; want 400, not forwarded", resp.StatusCode, body, hits.Load() != before)
+			}
+			if code, _, _ := rpcError(t, body); code != -32600 {
+				t.Errorf("JSON-RPC code %d; want -32600", code)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 	"github.com/scopegate/scopegate/mcp"
 	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/policy/conditions"
@@ -92,6 +93,16 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 			return refuse(ReasonInsufficientScope, e)
 		}
 		return refuse(ReasonMCPNotAllowed, e)
+	}
+	if b[jsonwalk.SkipSpace(b, 0)] == '[' { // a batch
+		for _, m := range msgs {
+			if mcp.IsListing(m.Method) {
+				// The answer would be an array the listing filter does not
+				// read: the whole list would pass unfiltered.
+				return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+					"a "+m.Method+" is not accepted in a batch: send it as a message of its own", m.ID, "invalid_request_error", "invalid_body"))
+			}
+		}
 	}
 	if len(msgs) > 1 && len(rt.cfg.Conditions[route.Index]) > 0 {
 		// Conditions judge one message; a batch would show them only one.
