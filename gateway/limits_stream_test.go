@@ -90,6 +90,11 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 	}{
 		{"injected", `{"model":"m1","stream":true}`, "", `{"stream_options":{"include_usage":true},"model":"m1","stream":true}`, false, "usage"},
 		{"asked by the client", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, "", `"stream_options":{"include_usage":true}}`, true, "usage"},
+		{"turned off by the client", `{"model":"m1","stream":true,"stream_options":{"include_usage":false}}`, "", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"empty stream_options", `{"model":"m1","stream":true,"stream_options":{}}`, "", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"other stream_options kept", `{"model":"m1","stream":true,"stream_options":{"include_obfuscation":false, "include_usage" : false}}`, "", `"stream_options":{"include_usage":true,"include_obfuscation":false}}`, false, "usage"},
+		{"include_usage case variant left alone", `{"model":"m1","stream":true,"stream_options":{"Include_Usage":false}}`, "", `"stream_options":{"Include_Usage":false}}`, false, "reservation"},
+		{"two stream_options left alone", `{"model":"m1","stream":true,"stream_options":{},"stream_options":{}}`, "", `"stream_options":{},"stream_options":{}}`, false, "reservation"},
 		{"not a stream", `{"model":"m1","stream":false}`, "", `{"model":"m1","stream":false}`, false, "reservation"},
 		{"case variant left alone", `{"model":"m1","stream":true,"Stream_Options":{}}`, "", `{"model":"m1","stream":true,"Stream_Options":{}}`, false, "reservation"},
 		{"switched off", `{"model":"m1","stream":true}`, "    no_stream_usage: true\n", `{"model":"m1","stream":true}`, false, "reservation"},

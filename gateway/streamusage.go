@@ -16,12 +16,18 @@ const maxPendingEvent = 1 << 20
 
 // injectStreamUsage asks the upstream for the usage of a streamed chat
 // completion that did not ask for it: on a body the gateway buffered (a
-// model-routed route) that is a JSON object with "stream": true and no
-// member named stream_options in any letter case, it adds
-// "stream_options":{"include_usage":true} as the first member. It reports
-// whether it did; the extra chunk is then removed from the client's
-// stream (usageStripper), so that the client sees what it asked for.
-// Nothing the gateway judged changes: the model member is left as it was.
+// model-routed route) that is a JSON object with "stream": true, it adds
+// "stream_options":{"include_usage":true} as the first member when there
+// is no stream_options, or, when there is one object stream_options
+// without include_usage or with "include_usage": false, makes
+// include_usage true there (its other members kept), so that a client
+// cannot turn off the usage it is billed by. It reports whether it did;
+// the extra chunk is then removed from the client's stream
+// (usageStripper), so that the client sees what it asked for. A body
+// that names stream, stream_options or include_usage ambiguously (twice,
+// or in another letter case, which some servers read as the member) is
+// left alone, and billed its reservation. Nothing the gateway judged
+// changes: the model member is left as it was.
 func injectStreamUsage(r *http.Request) bool {
 	if r.GetBody == nil {
 		return false
@@ -38,41 +44,86 @@ func injectStreamUsage(r *http.Request) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	open := i
 	stream := false
-	for i++; ; {
-		i = jsonwalk.SkipSpace(b, i)
-		if b[i] == '}' {
-			break
-		}
-		if b[i] == ',' {
-			i = jsonwalk.SkipSpace(b, i+1)
-		}
-		end := jsonwalk.StringEnd(b, i)
-		key := jsonwalk.String(b[i:end])
-		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
-		vend := jsonwalk.ValueEnd(b, i)
+	var opts []int // the value of stream_options: start, end
+	for _, m := range jsonMembers(b, i) {
 		switch {
-		case strings.EqualFold(key, "stream_options"):
-			return false
-		case key == "stream":
-			stream = string(b[i:vend]) == "true"
-		case strings.EqualFold(key, "stream"):
+		case m.key == "stream_options" && opts == nil:
+			opts = []int{m.start, m.end}
+		case strings.EqualFold(m.key, "stream_options"):
+			return false // a second copy, or a case variant
+		case m.key == "stream":
+			stream = string(b[m.start:m.end]) == "true"
+		case strings.EqualFold(m.key, "stream"):
 			return false // a spelling some servers read as stream: leave it alone
 		}
-		i = vend
 	}
 	if !stream {
 		return false
 	}
 	out := make([]byte, 0, len(b)+40)
-	out = append(out, b[:open+1]...)
-	out = append(out, `"stream_options":{"include_usage":true},`...)
-	out = append(out, b[open+1:]...)
+	if opts == nil {
+		out = append(out, b[:i+1]...)
+		out = append(out, `"stream_options":{"include_usage":true},`...)
+		out = append(out, b[i+1:]...)
+	} else {
+		if b[opts[0]] != '{' {
+			return false
+		}
+		obj := append(make([]byte, 0, opts[1]-opts[0]+24), `{"include_usage":true`...)
+		seen, asked := false, false
+		for _, m := range jsonMembers(b, opts[0]) {
+			switch v := string(b[m.start:m.end]); {
+			case m.key == "include_usage" && !seen && (v == "false" || v == "true"):
+				seen, asked = true, v == "true"
+			case strings.EqualFold(m.key, "include_usage"):
+				return false // a second copy, a case variant, or not a boolean
+			default:
+				obj = append(obj, ',')
+				obj = append(obj, b[m.kstart:m.kend]...)
+				obj = append(obj, ':')
+				obj = append(obj, b[m.start:m.end]...)
+			}
+		}
+		if asked {
+			return false // the client's own: nothing to add, nothing to strip
+		}
+		obj = append(obj, '}')
+		out = append(out, b[:opts[0]]...)
+		out = append(out, obj...)
+		out = append(out, b[opts[1]:]...)
+	}
 	r.Body = io.NopCloser(bytes.NewReader(out))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	r.ContentLength = int64(len(out))
 	return true
+}
+
+// jsonMember is one member of a JSON object: its name (unescaped), the
+// span of its raw name and of its value.
+type jsonMember struct {
+	key                      string
+	kstart, kend, start, end int
+}
+
+// jsonMembers lists the members of the object at b[i] (b is valid JSON).
+func jsonMembers(b []byte, i int) []jsonMember {
+	var out []jsonMember
+	for i++; ; {
+		i = jsonwalk.SkipSpace(b, i)
+		if b[i] == '}' {
+			return out
+		}
+		if b[i] == ',' {
+			i = jsonwalk.SkipSpace(b, i+1)
+		}
+		m := jsonMember{kstart: i, kend: jsonwalk.StringEnd(b, i)}
+		m.key = jsonwalk.String(b[m.kstart:m.kend])
+		m.start = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, m.kend)+1)
+		m.end = jsonwalk.ValueEnd(b, m.start)
+		out = append(out, m)
+		i = m.end
+	}
 }
 
 // usageStripper relays an SSE stream event by event, feeding every event
