@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -420,5 +421,39 @@ func TestLimitEstimateHostileBody(t *testing.T) {
 				t.Fatalf("audit limit_billed %v limit_tokens %v; want reservation %v", a.LimitBilled, a.LimitTokens, tt.wantTokens)
 			}
 		})
+	}
+}
+
+// TestLimitUsageNotHiddenByEncoding: a client asking for a compressed
+// answer (Accept-Encoding: gzip) must not make the usage unreadable, and
+// so be billed only its reservation: on a route under a budget the
+// upstream is asked for an unencoded answer, and the usage is billed.
+func TestLimitUsageNotHiddenByEncoding(t *testing.T) {
+	w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h}
+`), "", func(rw http.ResponseWriter, r *http.Request, _ []byte) {
+		const answer = `{"id":"c1","usage":{"prompt_tokens":5,"completion_tokens":40,"total_tokens":45}}`
+		rw.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			rw.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(rw)
+			_, _ = zw.Write([]byte(answer))
+			_ = zw.Close()
+			return
+		}
+		_, _ = rw.Write([]byte(answer))
+	})
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"m1","max_tokens":10}`))
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.Header.Set("Authorization", "Bearer "+w.token("alice"))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip, br")
+	rec := httptest.NewRecorder()
+	w.gw.ServeHTTP(rec, r)
+	if rec.Code != 200 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	if a := w.lastRecord(); a.LimitBilled != "usage" || a.LimitTokens != 45 {
+		t.Errorf("audit limit_billed %v limit_tokens %v; want usage 45", a.LimitBilled, a.LimitTokens)
 	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -367,5 +368,31 @@ func TestMCPBatchedListingNotPassedUnfiltered(t *testing.T) {
 				t.Errorf("JSON-RPC code %d; want -32600", code)
 			}
 		})
+	}
+}
+
+// TestMCPListingAsksForNoEncoding: a client sending Accept-Encoding gets
+// its listing filtered, not a 502: the server is asked for an unencoded
+// answer, which the filter can read.
+func TestMCPListingAsksForNoEncoding(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const answer = `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search"},{"name":"delete_file"}]}}`
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write([]byte(answer))
+			_ = zw.Close()
+			return
+		}
+		_, _ = w.Write([]byte(answer))
+	}))
+	defer up.Close()
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: mcpRoute})
+	resp := r.do("POST", "/mcp", r.token("mcp:use", "tool:search"), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`),
+		"Content-Type", "application/json", "Accept-Encoding", "gzip")
+	body := bodyOf(resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"search"`) || strings.Contains(body, "delete_file") {
+		t.Errorf("status %d body %q; want 200 with search only", resp.StatusCode, body)
 	}
 }
