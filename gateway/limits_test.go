@@ -457,3 +457,41 @@ func TestLimitUsageNotHiddenByEncoding(t *testing.T) {
 		t.Errorf("audit limit_billed %v limit_tokens %v; want usage 45", a.LimitBilled, a.LimitTokens)
 	}
 }
+
+// TestLimitLargeJSONUsage: a JSON answer over the 1 MiB the usage reader
+// keeps (many completions, n > 1) is still billed its top-level usage,
+// read as it passes, not its reservation (which max_reserve caps far
+// below such an answer's usage); one whose usage is not a top-level
+// member, or which is cut short, is billed the reservation.
+func TestLimitLargeJSONUsage(t *testing.T) {
+	big := strings.Repeat("x", maxUsageBody+1000)
+	tests := []struct {
+		name       string
+		answer     string
+		wantSource string
+		wantTokens float64
+	}{
+		{"usage at the end", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"prompt_tokens":5,"completion_tokens":400000,"total_tokens":400005}}`, "usage", 400005},
+		{"usage first", `{"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12},"choices":[{"message":{"content":"` + big + `"}}]}`, "usage", 12},
+		{"escaped quotes in content", `{"choices":[{"message":{"content":"\"usage\":{\"total_tokens\":1}` + big + `"}}],"usage":{"total_tokens":300000}}`, "usage", 300000},
+		{"nested usage only", `{"choices":[{"message":{"content":"` + big + `"},"usage":{"total_tokens":1}}]}`, "reservation", 50},
+		{"cut short", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"total_tokens":1}`, "reservation", 50},
+		{"trailing data", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"total_tokens":1}}{}`, "reservation", 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000000, per: 24h, max_reserve: 50}
+`), func(rw http.ResponseWriter, _ *http.Request) {
+				rw.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(rw, tt.answer)
+			})
+			if rec := w.post("alice", `{"model":"m1","n":128}`); rec.Code != 200 || rec.Body.Len() != len(tt.answer) {
+				t.Fatalf("status %d, %d bytes; want 200 and the answer whole", rec.Code, rec.Body.Len())
+			}
+			if a := w.lastRecord(); a.LimitBilled != tt.wantSource || a.LimitTokens != tt.wantTokens {
+				t.Errorf("audit limit_billed %v limit_tokens %v; want %s %v", a.LimitBilled, a.LimitTokens, tt.wantSource, tt.wantTokens)
+			}
+		})
+	}
+}

@@ -8,8 +8,8 @@ import (
 )
 
 // Bounds of what usageScanner keeps: a JSON response up to maxUsageBody
-// bytes (a larger one is billed its reservation), an SSE line up to
-// maxUsageLine.
+// bytes (of a larger one, only its top-level usage member, read as it
+// passes: topUsage), an SSE line up to maxUsageLine.
 const (
 	maxUsageBody = 1 << 20
 	maxUsageLine = 64 << 10
@@ -27,6 +27,9 @@ type usageScanner struct {
 	over  bool   // buf overflowed: the body (or line) is not kept
 	found bool
 	used  usage
+	// top reads the usage of a JSON body as it passes, for one too large
+	// to keep (over).
+	top topUsage
 }
 
 // usage is what a response reported: total tokens, and whether they came
@@ -50,6 +53,7 @@ func (u *usageScanner) Read(p []byte) (int, error) {
 
 func (u *usageScanner) feed(b []byte) {
 	if !u.sse {
+		u.top.feed(b)
 		if u.over || len(u.buf)+len(b) > maxUsageBody {
 			u.over, u.buf = true, nil
 			return
@@ -109,7 +113,10 @@ func (u *usageScanner) total() (usage, bool) {
 	if u.sse {
 		return u.used, u.found
 	}
-	if u.over || len(u.buf) == 0 {
+	if u.over {
+		return u.top.usage()
+	}
+	if len(u.buf) == 0 {
 		return usage{}, false
 	}
 	return usageOf(u.buf)
