@@ -87,14 +87,18 @@ func (u *usageScanner) sseLine(line []byte) {
 	if !ok {
 		return
 	}
-	i := bytes.Index(data, []byte(`"usage"`))
-	if i < 0 {
-		return
-	}
-	rest := bytes.TrimLeft(data[i+len(`"usage"`):], " \t")
-	rest, ok = bytes.CutPrefix(rest, []byte(":"))
-	if !ok || !bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("{")) {
-		return
+	// Any "usage" followed by ':' and an object, not only the first: the
+	// string "usage" may come before as a value (a tool or model so named).
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte(`"usage"`))
+		if i < 0 {
+			return
+		}
+		rest = rest[i+len(`"usage"`):]
+		v, ok := bytes.CutPrefix(bytes.TrimLeft(rest, " \t"), []byte(":"))
+		if ok && bytes.HasPrefix(bytes.TrimLeft(v, " \t"), []byte("{")) {
+			break
+		}
 	}
 	if used, ok := usageOf(data); ok {
 		u.found, u.used = true, used

@@ -39,3 +39,19 @@ func TestTopUsageAgreesWithUsageOf(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamUsageAfterUsageString: an event whose text has the string
+// "usage" before its usage member (a model or tool named so) is still
+// billed its usage.
+func TestStreamUsageAfterUsageString(t *testing.T) {
+	for _, ev := range []string{
+		`data: {"model":"usage","choices":[],"usage":{"total_tokens":12}}`,
+		`data: {"choices":[{"delta":{"tool_calls":[{"function":{"name":"usage"}}]}}],"usage":{"total_tokens":12}}`,
+	} {
+		u := newUsageScanner(nil, true)
+		u.feed([]byte(ev + "\n\n"))
+		if got, ok := u.total(); !ok || got.total != 12 {
+			t.Errorf("%s: usage %+v %v; want 12", ev, got, ok)
+		}
+	}
+}
