@@ -146,7 +146,11 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 		if err := g.revoker.put(ctx, e); err != nil {
 			g.logger.Error("shared signals: storing a revocation failed", zap.Error(err))
 			g.signals.events.WithLabelValues("unavailable").Inc()
-			_ = g.store.Delete(context.WithoutCancel(ctx), ssfReplayPrefix+hex.EncodeToString(h[:])) // let the retry apply it
+			// Let the retry apply it: even when the push's own deadline has
+			// passed, but bounded as every store call is.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.Revocation.StoreTimeout.D())
+			_ = g.store.Delete(dctx, ssfReplayPrefix+hex.EncodeToString(h[:]))
+			dcancel()
 			w.Header().Set("Retry-After", "5")
 			ssfError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation could not be stored; retry")
 			return

@@ -1,16 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
+	"github.com/scopegate/scopegate/state"
 )
 
 const (
@@ -175,5 +180,54 @@ func TestSharedSignalsOff(t *testing.T) {
 	w := newWorld(t, adminExtra)
 	if rec := w.push(w.set(nil, nil), "", "application/secevent+jwt"); rec.Code != http.StatusNotFound {
 		t.Fatalf("push with the receiver off: %d; want 404", rec.Code)
+	}
+}
+
+// stuckRevocationStore is a state store whose revocation writes fail and
+// whose deletes hang until their context ends (a Redis that went silent
+// mid-push), or until the test releases them.
+type stuckRevocationStore struct {
+	*state.Memory
+	release chan struct{}
+}
+
+func (s *stuckRevocationStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if strings.HasPrefix(key, revokePrefix) {
+		return state.ErrUnavailable
+	}
+	return s.Memory.Set(ctx, key, value, ttl)
+}
+
+func (s *stuckRevocationStore) Delete(ctx context.Context, _ string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.release:
+		return state.ErrUnavailable
+	}
+}
+
+// TestSharedSignalsStoreSilentMidPush: a push whose revocation cannot be
+// stored, on a store that then stops answering, is answered 503 (the
+// transmitter retries) within the store timeout: giving the SET's jti
+// back is bounded too, never left to wait on the store for ever.
+func TestSharedSignalsStoreSilentMidPush(t *testing.T) {
+	w := newWorld(t, adminExtra+ssfExtra)
+	store := &stuckRevocationStore{Memory: state.NewMemory(w.clock.Now), release: make(chan struct{})}
+	t.Cleanup(func() { close(store.release) })
+	w.reg = prometheus.NewRegistry()
+	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: \"http://127.0.0.1:1\"\nroutes:%s%s%s",
+		w.iss.URL(), testAudience, chatRoute, adminExtra, ssfExtra)
+	w.start(text, Deps{State: store})
+	done := make(chan *httptest.ResponseRecorder, 1)
+	set := w.set(nil, nil)
+	go func() { done <- w.push(set, ssfPushAuth, "application/secevent+jwt") }()
+	select {
+	case rec := <-done:
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("status %d %s; want 503 with Retry-After", rec.Code, rec.Body)
+		}
+	case <-time.After(testkit.DefaultTimeout):
+		t.Fatalf("a push was not answered within %v: giving the jti back waits on the silent store with no deadline", testkit.DefaultTimeout)
 	}
 }
