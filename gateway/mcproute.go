@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scopegate/scopegate/internal/header"
 	"github.com/scopegate/scopegate/internal/jsonwalk"
 	"github.com/scopegate/scopegate/mcp"
 	"github.com/scopegate/scopegate/policy"
@@ -57,6 +58,15 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 		return nil
 	}
 	st.mcp = &mcpState{table: t}
+	for k := range r.Header {
+		if header.Norm(k) == "last-event-id" {
+			// Resuming replays a stream's events as the server stored
+			// them: a listing unfiltered, or the answers to calls made
+			// under another token. A replay cannot be judged.
+			return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+				"resuming a stream (Last-Event-ID) is not accepted on this MCP endpoint: its replay could not be judged", nil, "invalid_request_error", "invalid_request"))
+		}
+	}
 	if r.Method != http.MethodPost {
 		// Only a POST's messages are judged: a body on a GET or DELETE
 		// would reach a lenient server unjudged.
