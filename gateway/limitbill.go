@@ -49,27 +49,15 @@ func estimateUsage(r *http.Request, buffered bool) usageEstimate {
 		return unknown
 	}
 	var vals [len(estimateMembers)][]byte
-	for i++; ; {
-		i = jsonwalk.SkipSpace(b, i)
-		if b[i] == '}' {
-			break
-		}
-		if b[i] == ',' {
-			i = jsonwalk.SkipSpace(b, i+1)
-		}
-		end := jsonwalk.StringEnd(b, i)
-		key := jsonwalk.String(b[i:end])
-		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
-		vend := jsonwalk.ValueEnd(b, i)
+	for _, m := range jsonMembers(b, i) {
 		for k, name := range estimateMembers {
 			switch {
-			case key == name && vals[k] == nil:
-				vals[k] = b[i:vend]
-			case strings.EqualFold(key, name):
+			case m.key == name && vals[k] == nil:
+				vals[k] = b[m.start:m.end]
+			case strings.EqualFold(m.key, name):
 				return unknown // a second copy, or a case variant
 			}
 		}
-		i = vend
 	}
 	est := usageEstimate{input: int64(len(b) / 4), output: -1}
 	// count reads a whole number in [1, MaxInt32]; 0 when absent, -1 when
