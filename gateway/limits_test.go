@@ -495,3 +495,37 @@ func TestLimitLargeJSONUsage(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitResponsesAPIUsage: the usage of the Responses API (and of
+// Anthropic-shaped answers): input_tokens and output_tokens, and, in a
+// stream, the usage of the response the response.completed event
+// carries, is billed, not the reservation.
+func TestLimitResponsesAPIUsage(t *testing.T) {
+	tests := []struct {
+		name, ct, answer string
+		wantTokens       float64
+	}{
+		{"stream", "text/event-stream",
+			"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\",\"usage\":null}}\n\n" +
+				"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n" +
+				"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":300,\"total_tokens\":305}}}\n\n",
+			305},
+		{"JSON without a total", "application/json", `{"id":"r1","object":"response","usage":{"input_tokens":5,"output_tokens":300}}`, 305},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 100000, per: 24h, max_reserve: 50}
+`), "    no_stream_usage: true\n", func(rw http.ResponseWriter, _ *http.Request, _ []byte) {
+				rw.Header().Set("Content-Type", tt.ct)
+				_, _ = io.WriteString(rw, tt.answer)
+			})
+			if rec := w.post("alice", `{"model":"m1","stream":true}`); rec.Code != 200 {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			if a := w.lastRecord(); a.LimitBilled != "usage" || a.LimitTokens != tt.wantTokens {
+				t.Errorf("audit limit_billed %v limit_tokens %v; want usage %v", a.LimitBilled, a.LimitTokens, tt.wantTokens)
+			}
+		})
+	}
+}

@@ -129,17 +129,35 @@ func (u *usageScanner) total() (usage, bool) {
 // usageOf reads usage.total_tokens (or prompt_tokens + completion_tokens)
 // of an OpenAI-shaped JSON object: whole, not negative, not absurd; and
 // the split, when prompt_tokens and completion_tokens are both sensible
-// and (with a total) add up to at most the total.
+// and (with a total) add up to at most the total. The Responses API's
+// (and Anthropic's) input_tokens and output_tokens stand for prompt and
+// completion tokens when those are absent, and a Responses API stream
+// event carries its usage in its response member.
 func usageOf(b []byte) (usage, bool) {
-	var v struct {
-		Usage *struct {
-			Total      *float64 `json:"total_tokens"`
-			Prompt     *float64 `json:"prompt_tokens"`
-			Completion *float64 `json:"completion_tokens"`
-		} `json:"usage"`
+	type counts struct {
+		Total      *float64 `json:"total_tokens"`
+		Prompt     *float64 `json:"prompt_tokens"`
+		Completion *float64 `json:"completion_tokens"`
+		Input      *float64 `json:"input_tokens"`
+		Output     *float64 `json:"output_tokens"`
 	}
-	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
+	var v struct {
+		Usage    *counts `json:"usage"`
+		Response *struct {
+			Usage *counts `json:"usage"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(b, &v) != nil {
 		return usage{}, false
+	}
+	if v.Usage == nil && v.Response != nil {
+		v.Usage = v.Response.Usage
+	}
+	if v.Usage == nil {
+		return usage{}, false
+	}
+	if v.Usage.Prompt == nil && v.Usage.Completion == nil {
+		v.Usage.Prompt, v.Usage.Completion = v.Usage.Input, v.Usage.Output
 	}
 	ok := func(f *float64) bool { return f != nil && *f >= 0 && *f <= math.MaxInt32 && *f == math.Trunc(*f) }
 	us := v.Usage
