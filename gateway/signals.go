@@ -143,7 +143,11 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 	}
 	g.signals.events.WithLabelValues("ignored").Add(float64(ignored))
 	for _, e := range entries {
-		if err := g.revoker.put(ctx, e); err != nil {
+		err := g.revoker.strengthen(ctx, e)
+		if err == nil {
+			err = g.revoker.put(ctx, e)
+		}
+		if err != nil {
 			g.logger.Error("shared signals: storing a revocation failed", zap.Error(err))
 			g.signals.events.WithLabelValues("unavailable").Inc()
 			// Let the retry apply it: even when the push's own deadline has

@@ -231,3 +231,29 @@ func TestSharedSignalsStoreSilentMidPush(t *testing.T) {
 		t.Fatalf("a push was not answered within %v: giving the jti back waits on the silent store with no deadline", testkit.DefaultTimeout)
 	}
 }
+
+// TestSharedSignalsNeverLoosenARevocation: an event about a subject that
+// is already revoked never makes the revocation weaker: an event dated
+// before an admin's revocation (a late push, a retry) does not move its
+// not-before back, so tokens the admin cut off stay cut off, and an entry
+// with no expiry keeps none.
+func TestSharedSignalsNeverLoosenARevocation(t *testing.T) {
+	w := newWorld(t, adminExtra+ssfExtra)
+	t0 := w.clock.Now()
+	w.clock.Advance(time.Minute)
+	mid := w.token("chat:completions") // issued at t0+1m
+	w.clock.Advance(time.Minute)
+	w.revoke(`{"sub":"alice","iss":"` + w.iss.URL() + `","reason":"account closed"}`)
+	wantRevoked(t, w, w.chat(mid))
+	w.clock.Advance(time.Minute)
+	set := w.set(nil, map[string]any{"events": map[string]any{sessionRevokedURI: map[string]any{"event_timestamp": t0.Add(30 * time.Second).Unix()}}})
+	if rec := w.push(set, ssfPushAuth, "application/secevent+jwt"); rec.Code != http.StatusAccepted {
+		t.Fatalf("push: %d %s; want 202", rec.Code, rec.Body)
+	}
+	wantRevoked(t, w, w.chat(mid))
+	for _, e := range w.listRevocations() {
+		if e.Value == "alice" && !e.ExpiresAt.IsZero() {
+			t.Errorf("entry %+v: the admin's revocation without expiry now expires", e)
+		}
+	}
+}
