@@ -16,7 +16,8 @@ const maxPendingEvent = 1 << 20
 
 // injectStreamUsage asks the upstream for the usage of a streamed chat
 // completion that did not ask for it: on a body the gateway buffered (a
-// model-routed route) that is a JSON object with "stream": true, it adds
+// model-routed route) that is a JSON object with "stream": true (or any
+// value but false and null, which lax decoders may read as true), it adds
 // "stream_options":{"include_usage":true} as the first member when there
 // is no stream_options, or, when there is one object stream_options
 // without include_usage or with "include_usage": false, makes
@@ -53,7 +54,11 @@ func injectStreamUsage(r *http.Request) bool {
 		case strings.EqualFold(m.key, "stream_options"):
 			return false // a second copy, or a case variant
 		case m.key == "stream":
-			stream = string(b[m.start:m.end]) == "true"
+			// Not only true: lax decoders (pydantic's, behind vLLM and
+			// others) read "true", 1 or "yes" as true, and such a stream
+			// must report its usage too. Only false and null are no stream.
+			v := string(b[m.start:m.end])
+			stream = v != "false" && v != "null"
 		case strings.EqualFold(m.key, "stream"):
 			return false // a spelling some servers read as stream: leave it alone
 		}
