@@ -15,74 +15,76 @@ import (
 const maxPendingEvent = 1 << 20
 
 // injectStreamUsage asks the upstream for the usage of a streamed chat
-// completion that did not ask for it: on a body the gateway buffered (a
-// model-routed route) that is a JSON object with "stream": true (or any
-// value but false and null, which lax decoders may read as true), it adds
+// completion that did not ask for it, so that a client cannot turn off
+// the usage it is billed by. On a body the gateway buffered (a
+// model-routed route) that is a JSON object whose "stream" is true (or
+// any value but false and null: lax decoders, such as pydantic's behind
+// vLLM, read "true" or 1 as true), it adds
 // "stream_options":{"include_usage":true} as the first member when there
-// is no stream_options, or, when there is one object stream_options
-// without include_usage or with "include_usage": false, makes
-// include_usage true there (its other members kept), so that a client
-// cannot turn off the usage it is billed by. It reports whether it did;
-// the extra chunk is then removed from the client's stream
-// (usageStripper), so that the client sees what it asked for. A body
-// that names stream, stream_options or include_usage ambiguously (twice,
-// or in another letter case, which some servers read as the member) is
-// left alone, and billed its reservation. Nothing the gateway judged
-// changes: the model member is left as it was.
-func injectStreamUsage(r *http.Request) bool {
+// is no stream_options (or it is null), or, when stream_options is an
+// object without "include_usage": true, makes include_usage true there
+// (its other members kept). It reports whether it did; the extra chunk
+// is then removed from the client's stream (usageStripper), so that the
+// client sees what it asked for. Nothing the gateway judged changes: the
+// model member is left as it was.
+//
+// A body that names stream, stream_options or include_usage ambiguously
+// (twice, or in another letter case, which some servers read as the
+// member and others ignore), or whose stream_options is neither an object
+// nor null, is refused: problem says why (the answer is a 400). Left
+// alone, it could stream without usage, billed only its reservation.
+func injectStreamUsage(r *http.Request) (injected bool, problem string) {
 	if r.GetBody == nil {
-		return false
+		return false, ""
 	}
 	rc, err := r.GetBody()
 	if err != nil {
-		return false
+		return false, ""
 	}
 	b, err := io.ReadAll(rc)
 	if err != nil || !json.Valid(b) {
-		return false
+		return false, ""
 	}
 	i := jsonwalk.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return false, ""
 	}
-	stream := false
-	var opts []int // the value of stream_options: start, end
-	for _, m := range jsonMembers(b, i) {
+	const ambiguous = `the request body names "stream", "stream_options" or "include_usage" twice or in another letter case: send each once, spelled so`
+	stream, seenStream := false, false
+	var opts *jsonMember
+	members := jsonMembers(b, i)
+	for k, m := range members {
 		switch {
 		case m.key == "stream_options" && opts == nil:
-			opts = []int{m.start, m.end}
-		case strings.EqualFold(m.key, "stream_options"):
-			return false // a second copy, or a case variant
-		case m.key == "stream":
-			// Not only true: lax decoders (pydantic's, behind vLLM and
-			// others) read "true", 1 or "yes" as true, and such a stream
-			// must report its usage too. Only false and null are no stream.
+			opts = &members[k]
+		case m.key == "stream" && !seenStream:
 			v := string(b[m.start:m.end])
-			stream = v != "false" && v != "null"
-		case strings.EqualFold(m.key, "stream"):
-			return false // a spelling some servers read as stream: leave it alone
+			stream, seenStream = v != "false" && v != "null", true
+		case strings.EqualFold(m.key, "stream_options"), strings.EqualFold(m.key, "stream"):
+			return false, ambiguous
 		}
 	}
 	if !stream {
-		return false
+		return false, ""
 	}
-	out := make([]byte, 0, len(b)+40)
-	if opts == nil {
-		out = append(out, b[:i+1]...)
-		out = append(out, `"stream_options":{"include_usage":true},`...)
-		out = append(out, b[i+1:]...)
-	} else {
-		if b[opts[0]] != '{' {
-			return false
-		}
-		obj := append(make([]byte, 0, opts[1]-opts[0]+24), `{"include_usage":true`...)
+	var obj []byte // the new value of stream_options
+	switch {
+	case opts == nil:
+	case b[opts.start] == 'n': // null
+		obj = []byte(`{"include_usage":true}`)
+	case b[opts.start] != '{':
+		return false, `the request body's "stream_options" must be an object`
+	default:
+		obj = append(make([]byte, 0, opts.end-opts.start+24), `{"include_usage":true`...)
 		seen, asked := false, false
-		for _, m := range jsonMembers(b, opts[0]) {
-			switch v := string(b[m.start:m.end]); {
-			case m.key == "include_usage" && !seen && (v == "false" || v == "true"):
-				seen, asked = true, v == "true"
+		for _, m := range jsonMembers(b, opts.start) {
+			switch {
+			case m.key == "include_usage" && !seen:
+				// Anything but true is replaced: a lax decoder reads
+				// "false" or 0 as false.
+				seen, asked = true, string(b[m.start:m.end]) == "true"
 			case strings.EqualFold(m.key, "include_usage"):
-				return false // a second copy, a case variant, or not a boolean
+				return false, ambiguous
 			default:
 				obj = append(obj, ',')
 				obj = append(obj, b[m.kstart:m.kend]...)
@@ -91,17 +93,24 @@ func injectStreamUsage(r *http.Request) bool {
 			}
 		}
 		if asked {
-			return false // the client's own: nothing to add, nothing to strip
+			return false, "" // the client's own: nothing to add, nothing to strip
 		}
 		obj = append(obj, '}')
-		out = append(out, b[:opts[0]]...)
+	}
+	out := make([]byte, 0, len(b)+40)
+	if obj == nil {
+		out = append(out, b[:i+1]...)
+		out = append(out, `"stream_options":{"include_usage":true},`...)
+		out = append(out, b[i+1:]...)
+	} else {
+		out = append(out, b[:opts.start]...)
 		out = append(out, obj...)
-		out = append(out, b[opts[1]:]...)
+		out = append(out, b[opts.end:]...)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(out))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
 	r.ContentLength = int64(len(out))
-	return true
+	return true, ""
 }
 
 // jsonMember is one member of a JSON object: its name (unescaped), the
