@@ -53,12 +53,18 @@ func (u *usageScanner) Read(p []byte) (int, error) {
 
 func (u *usageScanner) feed(b []byte) {
 	if !u.sse {
-		u.top.feed(b)
-		if u.over || len(u.buf)+len(b) > maxUsageBody {
+		switch {
+		case u.over:
+			u.top.feed(b)
+		case len(u.buf)+len(b) > maxUsageBody:
+			// Too large to keep: the body so far, and from now on what
+			// passes, go through topUsage instead.
+			u.top.feed(u.buf)
+			u.top.feed(b)
 			u.over, u.buf = true, nil
-			return
+		default:
+			u.buf = append(u.buf, b...)
 		}
-		u.buf = append(u.buf, b...)
 		return
 	}
 	for len(b) > 0 {
