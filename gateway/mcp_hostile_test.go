@@ -396,3 +396,21 @@ func TestMCPListingAsksForNoEncoding(t *testing.T) {
 		t.Errorf("status %d body %q; want 200 with search only", resp.StatusCode, body)
 	}
 }
+
+// TestMCPResourceTemplatesFiltered: the answer to resources/templates/list
+// keeps only the templates the token may read (by the resources rules on
+// their uriTemplate), as resources/list keeps only the resources.
+func TestMCPResourceTemplatesFiltered(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///public/{path}","name":"public"},{"uriTemplate":"file:///secret/{path}","name":"secret"}]}}`))
+	}))
+	defer up.Close()
+	routes := strings.Replace(mcpRoute, "      default: scopes\n", "      resources:\n        - {uri: \"file:///public/*\", scopes: [\"files:read\"]}\n      default: scopes\n", 1)
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: routes})
+	resp := r.do("POST", "/mcp", r.token("mcp:use", "files:read"), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"resources/templates/list"}`), "Content-Type", "application/json")
+	body := bodyOf(resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "file:///public/{path}") || strings.Contains(body, "secret") {
+		t.Errorf("status %d body %q; want 200 with the public template only", resp.StatusCode, body)
+	}
+}
