@@ -388,8 +388,17 @@ func newRevocationMetrics(reg prometheus.Registerer, lag func() float64) (*revoc
 			return nil, fmt.Errorf("registering revocation metrics: %w", err)
 		}
 	}
-	for _, op := range []string{"revocation_sync", "revocation_write", "revocation_publish", "revocation_list"} {
+	for _, op := range []string{"revocation_sync", "revocation_write", "revocation_publish", "revocation_list", "dpop_replay", "ssf_replay"} {
 		m.storeErrors.WithLabelValues(op)
 	}
 	return m, nil
+}
+
+// stateStoreFailed counts a failed call to the state store made outside
+// the revocation list (the DPoP and Shared Signals replay caches), in the
+// counter ScopegateStateStoreErrors watches.
+func (g *Gateway) stateStoreFailed(op string) {
+	if g.revoker != nil {
+		g.revoker.m.storeErrors.WithLabelValues(op).Inc()
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/internal/testkit"
 	"github.com/scopegate/scopegate/state"
@@ -61,5 +62,8 @@ func TestDPoPReplayCacheSilent(t *testing.T) {
 	}
 	if w.forwarded() != before {
 		t.Error("a request whose proof could not be checked for replay was forwarded")
+	}
+	if got := testutil.ToFloat64(w.gws[0].revoker.m.storeErrors.WithLabelValues("dpop_replay")); got != 1 {
+		t.Errorf(`scopegate_state_errors_total{op="dpop_replay"} = %v; want 1 (the store's failure counted, so that its alert fires)`, got)
 	}
 }

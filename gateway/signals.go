@@ -130,6 +130,7 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 	h := sha256.Sum256([]byte(set.Issuer + "\x00" + set.ID))
 	fresh, err := g.store.SetNX(ctx, ssfReplayPrefix+hex.EncodeToString(h[:]), []byte{1}, 2*token.MaxSETAge)
 	if err != nil {
+		g.stateStoreFailed("ssf_replay")
 		g.logger.Error("shared signals: the state store failed", zap.Error(err))
 		g.signals.events.WithLabelValues("unavailable").Inc()
 		w.Header().Set("Retry-After", "5")
