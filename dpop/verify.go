@@ -31,6 +31,7 @@ const (
 	DefaultMaxAge        = 60 * time.Second
 	DefaultMaxFuture     = 5 * time.Second
 	DefaultMaxProofBytes = 8192
+	DefaultReplayTimeout = time.Second
 	maxJTIBytes          = 256
 )
 
@@ -48,6 +49,11 @@ type Config struct {
 	MaxProofBytes int
 	// Replay is the replay cache. Required.
 	Replay ReplayStore
+	// ReplayTimeout bounds the replay cache call of one proof: past it,
+	// Verify returns ErrReplayCacheUnavailable (the request is not
+	// accepted), whatever the store's own socket timeouts. Default
+	// DefaultReplayTimeout.
+	ReplayTimeout time.Duration
 	// Nonces, when set, checks a proof's nonce claim when it has one.
 	// Default nil: nonces are neither issued nor checked.
 	Nonces *Nonces
@@ -89,6 +95,9 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	}
 	if cfg.MaxProofBytes <= 0 {
 		cfg.MaxProofBytes = DefaultMaxProofBytes
+	}
+	if cfg.ReplayTimeout <= 0 {
+		cfg.ReplayTimeout = DefaultReplayTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -226,7 +235,9 @@ func (v *Verifier) Verify(ctx context.Context, req Request) (*Proof, error) {
 		return nil, &Error{Code: CodeUseNonce, Reason: ReasonNonce, Detail: "the resource server requires a current nonce in the DPoP proof"}
 	}
 	// Last, so that only proofs good in every other way use up a jti.
-	stored, err := v.cfg.Replay.SetNX(ctx, replayKey(key.jkt, c.jti), []byte{1}, v.cfg.MaxAge+v.cfg.MaxFuture)
+	rctx, cancel := context.WithTimeout(ctx, v.cfg.ReplayTimeout)
+	defer cancel()
+	stored, err := v.cfg.Replay.SetNX(rctx, replayKey(key.jkt, c.jti), []byte{1}, v.cfg.MaxAge+v.cfg.MaxFuture)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrReplayCacheUnavailable, err)
 	}

@@ -200,7 +200,10 @@ func (g *Gateway) forward(rt *runtime, st *reqState, w http.ResponseWriter, r *h
 		st.lim = lst
 		defer g.settle(st, lst)
 		if len(lst.reservations) > 0 && st.model != "" && !up.cfg.NoStreamUsage {
-			lst.strip = injectStreamUsage(r)
+			var problem string
+			if lst.strip, problem = injectStreamUsage(r); problem != "" {
+				return refuse(ReasonBadBody, errBadBody(problem)) // refunded: nothing was forwarded
+			}
 		}
 		if len(lst.reservations) > 0 {
 			r, lst.drainer = startUsageDrain(r, up.cfg.UsageDrainTimeout.D(), up.cfg.UsageDrainMaxBytes)

@@ -19,12 +19,13 @@ const (
 )
 
 // usageDrain keeps the upstream request of a response under a budget
-// going when its client leaves, so that the rest of the response (and
-// its usage, in the last event of a stream) can still be read and
-// billed: a client must not escape its bill by cancelling. Before the
-// response headers arrive a client's leaving ends the upstream request
-// at once (there is nothing to read on, and the request is refunded);
-// afterwards, only the bounds do.
+// going when its client leaves, so that the response (and its usage, in
+// a JSON body or the last event of a stream) can still be read and
+// billed: a client must not escape its bill by cancelling. That holds
+// before the response headers arrive too (a non-streamed completion
+// answers only once the upstream has done the work): only the bounds end
+// the upstream request, and one that ends without a response after the
+// client has left is billed its reservation, not refunded (leftEarly).
 type usageDrain struct {
 	client   context.Context // the client's request context
 	cancel   context.CancelFunc
@@ -34,8 +35,10 @@ type usageDrain struct {
 	// reading: a response under a budget is being relayed.
 	reading  atomic.Bool
 	timedOut atomic.Bool
-	mu       sync.Mutex
-	timer    *time.Timer
+	// leftEarly: the client left before the response headers arrived.
+	leftEarly atomic.Bool
+	mu        sync.Mutex
+	timer     *time.Timer
 }
 
 // startUsageDrain returns r with a context that the client's leaving
@@ -47,8 +50,7 @@ func startUsageDrain(r *http.Request, timeout time.Duration, maxBytes int64) (*h
 	d.cancel = cancel
 	d.stopHook = context.AfterFunc(d.client, func() {
 		if !d.reading.Load() {
-			cancel()
-			return
+			d.leftEarly.Store(true)
 		}
 		d.arm()
 	})

@@ -224,7 +224,15 @@ func (g *Gateway) settle(st *reqState, lst *limitState) {
 	if len(lst.reservations) == 0 {
 		return
 	}
-	if lst.status == 0 || lst.status >= 400 {
+	if d := lst.drainer; lst.status == 0 && d != nil && d.leftEarly.Load() {
+		// The client left while the upstream was working, which then
+		// failed or was given up on: the work may well have been done
+		// (and charged upstream), so it is billed what it reserved.
+		lst.drain = drainUpstreamEnded
+		if d.timedOut.Load() {
+			lst.drain = drainTimeout
+		}
+	} else if lst.status == 0 || lst.status >= 400 {
 		lst.billedSource = "refunded"
 		g.refund(lst)
 		return

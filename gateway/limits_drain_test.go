@@ -112,3 +112,77 @@ func TestLimitCancelledStreamReadOn(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitCancelledBeforeHeaders: a client that leaves while the
+// upstream is still working on a completion that has not answered yet
+// (a non-streamed one answers only once it is done) does not escape its
+// bill either: the upstream request goes on within usage_drain_timeout
+// and its usage is billed; one that does not answer within it is billed
+// the reservation, never refunded.
+func TestLimitCancelledBeforeHeaders(t *testing.T) {
+	tests := []struct {
+		name         string
+		upstreamKeys string
+		answer       func(rw http.ResponseWriter, r *http.Request) // once the client has gone
+		wantSource   string
+		wantTokens   float64
+		wantDrain    string
+	}{
+		{"usage arrives", "", func(rw http.ResponseWriter, _ *http.Request) {
+			rw.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(rw, `{"choices":[{"message":{"content":"done"}}],"usage":{"prompt_tokens":3,"completion_tokens":30,"total_tokens":33}}`)
+		}, "usage", 33, "usage"},
+		{"upstream stalls", "    usage_drain_timeout: 50ms\n", func(_ http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done() // until the gateway gives up
+		}, "reservation", 17, "timeout"}, // 30 bytes / 4 + max_tokens 10
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gone, arrived := make(chan struct{}), make(chan struct{})
+			w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h}
+`), tt.upstreamKeys, func(rw http.ResponseWriter, r *http.Request, _ []byte) {
+				close(arrived)
+				<-gone
+				tt.answer(rw, r)
+			})
+			left := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				context.AfterFunc(r.Context(), func() { close(left) })
+				w.gw.ServeHTTP(rw, r)
+			}))
+			t.Cleanup(srv.Close)
+			ctx, cancel := context.WithCancel(context.Background())
+			req, _ := http.NewRequestWithContext(ctx, "POST", srv.URL+"/v1/chat/completions", strings.NewReader(`{"model":"m1","max_tokens":10}`))
+			req.Header.Set("Authorization", "Bearer "+w.token("alice"))
+			req.Header.Set("Content-Type", "application/json")
+			errc := make(chan error, 1)
+			go func() {
+				resp, err := srv.Client().Do(req)
+				if err == nil {
+					resp.Body.Close()
+				}
+				errc <- err
+			}()
+			<-arrived
+			cancel()
+			<-errc
+			<-left
+			close(gone)
+			var a testkit.AuditRecord
+			testkit.WaitFor(t, "the audit record", func() bool {
+				for _, m := range (&world{t: t, audit: w.audit}).records() {
+					if m.Msg == auditMsgDecision {
+						a = m
+						return true
+					}
+				}
+				return false
+			})
+			if a.LimitBilled != tt.wantSource || a.LimitTokens != tt.wantTokens || a.LimitDrain != tt.wantDrain {
+				t.Errorf("audit limit_billed %v limit_tokens %v limit_drain %v; want %s %v %s",
+					a.LimitBilled, a.LimitTokens, a.LimitDrain, tt.wantSource, tt.wantTokens, tt.wantDrain)
+			}
+		})
+	}
+}

@@ -90,8 +90,15 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 	}{
 		{"injected", `{"model":"m1","stream":true}`, "", `{"stream_options":{"include_usage":true},"model":"m1","stream":true}`, false, "usage"},
 		{"asked by the client", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, "", `"stream_options":{"include_usage":true}}`, true, "usage"},
+		{"turned off by the client", `{"model":"m1","stream":true,"stream_options":{"include_usage":false}}`, "", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"empty stream_options", `{"model":"m1","stream":true,"stream_options":{}}`, "", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"other stream_options kept", `{"model":"m1","stream":true,"stream_options":{"include_obfuscation":false, "include_usage" : false}}`, "", `"stream_options":{"include_usage":true,"include_obfuscation":false}}`, false, "usage"},
+		{"stream as a string (lax upstreams read it as true)", `{"model":"m1","stream":"true"}`, "", `{"stream_options":{"include_usage":true},"model":"m1","stream":"true"}`, false, "usage"},
+		{"stream as a number", `{"model":"m1","stream":1}`, "", `{"stream_options":{"include_usage":true},"model":"m1","stream":1}`, false, "usage"},
+		{"stream_options null", `{"model":"m1","stream":true,"stream_options":null}`, "", `{"model":"m1","stream":true,"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"include_usage as a string", `{"model":"m1","stream":true,"stream_options":{"include_usage":"false"}}`, "", `"stream_options":{"include_usage":true}}`, false, "usage"},
+		{"stream null", `{"model":"m1","stream":null}`, "", `{"model":"m1","stream":null}`, false, "reservation"},
 		{"not a stream", `{"model":"m1","stream":false}`, "", `{"model":"m1","stream":false}`, false, "reservation"},
-		{"case variant left alone", `{"model":"m1","stream":true,"Stream_Options":{}}`, "", `{"model":"m1","stream":true,"Stream_Options":{}}`, false, "reservation"},
 		{"switched off", `{"model":"m1","stream":true}`, "    no_stream_usage: true\n", `{"model":"m1","stream":true}`, false, "reservation"},
 	}
 	for _, tt := range tests {
@@ -122,6 +129,37 @@ func TestLimitStreamUsageInjected(t *testing.T) {
 			}
 			if a := w.lastRecord(); a.LimitBilled != tt.wantSource {
 				t.Errorf("audit limit_billed %v; want %s", a.LimitBilled, tt.wantSource)
+			}
+		})
+	}
+}
+
+// TestLimitStreamUsageAmbiguous: a streamed completion under a budget
+// whose body names stream, stream_options or include_usage twice or in
+// another letter case (which some servers read as the member, and others
+// ignore, streaming without usage) is refused 400, never forwarded, and
+// its reservation refunded. (The case variant was forwarded as it came
+// before, and billed only its reservation.)
+func TestLimitStreamUsageAmbiguous(t *testing.T) {
+	for name, body := range map[string]string{
+		"case variant of stream_options": `{"model":"m1","stream":true,"Stream_Options":{}}`,
+		"two stream_options":             `{"model":"m1","stream":true,"stream_options":{},"stream_options":{}}`,
+		"case variant of include_usage":  `{"model":"m1","stream":true,"stream_options":{"Include_Usage":false}}`,
+		"two include_usage":              `{"model":"m1","stream":true,"stream_options":{"include_usage":true,"include_usage":false}}`,
+		"case variant of stream":         `{"model":"m1","stream":true,"STREAM":false}`,
+		"two streams":                    `{"model":"m1","stream":false,"stream":true}`,
+		"stream_options a string":        `{"model":"m1","stream":true,"stream_options":"include_usage"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h}
+`), jsonUsage(`null`))
+			rec := w.post("alice", body)
+			if rec.Code != http.StatusBadRequest || w.hits.Load() != 0 {
+				t.Fatalf("status %d %s, forwarded %d; want 400, not forwarded", rec.Code, rec.Body, w.hits.Load())
+			}
+			if a := w.lastRecord(); a.LimitBilled != "refunded" {
+				t.Errorf("audit limit_billed %v; want refunded", a.LimitBilled)
 			}
 		})
 	}

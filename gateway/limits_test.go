@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -377,6 +378,153 @@ func TestLimitConfigProblems(t *testing.T) {
 			_, err := config.Parse([]byte(text), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v; want one naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestLimitEstimateHostileBody: the reservation, which a response
+// without usage (a stream whose client turned include_usage off) is
+// billed, is read from the members the upstream reads: a case variant
+// or a second copy of max_tokens, which encoding/json would read
+// differently from the upstream, makes the estimate unknown (max_reserve),
+// and n (or best_of) completions multiply the output.
+func TestLimitEstimateHostileBody(t *testing.T) {
+	tests := []struct {
+		name       string
+		body       string
+		wantTokens float64
+	}{
+		// 36 bytes: 9 input tokens, 4 x 10 output tokens.
+		{"n completions", `{"model":"m1","max_tokens":10,"n":4}`, 49},
+		{"best_of completions", `{"model":"m1","max_tokens":5,"best_of":4,"n":2}`, 31},
+		{"n of one", `{"model":"m1","max_tokens":10,"n":1}`, 19},
+		{"case variant lowers max_tokens", `{"model":"m1","max_tokens":40,"MAX_TOKENS":1}`, 50},
+		{"case variant of max_completion_tokens", `{"model":"m1","max_completion_tokens":40,"Max_Completion_Tokens":1}`, 50},
+		{"duplicate max_tokens", `{"model":"m1","max_tokens":40,"max_tokens":1}`, 50},
+		{"duplicate n", `{"model":"m1","max_tokens":10,"n":4,"n":1}`, 50},
+		{"case variant of n", `{"model":"m1","max_tokens":10,"n":4,"N":1}`, 50},
+		{"fractional n", `{"model":"m1","max_tokens":10,"n":1.5}`, 50},
+		{"string n", `{"model":"m1","max_tokens":10,"n":"4"}`, 50},
+		{"zero n", `{"model":"m1","max_tokens":10,"n":0}`, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h, max_reserve: 50}
+`), jsonUsage(`null`))
+			if rec := w.post("alice", tt.body); rec.Code != 200 {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			a := w.lastRecord()
+			if a.LimitBilled != "reservation" || a.LimitTokens != tt.wantTokens {
+				t.Fatalf("audit limit_billed %v limit_tokens %v; want reservation %v", a.LimitBilled, a.LimitTokens, tt.wantTokens)
+			}
+		})
+	}
+}
+
+// TestLimitUsageNotHiddenByEncoding: a client asking for a compressed
+// answer (Accept-Encoding: gzip) must not make the usage unreadable, and
+// so be billed only its reservation: on a route under a budget the
+// upstream is asked for an unencoded answer, and the usage is billed.
+func TestLimitUsageNotHiddenByEncoding(t *testing.T) {
+	w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000, per: 24h}
+`), "", func(rw http.ResponseWriter, r *http.Request, _ []byte) {
+		const answer = `{"id":"c1","usage":{"prompt_tokens":5,"completion_tokens":40,"total_tokens":45}}`
+		rw.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			rw.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(rw)
+			_, _ = zw.Write([]byte(answer))
+			_ = zw.Close()
+			return
+		}
+		_, _ = rw.Write([]byte(answer))
+	})
+	r := httptest.NewRequest("POST", "/v1/chat/completions", strings.NewReader(`{"model":"m1","max_tokens":10}`))
+	r.RemoteAddr = "192.0.2.7:40000"
+	r.Header.Set("Authorization", "Bearer "+w.token("alice"))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept-Encoding", "gzip, br")
+	rec := httptest.NewRecorder()
+	w.gw.ServeHTTP(rec, r)
+	if rec.Code != 200 {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	if a := w.lastRecord(); a.LimitBilled != "usage" || a.LimitTokens != 45 {
+		t.Errorf("audit limit_billed %v limit_tokens %v; want usage 45", a.LimitBilled, a.LimitTokens)
+	}
+}
+
+// TestLimitLargeJSONUsage: a JSON answer over the 1 MiB the usage reader
+// keeps (many completions, n > 1) is still billed its top-level usage,
+// read as it passes, not its reservation (which max_reserve caps far
+// below such an answer's usage); one whose usage is not a top-level
+// member, or which is cut short, is billed the reservation.
+func TestLimitLargeJSONUsage(t *testing.T) {
+	big := strings.Repeat("x", maxUsageBody+1000)
+	tests := []struct {
+		name       string
+		answer     string
+		wantSource string
+		wantTokens float64
+	}{
+		{"usage at the end", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"prompt_tokens":5,"completion_tokens":400000,"total_tokens":400005}}`, "usage", 400005},
+		{"usage first", `{"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12},"choices":[{"message":{"content":"` + big + `"}}]}`, "usage", 12},
+		{"escaped quotes in content", `{"choices":[{"message":{"content":"\"usage\":{\"total_tokens\":1}` + big + `"}}],"usage":{"total_tokens":300000}}`, "usage", 300000},
+		{"nested usage only", `{"choices":[{"message":{"content":"` + big + `"},"usage":{"total_tokens":1}}]}`, "reservation", 50},
+		{"cut short", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"total_tokens":1}`, "reservation", 50},
+		{"trailing data", `{"choices":[{"message":{"content":"` + big + `"}}],"usage":{"total_tokens":1}}{}`, "reservation", 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorld(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 1000000, per: 24h, max_reserve: 50}
+`), func(rw http.ResponseWriter, _ *http.Request) {
+				rw.Header().Set("Content-Type", "application/json")
+				_, _ = io.WriteString(rw, tt.answer)
+			})
+			if rec := w.post("alice", `{"model":"m1","n":128}`); rec.Code != 200 || rec.Body.Len() != len(tt.answer) {
+				t.Fatalf("status %d, %d bytes; want 200 and the answer whole", rec.Code, rec.Body.Len())
+			}
+			if a := w.lastRecord(); a.LimitBilled != tt.wantSource || a.LimitTokens != tt.wantTokens {
+				t.Errorf("audit limit_billed %v limit_tokens %v; want %s %v", a.LimitBilled, a.LimitTokens, tt.wantSource, tt.wantTokens)
+			}
+		})
+	}
+}
+
+// TestLimitResponsesAPIUsage: the usage of the Responses API (and of
+// Anthropic-shaped answers): input_tokens and output_tokens, and, in a
+// stream, the usage of the response the response.completed event
+// carries, is billed, not the reservation.
+func TestLimitResponsesAPIUsage(t *testing.T) {
+	tests := []struct {
+		name, ct, answer string
+		wantTokens       float64
+	}{
+		{"stream", "text/event-stream",
+			"event: response.created\ndata: {\"type\":\"response.created\",\"response\":{\"id\":\"r1\",\"usage\":null}}\n\n" +
+				"event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}\n\n" +
+				"event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"id\":\"r1\",\"usage\":{\"input_tokens\":5,\"output_tokens\":300,\"total_tokens\":305}}}\n\n",
+			305},
+		{"JSON without a total", "application/json", `{"id":"r1","object":"response","usage":{"input_tokens":5,"output_tokens":300}}`, 305},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newLimitWorldUp(t, limitChatRoute(`      - name: daily
+        tokens: {budget: 100000, per: 24h, max_reserve: 50}
+`), "    no_stream_usage: true\n", func(rw http.ResponseWriter, _ *http.Request, _ []byte) {
+				rw.Header().Set("Content-Type", tt.ct)
+				_, _ = io.WriteString(rw, tt.answer)
+			})
+			if rec := w.post("alice", `{"model":"m1","stream":true}`); rec.Code != 200 {
+				t.Fatalf("status %d %s", rec.Code, rec.Body)
+			}
+			if a := w.lastRecord(); a.LimitBilled != "usage" || a.LimitTokens != tt.wantTokens {
+				t.Errorf("audit limit_billed %v limit_tokens %v; want usage %v", a.LimitBilled, a.LimitTokens, tt.wantTokens)
 			}
 		})
 	}

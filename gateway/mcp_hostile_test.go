@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -331,5 +332,85 @@ func TestMCPOnlyTransportMethods(t *testing.T) {
 `), noEnv)
 	if err == nil || !strings.Contains(err.Error(), "routes[") || !strings.Contains(err.Error(), `"PUT" is not a method of MCP`) {
 		t.Errorf("an MCP route listing PUT: %v; want a config error naming it", err)
+	}
+}
+
+// TestMCPBatchedListingNotPassedUnfiltered: with batches allowed, a
+// listing inside a batch is answered by the server in an array the
+// filter does not read; the batch is refused and never forwarded, so
+// the whole list (delete_file included) never reaches the client.
+func TestMCPBatchedListingNotPassedUnfiltered(t *testing.T) {
+	var hits atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`[{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search"},{"name":"delete_file"}]}},{"jsonrpc":"2.0","id":2,"result":{}}]`))
+	}))
+	defer up.Close()
+	routes := strings.Replace(mcpRoute, "      default: scopes\n", "      default: scopes\n      allow_batches: true\n", 1)
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: routes})
+	for name, batch := range map[string]string{
+		"listing and ping": `[{"jsonrpc":"2.0","id":1,"method":"tools/list"},{"jsonrpc":"2.0","id":2,"method":"ping"}]`,
+		"ping and listing": `[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`,
+		"listing alone":    `[{"jsonrpc":"2.0","id":1,"method":"tools/list"}]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := hits.Load()
+			resp := r.do("POST", "/mcp", r.token("mcp:use", "tool:search"), strings.NewReader(batch), "Content-Type", "application/json")
+			body := bodyOf(resp)
+			if strings.Contains(body, "delete_file") {
+				t.Fatalf("status %d body %q: the unfiltered listing reached the client", resp.StatusCode, body)
+			}
+			if resp.StatusCode != http.StatusBadRequest || hits.Load() != before {
+				t.Errorf("status %d body %q, forwarded %v; want 400, not forwarded", resp.StatusCode, body, hits.Load() != before)
+			}
+			if code, _, _ := rpcError(t, body); code != -32600 {
+				t.Errorf("JSON-RPC code %d; want -32600", code)
+			}
+		})
+	}
+}
+
+// TestMCPListingAsksForNoEncoding: a client sending Accept-Encoding gets
+// its listing filtered, not a 502: the server is asked for an unencoded
+// answer, which the filter can read.
+func TestMCPListingAsksForNoEncoding(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const answer = `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search"},{"name":"delete_file"}]}}`
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			_, _ = zw.Write([]byte(answer))
+			_ = zw.Close()
+			return
+		}
+		_, _ = w.Write([]byte(answer))
+	}))
+	defer up.Close()
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: mcpRoute})
+	resp := r.do("POST", "/mcp", r.token("mcp:use", "tool:search"), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`),
+		"Content-Type", "application/json", "Accept-Encoding", "gzip")
+	body := bodyOf(resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"search"`) || strings.Contains(body, "delete_file") {
+		t.Errorf("status %d body %q; want 200 with search only", resp.StatusCode, body)
+	}
+}
+
+// TestMCPResourceTemplatesFiltered: the answer to resources/templates/list
+// keeps only the templates the token may read (by the resources rules on
+// their uriTemplate), as resources/list keeps only the resources.
+func TestMCPResourceTemplatesFiltered(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":1,"result":{"resourceTemplates":[{"uriTemplate":"file:///public/{path}","name":"public"},{"uriTemplate":"file:///secret/{path}","name":"secret"}]}}`))
+	}))
+	defer up.Close()
+	routes := strings.Replace(mcpRoute, "      default: scopes\n", "      resources:\n        - {uri: \"file:///public/*\", scopes: [\"files:read\"]}\n      default: scopes\n", 1)
+	r := newRig(t, rigOptions{upstreamURL: up.URL, routes: routes})
+	resp := r.do("POST", "/mcp", r.token("mcp:use", "files:read"), strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"resources/templates/list"}`), "Content-Type", "application/json")
+	body := bodyOf(resp)
+	if resp.StatusCode != 200 || !strings.Contains(body, "file:///public/{path}") || strings.Contains(body, "secret") {
+		t.Errorf("status %d body %q; want 200 with the public template only", resp.StatusCode, body)
 	}
 }

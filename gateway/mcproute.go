@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/scopegate/scopegate/internal/header"
+	"github.com/scopegate/scopegate/internal/jsonwalk"
 	"github.com/scopegate/scopegate/mcp"
 	"github.com/scopegate/scopegate/policy"
 	"github.com/scopegate/scopegate/policy/conditions"
@@ -56,6 +58,15 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 		return nil
 	}
 	st.mcp = &mcpState{table: t}
+	for k := range r.Header {
+		if header.Norm(k) == "last-event-id" {
+			// Resuming replays a stream's events as the server stored
+			// them: a listing unfiltered, or the answers to calls made
+			// under another token. A replay cannot be judged.
+			return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+				"resuming a stream (Last-Event-ID) is not accepted on this MCP endpoint: its replay could not be judged", nil, "invalid_request_error", "invalid_request"))
+		}
+	}
 	if r.Method != http.MethodPost {
 		// Only a POST's messages are judged: a body on a GET or DELETE
 		// would reach a lenient server unjudged.
@@ -92,6 +103,16 @@ func decideMCP(rt *runtime, st *reqState, r *http.Request, route *policy.Route) 
 			return refuse(ReasonInsufficientScope, e)
 		}
 		return refuse(ReasonMCPNotAllowed, e)
+	}
+	if b[jsonwalk.SkipSpace(b, 0)] == '[' { // a batch
+		for _, m := range msgs {
+			if mcp.IsListing(m.Method) {
+				// The answer would be an array the listing filter does not
+				// read: the whole list would pass unfiltered.
+				return refuse(ReasonMCPBadMessage, mcpError(http.StatusBadRequest, mcp.CodeInvalidRequest,
+					"a "+m.Method+" is not accepted in a batch: send it as a message of its own", m.ID, "invalid_request_error", "invalid_body"))
+			}
+		}
 	}
 	if len(msgs) > 1 && len(rt.cfg.Conditions[route.Index]) > 0 {
 		// Conditions judge one message; a batch would show them only one.

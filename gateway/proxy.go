@@ -147,8 +147,10 @@ func (u *upstream) rewrite(pr *httputil.ProxyRequest, d proxyDeps) {
 	var a headerValues
 	setForwardedWith(&a, out, pr.In, d.trusted)
 	a.set(h, "X-Request-Id", st.requestID)
-	if st.listRoute != nil {
-		// The list is filtered: it must arrive unencoded.
+	if st.listRoute != nil || st.mcp != nil && st.mcp.listing != "" || st.lim != nil && len(st.lim.reservations) > 0 {
+		// The list is filtered, or the usage read: the answer must
+		// arrive unencoded (an encoded one would be refused, or billed
+		// only its reservation).
 		h.Del("Accept-Encoding")
 	}
 	if st.traceID == "" {

@@ -292,6 +292,30 @@ func (r *revoker) put(ctx context.Context, e *revocation) error {
 	return nil
 }
 
+// strengthen makes e, about to replace a stored entry of the same id,
+// at least as strong as that entry: the later not-before (more tokens
+// refused) and the later expiry, none when either has none. An event
+// dated before a revocation already in force (a late push, an admin's
+// revocation) must not let tokens it cut off through again.
+func (r *revoker) strengthen(ctx context.Context, e *revocation) error {
+	b, ok, err := r.store.Get(ctx, revokePrefix+e.ID)
+	if err != nil {
+		r.m.storeErrors.WithLabelValues("revocation_write").Inc()
+		return err
+	}
+	var old revocation
+	if !ok || json.Unmarshal(b, &old) != nil || old.Kind != e.Kind {
+		return nil
+	}
+	if old.NotBefore.After(e.NotBefore) {
+		e.NotBefore = old.NotBefore
+	}
+	if old.ExpiresAt.IsZero() || !e.ExpiresAt.IsZero() && old.ExpiresAt.After(e.ExpiresAt) {
+		e.ExpiresAt = old.ExpiresAt
+	}
+	return nil
+}
+
 // lift removes the entry id; it reports whether it existed.
 func (r *revoker) lift(ctx context.Context, id string) (bool, error) {
 	_, ok, err := r.store.Get(ctx, revokePrefix+id)
@@ -364,8 +388,17 @@ func newRevocationMetrics(reg prometheus.Registerer, lag func() float64) (*revoc
 			return nil, fmt.Errorf("registering revocation metrics: %w", err)
 		}
 	}
-	for _, op := range []string{"revocation_sync", "revocation_write", "revocation_publish", "revocation_list"} {
+	for _, op := range []string{"revocation_sync", "revocation_write", "revocation_publish", "revocation_list", "dpop_replay", "ssf_replay"} {
 		m.storeErrors.WithLabelValues(op)
 	}
 	return m, nil
+}
+
+// stateStoreFailed counts a failed call to the state store made outside
+// the revocation list (the DPoP and Shared Signals replay caches), in the
+// counter ScopegateStateStoreErrors watches.
+func (g *Gateway) stateStoreFailed(op string) {
+	if g.revoker != nil {
+		g.revoker.m.storeErrors.WithLabelValues(op).Inc()
+	}
 }

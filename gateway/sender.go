@@ -221,6 +221,7 @@ func (g *Gateway) refuseProof(s *senderRuntime, st *reqState, err error) *refusa
 		}
 		return refuse(Reason(pe.Reason), e)
 	case errors.Is(err, dpop.ErrReplayCacheUnavailable):
+		g.stateStoreFailed("dpop_replay")
 		g.logger.Warn("dpop replay cache unavailable", zap.String("request_id", st.requestID), zap.Error(err))
 		return refuse(ReasonDPoPStoreDown, apiError{status: http.StatusServiceUnavailable, typ: "service_unavailable", code: string(ReasonDPoPStoreDown),
 			message: "the DPoP replay cache is unavailable; retry shortly", retryAfter: 1})

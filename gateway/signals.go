@@ -130,6 +130,7 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 	h := sha256.Sum256([]byte(set.Issuer + "\x00" + set.ID))
 	fresh, err := g.store.SetNX(ctx, ssfReplayPrefix+hex.EncodeToString(h[:]), []byte{1}, 2*token.MaxSETAge)
 	if err != nil {
+		g.stateStoreFailed("ssf_replay")
 		g.logger.Error("shared signals: the state store failed", zap.Error(err))
 		g.signals.events.WithLabelValues("unavailable").Inc()
 		w.Header().Set("Retry-After", "5")
@@ -143,10 +144,18 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 	}
 	g.signals.events.WithLabelValues("ignored").Add(float64(ignored))
 	for _, e := range entries {
-		if err := g.revoker.put(ctx, e); err != nil {
+		err := g.revoker.strengthen(ctx, e)
+		if err == nil {
+			err = g.revoker.put(ctx, e)
+		}
+		if err != nil {
 			g.logger.Error("shared signals: storing a revocation failed", zap.Error(err))
 			g.signals.events.WithLabelValues("unavailable").Inc()
-			_ = g.store.Delete(context.WithoutCancel(ctx), ssfReplayPrefix+hex.EncodeToString(h[:])) // let the retry apply it
+			// Let the retry apply it: even when the push's own deadline has
+			// passed, but bounded as every store call is.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), rt.cfg.Revocation.StoreTimeout.D())
+			_ = g.store.Delete(dctx, ssfReplayPrefix+hex.EncodeToString(h[:]))
+			dcancel()
 			w.Header().Set("Retry-After", "5")
 			ssfError(w, http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation could not be stored; retry")
 			return

@@ -1,16 +1,21 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/scopegate/scopegate/internal/issuer"
+	"github.com/scopegate/scopegate/internal/testkit"
+	"github.com/scopegate/scopegate/state"
 )
 
 const (
@@ -175,5 +180,80 @@ func TestSharedSignalsOff(t *testing.T) {
 	w := newWorld(t, adminExtra)
 	if rec := w.push(w.set(nil, nil), "", "application/secevent+jwt"); rec.Code != http.StatusNotFound {
 		t.Fatalf("push with the receiver off: %d; want 404", rec.Code)
+	}
+}
+
+// stuckRevocationStore is a state store whose revocation writes fail and
+// whose deletes hang until their context ends (a Redis that went silent
+// mid-push), or until the test releases them.
+type stuckRevocationStore struct {
+	*state.Memory
+	release chan struct{}
+}
+
+func (s *stuckRevocationStore) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if strings.HasPrefix(key, revokePrefix) {
+		return state.ErrUnavailable
+	}
+	return s.Memory.Set(ctx, key, value, ttl)
+}
+
+func (s *stuckRevocationStore) Delete(ctx context.Context, _ string) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.release:
+		return state.ErrUnavailable
+	}
+}
+
+// TestSharedSignalsStoreSilentMidPush: a push whose revocation cannot be
+// stored, on a store that then stops answering, is answered 503 (the
+// transmitter retries) within the store timeout: giving the SET's jti
+// back is bounded too, never left to wait on the store for ever.
+func TestSharedSignalsStoreSilentMidPush(t *testing.T) {
+	w := newWorld(t, adminExtra+ssfExtra)
+	store := &stuckRevocationStore{Memory: state.NewMemory(w.clock.Now), release: make(chan struct{})}
+	t.Cleanup(func() { close(store.release) })
+	w.reg = prometheus.NewRegistry()
+	text := fmt.Sprintf("issuers:\n  - issuer: %q\n    audiences: [%q]\nupstreams:\n  models:\n    url: \"http://127.0.0.1:1\"\nroutes:%s%s%s",
+		w.iss.URL(), testAudience, chatRoute, adminExtra, ssfExtra)
+	w.start(text, Deps{State: store})
+	done := make(chan *httptest.ResponseRecorder, 1)
+	set := w.set(nil, nil)
+	go func() { done <- w.push(set, ssfPushAuth, "application/secevent+jwt") }()
+	select {
+	case rec := <-done:
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("status %d %s; want 503 with Retry-After", rec.Code, rec.Body)
+		}
+	case <-time.After(testkit.DefaultTimeout):
+		t.Fatalf("a push was not answered within %v: giving the jti back waits on the silent store with no deadline", testkit.DefaultTimeout)
+	}
+}
+
+// TestSharedSignalsNeverLoosenARevocation: an event about a subject that
+// is already revoked never makes the revocation weaker: an event dated
+// before an admin's revocation (a late push, a retry) does not move its
+// not-before back, so tokens the admin cut off stay cut off, and an entry
+// with no expiry keeps none.
+func TestSharedSignalsNeverLoosenARevocation(t *testing.T) {
+	w := newWorld(t, adminExtra+ssfExtra)
+	t0 := w.clock.Now()
+	w.clock.Advance(time.Minute)
+	mid := w.token("chat:completions") // issued at t0+1m
+	w.clock.Advance(time.Minute)
+	w.revoke(`{"sub":"alice","iss":"` + w.iss.URL() + `","reason":"account closed"}`)
+	wantRevoked(t, w, w.chat(mid))
+	w.clock.Advance(time.Minute)
+	set := w.set(nil, map[string]any{"events": map[string]any{sessionRevokedURI: map[string]any{"event_timestamp": t0.Add(30 * time.Second).Unix()}}})
+	if rec := w.push(set, ssfPushAuth, "application/secevent+jwt"); rec.Code != http.StatusAccepted {
+		t.Fatalf("push: %d %s; want 202", rec.Code, rec.Body)
+	}
+	wantRevoked(t, w, w.chat(mid))
+	for _, e := range w.listRevocations() {
+		if e.Value == "alice" && !e.ExpiresAt.IsZero() {
+			t.Errorf("entry %+v: the admin's revocation without expiry now expires", e)
+		}
 	}
 }

@@ -15,64 +15,129 @@ import (
 const maxPendingEvent = 1 << 20
 
 // injectStreamUsage asks the upstream for the usage of a streamed chat
-// completion that did not ask for it: on a body the gateway buffered (a
-// model-routed route) that is a JSON object with "stream": true and no
-// member named stream_options in any letter case, it adds
-// "stream_options":{"include_usage":true} as the first member. It reports
-// whether it did; the extra chunk is then removed from the client's
-// stream (usageStripper), so that the client sees what it asked for.
-// Nothing the gateway judged changes: the model member is left as it was.
-func injectStreamUsage(r *http.Request) bool {
+// completion that did not ask for it, so that a client cannot turn off
+// the usage it is billed by. On a body the gateway buffered (a
+// model-routed route) that is a JSON object whose "stream" is true (or
+// any value but false and null: lax decoders, such as pydantic's behind
+// vLLM, read "true" or 1 as true), it adds
+// "stream_options":{"include_usage":true} as the first member when there
+// is no stream_options (or it is null), or, when stream_options is an
+// object without "include_usage": true, makes include_usage true there
+// (its other members kept). It reports whether it did; the extra chunk
+// is then removed from the client's stream (usageStripper), so that the
+// client sees what it asked for. Nothing the gateway judged changes: the
+// model member is left as it was.
+//
+// A body that names stream, stream_options or include_usage ambiguously
+// (twice, or in another letter case, which some servers read as the
+// member and others ignore), or whose stream_options is neither an object
+// nor null, is refused: problem says why (the answer is a 400). Left
+// alone, it could stream without usage, billed only its reservation.
+func injectStreamUsage(r *http.Request) (injected bool, problem string) {
 	if r.GetBody == nil {
-		return false
+		return false, ""
 	}
 	rc, err := r.GetBody()
 	if err != nil {
-		return false
+		return false, ""
 	}
 	b, err := io.ReadAll(rc)
 	if err != nil || !json.Valid(b) {
-		return false
+		return false, ""
 	}
 	i := jsonwalk.SkipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return false
+		return false, ""
 	}
-	open := i
-	stream := false
+	const ambiguous = `the request body names "stream", "stream_options" or "include_usage" twice or in another letter case: send each once, spelled so`
+	stream, seenStream := false, false
+	var opts *jsonMember
+	members := jsonMembers(b, i)
+	for k, m := range members {
+		switch {
+		case m.key == "stream_options" && opts == nil:
+			opts = &members[k]
+		case m.key == "stream" && !seenStream:
+			v := string(b[m.start:m.end])
+			stream, seenStream = v != "false" && v != "null", true
+		case strings.EqualFold(m.key, "stream_options"), strings.EqualFold(m.key, "stream"):
+			return false, ambiguous
+		}
+	}
+	if !stream {
+		return false, ""
+	}
+	var obj []byte // the new value of stream_options
+	switch {
+	case opts == nil:
+	case b[opts.start] == 'n': // null
+		obj = []byte(`{"include_usage":true}`)
+	case b[opts.start] != '{':
+		return false, `the request body's "stream_options" must be an object`
+	default:
+		obj = append(make([]byte, 0, opts.end-opts.start+24), `{"include_usage":true`...)
+		seen, asked := false, false
+		for _, m := range jsonMembers(b, opts.start) {
+			switch {
+			case m.key == "include_usage" && !seen:
+				// Anything but true is replaced: a lax decoder reads
+				// "false" or 0 as false.
+				seen, asked = true, string(b[m.start:m.end]) == "true"
+			case strings.EqualFold(m.key, "include_usage"):
+				return false, ambiguous
+			default:
+				obj = append(obj, ',')
+				obj = append(obj, b[m.kstart:m.kend]...)
+				obj = append(obj, ':')
+				obj = append(obj, b[m.start:m.end]...)
+			}
+		}
+		if asked {
+			return false, "" // the client's own: nothing to add, nothing to strip
+		}
+		obj = append(obj, '}')
+	}
+	out := make([]byte, 0, len(b)+40)
+	if obj == nil {
+		out = append(out, b[:i+1]...)
+		out = append(out, `"stream_options":{"include_usage":true},`...)
+		out = append(out, b[i+1:]...)
+	} else {
+		out = append(out, b[:opts.start]...)
+		out = append(out, obj...)
+		out = append(out, b[opts.end:]...)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(out))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
+	r.ContentLength = int64(len(out))
+	return true, ""
+}
+
+// jsonMember is one member of a JSON object: its name (unescaped), the
+// span of its raw name and of its value.
+type jsonMember struct {
+	key                      string
+	kstart, kend, start, end int
+}
+
+// jsonMembers lists the members of the object at b[i] (b is valid JSON).
+func jsonMembers(b []byte, i int) []jsonMember {
+	var out []jsonMember
 	for i++; ; {
 		i = jsonwalk.SkipSpace(b, i)
 		if b[i] == '}' {
-			break
+			return out
 		}
 		if b[i] == ',' {
 			i = jsonwalk.SkipSpace(b, i+1)
 		}
-		end := jsonwalk.StringEnd(b, i)
-		key := jsonwalk.String(b[i:end])
-		i = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, end)+1)
-		vend := jsonwalk.ValueEnd(b, i)
-		switch {
-		case strings.EqualFold(key, "stream_options"):
-			return false
-		case key == "stream":
-			stream = string(b[i:vend]) == "true"
-		case strings.EqualFold(key, "stream"):
-			return false // a spelling some servers read as stream: leave it alone
-		}
-		i = vend
+		m := jsonMember{kstart: i, kend: jsonwalk.StringEnd(b, i)}
+		m.key = jsonwalk.String(b[m.kstart:m.kend])
+		m.start = jsonwalk.SkipSpace(b, jsonwalk.SkipSpace(b, m.kend)+1)
+		m.end = jsonwalk.ValueEnd(b, m.start)
+		out = append(out, m)
+		i = m.end
 	}
-	if !stream {
-		return false
-	}
-	out := make([]byte, 0, len(b)+40)
-	out = append(out, b[:open+1]...)
-	out = append(out, `"stream_options":{"include_usage":true},`...)
-	out = append(out, b[open+1:]...)
-	r.Body = io.NopCloser(bytes.NewReader(out))
-	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(out)), nil }
-	r.ContentLength = int64(len(out))
-	return true
 }
 
 // usageStripper relays an SSE stream event by event, feeding every event

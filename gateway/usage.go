@@ -8,8 +8,8 @@ import (
 )
 
 // Bounds of what usageScanner keeps: a JSON response up to maxUsageBody
-// bytes (a larger one is billed its reservation), an SSE line up to
-// maxUsageLine.
+// bytes (of a larger one, only its top-level usage member, read as it
+// passes: topUsage), an SSE line up to maxUsageLine.
 const (
 	maxUsageBody = 1 << 20
 	maxUsageLine = 64 << 10
@@ -27,6 +27,9 @@ type usageScanner struct {
 	over  bool   // buf overflowed: the body (or line) is not kept
 	found bool
 	used  usage
+	// top reads the usage of a JSON body as it passes, for one too large
+	// to keep (over).
+	top topUsage
 }
 
 // usage is what a response reported: total tokens, and whether they came
@@ -50,11 +53,18 @@ func (u *usageScanner) Read(p []byte) (int, error) {
 
 func (u *usageScanner) feed(b []byte) {
 	if !u.sse {
-		if u.over || len(u.buf)+len(b) > maxUsageBody {
+		switch {
+		case u.over:
+			u.top.feed(b)
+		case len(u.buf)+len(b) > maxUsageBody:
+			// Too large to keep: the body so far, and from now on what
+			// passes, go through topUsage instead.
+			u.top.feed(u.buf)
+			u.top.feed(b)
 			u.over, u.buf = true, nil
-			return
+		default:
+			u.buf = append(u.buf, b...)
 		}
-		u.buf = append(u.buf, b...)
 		return
 	}
 	for len(b) > 0 {
@@ -83,14 +93,18 @@ func (u *usageScanner) sseLine(line []byte) {
 	if !ok {
 		return
 	}
-	i := bytes.Index(data, []byte(`"usage"`))
-	if i < 0 {
-		return
-	}
-	rest := bytes.TrimLeft(data[i+len(`"usage"`):], " \t")
-	rest, ok = bytes.CutPrefix(rest, []byte(":"))
-	if !ok || !bytes.HasPrefix(bytes.TrimLeft(rest, " \t"), []byte("{")) {
-		return
+	// Any "usage" followed by ':' and an object, not only the first: the
+	// string "usage" may come before as a value (a tool or model so named).
+	for rest := data; ; {
+		i := bytes.Index(rest, []byte(`"usage"`))
+		if i < 0 {
+			return
+		}
+		rest = rest[i+len(`"usage"`):]
+		v, ok := bytes.CutPrefix(bytes.TrimLeft(rest, " \t"), []byte(":"))
+		if ok && bytes.HasPrefix(bytes.TrimLeft(v, " \t"), []byte("{")) {
+			break
+		}
 	}
 	if used, ok := usageOf(data); ok {
 		u.found, u.used = true, used
@@ -109,7 +123,10 @@ func (u *usageScanner) total() (usage, bool) {
 	if u.sse {
 		return u.used, u.found
 	}
-	if u.over || len(u.buf) == 0 {
+	if u.over {
+		return u.top.usage()
+	}
+	if len(u.buf) == 0 {
 		return usage{}, false
 	}
 	return usageOf(u.buf)
@@ -118,17 +135,35 @@ func (u *usageScanner) total() (usage, bool) {
 // usageOf reads usage.total_tokens (or prompt_tokens + completion_tokens)
 // of an OpenAI-shaped JSON object: whole, not negative, not absurd; and
 // the split, when prompt_tokens and completion_tokens are both sensible
-// and (with a total) add up to at most the total.
+// and (with a total) add up to at most the total. The Responses API's
+// (and Anthropic's) input_tokens and output_tokens stand for prompt and
+// completion tokens when those are absent, and a Responses API stream
+// event carries its usage in its response member.
 func usageOf(b []byte) (usage, bool) {
-	var v struct {
-		Usage *struct {
-			Total      *float64 `json:"total_tokens"`
-			Prompt     *float64 `json:"prompt_tokens"`
-			Completion *float64 `json:"completion_tokens"`
-		} `json:"usage"`
+	type counts struct {
+		Total      *float64 `json:"total_tokens"`
+		Prompt     *float64 `json:"prompt_tokens"`
+		Completion *float64 `json:"completion_tokens"`
+		Input      *float64 `json:"input_tokens"`
+		Output     *float64 `json:"output_tokens"`
 	}
-	if json.Unmarshal(b, &v) != nil || v.Usage == nil {
+	var v struct {
+		Usage    *counts `json:"usage"`
+		Response *struct {
+			Usage *counts `json:"usage"`
+		} `json:"response"`
+	}
+	if json.Unmarshal(b, &v) != nil {
 		return usage{}, false
+	}
+	if v.Usage == nil && v.Response != nil {
+		v.Usage = v.Response.Usage
+	}
+	if v.Usage == nil {
+		return usage{}, false
+	}
+	if v.Usage.Prompt == nil && v.Usage.Completion == nil {
+		v.Usage.Prompt, v.Usage.Completion = v.Usage.Input, v.Usage.Output
 	}
 	ok := func(f *float64) bool { return f != nil && *f >= 0 && *f <= math.MaxInt32 && *f == math.Trunc(*f) }
 	us := v.Usage

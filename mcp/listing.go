@@ -17,6 +17,9 @@ var listKinds = map[string][3]string{
 	"tools/list":     {"tools", "tool", "name"},
 	"prompts/list":   {"prompts", "prompt", "name"},
 	"resources/list": {"resources", "resource", "uri"},
+	// A template is judged by its uriTemplate, as completion/complete
+	// judges it: the rules' globs see the template text.
+	"resources/templates/list": {"resourceTemplates", "resource", "uriTemplate"},
 }
 
 // IsListing reports whether method's answer is filtered.

@@ -194,6 +194,9 @@ func parseMessage(b []byte, i int) (Message, error) {
 func readParams(m *Message, b, params []byte) error {
 	needName := m.Method == "tools/call" || m.Method == "prompts/get"
 	needURI := m.Method == "resources/read" || m.Method == "resources/subscribe" || m.Method == "resources/unsubscribe"
+	if m.Method == "completion/complete" {
+		return readCompletionRef(m, params)
+	}
 	if !needName && !needURI {
 		return nil
 	}
@@ -239,6 +242,74 @@ func readParams(m *Message, b, params []byte) error {
 		return errors.New(`"params.uri" holds a control character`)
 	case needURI && dotSegments(m.URI):
 		return errors.New(`"params.uri" holds a dot segment or an encoded dot or slash: send it normalized`)
+	}
+	return nil
+}
+
+// refMembers are the member names of a completion's ref.
+var refMembers = []string{"type", "name", "uri"}
+
+// readCompletionRef reads what a completion/complete is about, so that it
+// is judged as that prompt (Name) or resource template (URI): its
+// suggestions are the prompt's or the resource's to give.
+func readCompletionRef(m *Message, params []byte) error {
+	if params == nil {
+		return errors.New(`"params" is required for ` + m.Method)
+	}
+	var buf [8]member
+	var ref []byte
+	for _, mb := range members(params, 0, buf[:0]) {
+		switch {
+		case mb.name == "ref":
+			ref = params[mb.start:mb.end]
+		case strings.EqualFold(mb.name, "ref"):
+			return fmt.Errorf("a params member whose name differs only in case from %q", "ref")
+		}
+	}
+	if ref == nil || ref[0] != '{' {
+		return errors.New(`"params.ref" must be an object`)
+	}
+	var typ, name, uri string
+	var hasName, hasURI bool
+	for _, mb := range members(ref, 0, buf[:0]) {
+		v := ref[mb.start:mb.end]
+		switch mb.name {
+		case "type", "name", "uri":
+			if v[0] != '"' {
+				return errors.New(`"params.ref.` + mb.name + `" must be a string`)
+			}
+			switch s := jsonwalk.String(v); mb.name {
+			case "type":
+				typ = s
+			case "name":
+				hasName, name = true, s
+			default:
+				hasURI, uri = true, s
+			}
+		default:
+			if caseVariant(mb.name, refMembers) {
+				return fmt.Errorf("a params.ref member whose name differs only in case from %q", strings.ToLower(mb.name))
+			}
+		}
+	}
+	switch {
+	case typ == "ref/prompt" && hasName && !hasURI:
+		m.Name = name
+		if msg := checkName(name); msg != "" {
+			return errors.New(strings.Replace(msg, "params.name", "params.ref.name", 1))
+		}
+	case typ == "ref/resource" && hasURI && !hasName:
+		m.URI = uri
+		switch {
+		case uri == "":
+			return errors.New(`"params.ref.uri" is empty`)
+		case strings.ContainsFunc(uri, isControl):
+			return errors.New(`"params.ref.uri" holds a control character`)
+		case dotSegments(uri):
+			return errors.New(`"params.ref.uri" holds a dot segment or an encoded dot or slash: send it normalized`)
+		}
+	default:
+		return errors.New(`"params.ref" must be a ref/prompt with a name or a ref/resource with a uri`)
 	}
 	return nil
 }

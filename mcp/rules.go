@@ -119,7 +119,7 @@ type Decision struct {
 var protocolMethods = map[string]bool{
 	"initialize": true, "ping": true,
 	"tools/list": true, "resources/list": true, "resources/templates/list": true, "prompts/list": true,
-	"logging/setLevel": true, "completion/complete": true,
+	"logging/setLevel": true,
 }
 
 // Decide judges one message for a token holding the scopes has reports.
@@ -133,8 +133,10 @@ func (t *Table) Decide(m Message, has func(scope string) bool) Decision {
 		return Decision{Allow: true, Reason: "protocol method"}
 	case m.Method == "tools/call":
 		return t.judge(t.cfg.Tools, m.Name, false, t.toolTpl, "tool", has)
-	case m.Method == "prompts/get":
+	case m.Method == "prompts/get", m.Method == "completion/complete" && m.Name != "":
 		return t.judge(t.cfg.Prompts, m.Name, false, t.promptTpl, "prompt", has)
+	case m.Method == "completion/complete":
+		return t.judge(t.cfg.Resources, m.URI, true, t.rTpl, "resource", has)
 	case m.Method == "resources/read", m.Method == "resources/subscribe", m.Method == "resources/unsubscribe":
 		return t.judge(t.cfg.Resources, m.URI, true, t.rTpl, "resource", has)
 	}

@@ -65,6 +65,12 @@ func TestDecide(t *testing.T) {
 		{"subscribe judged like read", `{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"file:///etc/passwd"}}`, []string{"files:read"}, false, "resource:file:///etc/passwd"},
 		{"prompt", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"greet"}}`, []string{"prompt:greet"}, true, ""},
 		{"prompt missing", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"greet"}}`, nil, false, "prompt:greet"},
+		// completion/complete suggests the arguments of a prompt or a
+		// resource template: judged as that prompt or resource.
+		{"completion of a prompt", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"a","value":""}}}`, []string{"prompt:greet"}, true, ""},
+		{"completion of a prompt not held", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"a","value":""}}}`, nil, false, "prompt:greet"},
+		{"completion of a resource template", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///public/{path}"},"argument":{"name":"path","value":""}}}`, []string{"files:read"}, true, ""},
+		{"completion of another resource template", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"file:///etc/{path}"},"argument":{"name":"path","value":""}}}`, []string{"files:read"}, false, "resource:file:///etc/{path}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

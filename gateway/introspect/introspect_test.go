@@ -87,6 +87,8 @@ func TestFaults(t *testing.T) {
 		{"another issuer", answer(with("iss", "https://other.example.com")), token.ReasonUnknownIssuer},
 		{"refresh token (token_use)", answer(with("token_use", "refresh_token")), token.ReasonNotAccessToken},
 		{"refresh token (token_type)", answer(with("token_type", "urn:ietf:params:oauth:token-type:refresh_token")), token.ReasonNotAccessToken},
+		{"DPoP-bound without cnf.jkt", answer(with("token_type", "DPoP")), token.ReasonBadClaim},
+		{"DPoP-bound (any case) without cnf.jkt", answer(with("token_type", "dpop")), token.ReasonBadClaim},
 		{"refresh token (Keycloak typ)", answer(with("typ", "Refresh")), token.ReasonIDTokenClaims},
 		{"another audience", answer(with("aud", "https://mail.example.com")), token.ReasonBadAudience},
 		{"no audience", answer(with("aud", nil)), token.ReasonBadAudience},

@@ -59,8 +59,9 @@ func (v *Verifier) IntrospectedClaims(iss string, m map[string]any, allowMissing
 
 // notAccessToken refuses a response whose token_type (RFC 7662; also RFC
 // 8693 token type URIs) or token_use (Ory Hydra, Amazon Cognito) names a
-// refresh token or an ID token. Other values ("Bearer", "DPoP", "N_A",
-// "access_token") pass.
+// refresh token or an ID token, or whose token_type is DPoP without the
+// cnf.jkt the binding is checked by. Other values ("Bearer", "DPoP" with
+// cnf.jkt, "N_A", "access_token") pass.
 func notAccessToken(m map[string]any) *Error {
 	for _, name := range [2]string{"token_type", "token_use"} {
 		v, ok := m[name]
@@ -74,6 +75,15 @@ func notAccessToken(m map[string]any) *Error {
 		s = strings.ToLower(s)
 		if strings.Contains(s, "refresh") || strings.Contains(s, "id_token") || s == "id" {
 			return refuse(ReasonNotAccessToken, "the introspected token is not an access token ("+name+")")
+		}
+		if name == "token_type" && s == "dpop" {
+			// RFC 9449 section 6.2: a DPoP-bound token's answer carries
+			// cnf.jkt. Without it the binding cannot be checked, and the
+			// token must not pass as a bearer token.
+			cnf, _ := m["cnf"].(map[string]any)
+			if jkt, _ := cnf["jkt"].(string); jkt == "" {
+				return refuse(ReasonBadClaim, "the introspection response says the token is DPoP-bound (token_type DPoP) and names no cnf.jkt")
+			}
 		}
 	}
 	return nil
