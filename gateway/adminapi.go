@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/scopegate/scopegate/internal/header"
+	"github.com/scopegate/scopegate/internal/strictjson"
 	"go.uber.org/zap"
 )
 
@@ -223,14 +223,21 @@ func unverifiedJTI(tok string) (jti, iss string, exp time.Time, err error) {
 	if err != nil {
 		return "", "", time.Time{}, errors.New("token payload is not base64url")
 	}
-	var c struct {
-		JTI string  `json:"jti"`
-		Iss string  `json:"iss"`
-		Exp float64 `json:"exp"`
+	// Read as the verifier reads claims: strictly, by exact name, so that
+	// the jti revoked is the one the verifier will see (encoding/json
+	// would take a later "JTI" or "EXP" instead).
+	m, err := strictjson.DecodeObject(b)
+	if err != nil {
+		return "", "", time.Time{}, errors.New("token payload is not a strict JSON object with string jti and iss and a numeric exp")
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	if err := d.Decode(&c); err != nil {
-		return "", "", time.Time{}, errors.New("token payload is not a JSON object with string jti and iss and a numeric exp")
+	var c struct {
+		JTI, Iss string
+		Exp      float64
+	}
+	c.JTI, _ = m["jti"].(string)
+	c.Iss, _ = m["iss"].(string)
+	if n, ok := m["exp"].(json.Number); ok {
+		c.Exp, _ = n.Float64()
 	}
 	if c.JTI == "" {
 		return "", "", time.Time{}, errors.New("the token has no jti: revoke its sub or client_id instead")

@@ -2,7 +2,11 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -316,5 +320,25 @@ func TestRevocationLagFromTheAsk(t *testing.T) {
 	})
 	if rec := w.chat(tok); rec.Code != http.StatusServiceUnavailable {
 		t.Fatalf("after a sync that asked before max_lag passed and was answered after: %d; want 503", rec.Code)
+	}
+}
+
+// TestRevokeByTokenReadsExactClaimNames: a token revoked by its text is
+// revoked under the jti the verifier reads, the member named exactly
+// "jti", not a case variant after it that encoding/json would take
+// instead (the admin API reads the payload without verifying it).
+func TestRevokeByTokenReadsExactClaimNames(t *testing.T) {
+	w := newWorld(t, adminExtra)
+	exp := w.clock.Now().Add(time.Hour).Unix()
+	seg := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	tok := seg(`{"alg":"ES256","typ":"at+jwt"}`) + "." +
+		seg(fmt.Sprintf(`{"iss":%q,"jti":"real-jti","JTI":"decoy","exp":%d,"EXP":1}`, w.iss.URL(), exp)) + "." + seg("sig")
+	e := w.revoke(`{"token":"` + tok + `"}`)
+	want := sha256.Sum256([]byte("real-jti"))
+	if e.JTIHash != hex.EncodeToString(want[:]) {
+		t.Errorf("entry %+v: revoked another jti than the token's \"jti\" member", e)
+	}
+	if !e.ExpiresAt.Equal(time.Unix(exp, 0)) {
+		t.Errorf("entry expires %v; want the token's exp %v", e.ExpiresAt, time.Unix(exp, 0))
 	}
 }
