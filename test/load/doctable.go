@@ -40,7 +40,7 @@ func (r *report) markdown(b *strings.Builder) {
 	fmt.Fprintf(b, "`make load` (`go run ./test/load -bin bin/scopegate`), %s UTC, %s: %d rounds of %s per target and scenario at %d connections, baseline and scopegate alternating (order swapped each round).\n",
 		r.started.UTC().Format("2006-01-02 15:04"), r.elapsed.Round(time.Second), r.o.rounds, r.o.duration, r.o.conns)
 	fmt.Fprintf(b, "Machine: %d CPUs (%s), %s, GOMAXPROCS %d; load average %s at the start, %s. "+
-		"**Shared** with other engineers' builds and tests while it ran: read the ratios (both proxies measured in the same minutes), not the absolute figures.\n\n",
+		"The load average at the end counts the harness's own processes (client, both proxies, upstream, Redis); other work on the machine shows in the one at the start. Read the ratios (both proxies measured in the same minutes), not the absolute figures.\n\n",
 		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOMAXPROCS(0), r.load0, r.machine[strings.Index(r.machine, "load average"):])
 	b.WriteString("| scenario | throughput | p50 | p99 | p99.9 | throughput / p99 per round | CPU µs per request (bare / scopegate) | allocs per request (bare / scopegate) | scopegate RSS MiB (anon + file), round 1 | heap in use MiB, round 1 | GC cycles/s (bare / scopegate) | longest GC pause ms (bare / scopegate) |\n")
 	b.WriteString("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
