@@ -134,9 +134,7 @@ func (g *Gateway) serveRevoke(w http.ResponseWriter, r *http.Request) {
 		adminUnavailable(w)
 		return
 	}
-	g.audit.log.Info("revocation_added", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
-		zap.String("value", e.Value), zap.String("revoked_by", e.RevokedBy), zap.Time("not_before", e.NotBefore),
-		zap.Time("expires_at", e.ExpiresAt), zap.String("remote_addr", r.RemoteAddr))
+	g.auditRevocationAdded(e, r.RemoteAddr)
 	// RFC 9110 section 15.3.2: a 201 names the resource it created (the
 	// URL DELETE lifts it at).
 	w.Header().Set("Location", revocationsPath+"/"+e.ID)
@@ -312,4 +310,12 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// auditRevocationAdded writes the audit record of a revocation stored by
+// the admin API or a Shared Signals event.
+func (g *Gateway) auditRevocationAdded(e *revocation, remoteAddr string) {
+	g.audit.log.Info("revocation_added", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
+		zap.String("value", e.Value), zap.String("revoked_by", e.RevokedBy), zap.Time("not_before", e.NotBefore),
+		zap.Time("expires_at", e.ExpiresAt), zap.String("remote_addr", remoteAddr))
 }

@@ -161,9 +161,7 @@ func (g *Gateway) serveSignals(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		g.signals.events.WithLabelValues("applied").Inc()
-		g.audit.log.Info("revocation_added", zap.Int("audit_v", AuditSchemaVersion), zap.String("id", e.ID), zap.String("kind", e.Kind), zap.String("iss", e.Issuer),
-			zap.String("value", e.Value), zap.String("revoked_by", e.RevokedBy), zap.Time("not_before", e.NotBefore),
-			zap.Time("expires_at", e.ExpiresAt), zap.String("remote_addr", r.RemoteAddr))
+		g.auditRevocationAdded(e, r.RemoteAddr)
 	}
 	w.WriteHeader(http.StatusAccepted)
 }
